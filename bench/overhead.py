@@ -1,0 +1,108 @@
+"""Per-step overhead of the agent loop, peak memory of a real run, and local model speed.
+
+Writes bench/results/overhead.json (metric names in DESIGN §5):
+- step_overhead_ms_nondurable: median wall time of one step (scripted model answering at once,
+  one tool call per step), over 250 steps, SQLite journal in WAL mode.
+- step200_over_step1: median step time around step 200 over the median of the first 20 steps.
+- run_peak_rss_mb: peak RSS of `tether run` on the embedded model (a child process).
+- local_tokens_per_s_ratio: generation speed through tether / raw llama-cpp-python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import median, metric, write_results
+from tether import Agent, Limits, Runtime, tool
+from tether.settings import Settings
+from tether.testing import ScriptedModel, answer, call
+
+STEPS = 250
+
+
+@tool
+def echo(n: int) -> dict[str, int]:
+    """Return the number it is given.
+
+    Args:
+        n: any integer
+    """
+    return {"n": n}
+
+
+def step_times(home: Path) -> list[float]:
+    """Milliseconds between consecutive model requests of one long run."""
+    model = ScriptedModel(steps=[*(call("echo", n=i) for i in range(STEPS)), answer("done")])
+    agent = Agent(
+        name="bench",
+        model="scripted",
+        tools=[echo],
+        limits=Limits(max_steps=STEPS + 1, max_tool_calls=STEPS, max_tokens=10**9),
+    )
+    rt = Runtime(settings=Settings(home=home), models={"scripted": model})
+    result = asyncio.run(rt.run(agent, "echo numbers"))
+    assert result.status.value == "succeeded", result
+    stamps = [e.ts for e in rt.store.journal.read(result.run_id) if e.kind == "model_request"]
+    rt.close()
+    return [(b - a).total_seconds() * 1000 for a, b in itertools.pairwise(stamps) if a and b]
+
+
+def peak_rss_mb(home: Path) -> float:
+    """Peak RSS of a real `tether run` on the embedded model, in a child process."""
+    env = os.environ | {"TETHER_HOME": str(home)}
+    subprocess.run(
+        [sys.executable, "-m", "tether.cli", "run", "What is 12 * 12?", "--json"],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=600,
+    )
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        times = step_times(Path(tmp) / "steps")
+        early, late = median(times[:20]), median(times[190:210])
+        rss = peak_rss_mb(Path(tmp) / "rss")
+    metrics = {
+        "step_overhead_ms_nondurable": metric(
+            median(times),
+            "ms",
+            "as low as possible",
+            f"median of {len(times)} steps; scripted model, one tool call per step, SQLite WAL",
+        ),
+        "step200_over_step1": metric(
+            late / early, "ratio", "<= 1.2", "median of steps 190-210 over median of steps 1-20"
+        ),
+        "run_peak_rss_mb": metric(rss, "MB", "", "tether run on local:smollm2 (n_ctx 4096)"),
+    }
+    try:
+        from bench.local_speed import measure_tokens_per_s_ratio
+        from tether.models.registry import default_model_path
+
+        speed = measure_tokens_per_s_ratio(default_model_path())
+        metrics["local_tokens_per_s_ratio"] = metric(
+            speed["ratio"],
+            "ratio",
+            ">= 0.95",
+            f"tether {speed['tether_tokens_per_s']:.1f} tok/s over raw "
+            f"{speed['raw_tokens_per_s']:.1f} tok/s, same prompt and seed",
+        )
+    except ImportError as exc:  # pragma: no cover - reported, not hidden
+        print(f"local speed benchmark unavailable: {exc}", file=sys.stderr)
+    path = write_results("overhead.json", metrics)
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""The public API of tether.tools is curated and sorted."""
+
+from __future__ import annotations
+
+import tether.tools
+
+
+def test_all_is_sorted_and_complete() -> None:
+    exported = tether.tools.__all__
+    assert exported == sorted(exported)
+    assert len(exported) == len(set(exported))
+    for name in exported:
+        assert hasattr(tether.tools, name), name
+    public = {
+        name
+        for name, value in vars(tether.tools).items()
+        if not name.startswith("_") and getattr(value, "__module__", "").startswith("tether.tools")
+    }
+    assert public <= set(exported)

@@ -1,0 +1,27 @@
+"""tether: a runtime for production AI agents.
+
+``from tether import Agent, tool, Runtime`` is the whole of a first program::
+
+    from tether import Agent, Runtime
+
+    agent = Agent(name="helper", tools=["calculator"])
+    result = Runtime().run_sync(agent, "What is 17 * 23?")
+"""
+
+from tether.agent.spec import Agent, Limits, load_agent
+from tether.runtime import RunResult, Runtime
+from tether.tools import Tool, ToolContext, ToolContract, tool
+from tether.types import RunStatus
+
+__all__ = [
+    "Agent",
+    "Limits",
+    "RunResult",
+    "RunStatus",
+    "Runtime",
+    "Tool",
+    "ToolContext",
+    "ToolContract",
+    "load_agent",
+    "tool",
+]

@@ -1,0 +1,181 @@
+"""Agents: declared in Python (``Agent(...)``) or YAML, validated on load.
+
+A YAML agent names its tools: built-in names (``calculator``) or ``module:attribute`` references
+to ``@tool`` functions. Errors name the file and the field, and say what to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tether.errors import AgentSpecError
+from tether.tools import BUILTIN_TOOLS, Tool, tool
+
+NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
+
+
+class Limits(BaseModel):
+    """Caps that stop a run cleanly (status ``max_steps``, ``budget_exceeded``, ``no_progress``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_steps: int = Field(default=8, ge=1, le=10_000, description="model calls per run")
+    max_tool_calls: int = Field(default=16, ge=0, le=100_000, description="tool calls per run")
+    max_tokens: int = Field(default=60_000, ge=1, description="input+output tokens per run")
+    max_identical_calls: int = Field(
+        default=2, ge=1, description="same tool with same arguments before no_progress"
+    )
+    max_output_tokens: int = Field(default=256, ge=16, le=8192, description="per model call")
+
+
+class AgentSpec(BaseModel):
+    """The validated, serializable form of an agent (what a YAML file holds)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    instructions: str = Field(default="You are a helpful agent.", max_length=20_000)
+    model: str | None = Field(default=None, description="model id; default TETHER_MODEL")
+    tools: list[str] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    preselect_k: int = Field(default=3, ge=1, le=64, description="tools shown per step")
+    mode: Literal["react"] = "react"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Agent:
+    """An agent: instructions, a model id, tools and limits.
+
+    ``tools`` accepts ``Tool`` objects, plain functions (wrapped with ``@tool``) or built-in
+    tool names.
+    """
+
+    name: str
+    instructions: str = "You are a helpful agent."
+    model: str | None = None
+    tools: Sequence[Tool | Callable[..., Any] | str] = ()
+    limits: Limits = field(default_factory=Limits)
+    preselect_k: int = 3
+    description: str = ""
+    source: str = "<python>"
+
+    def __post_init__(self) -> None:
+        self.spec()  # validate eagerly, tools included
+        self.resolved_tools()
+
+    def resolved_tools(self) -> tuple[Tool, ...]:
+        return tuple(_resolve_tool(t, self.source) for t in self.tools)
+
+    def spec(self) -> AgentSpec:
+        names = [
+            t if isinstance(t, str) else _resolve_tool(t, self.source).contract.name
+            for t in self.tools
+        ]
+        return _validate_spec(
+            {
+                "name": self.name,
+                "description": self.description,
+                "instructions": self.instructions,
+                "model": self.model,
+                "tools": names,
+                "limits": self.limits,
+                "preselect_k": self.preselect_k,
+            },
+            self.source,
+        )
+
+    @property
+    def version(self) -> str:
+        """A content hash of everything that defines the agent's behaviour."""
+        tools = [[t.contract.name, t.contract.version] for t in self.resolved_tools()]
+        body = self.spec().model_dump(mode="json") | {"tools": tools}
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return digest[:16]
+
+
+def _resolve_tool(ref: Tool | Callable[..., Any] | str, source: str) -> Tool:
+    if isinstance(ref, Tool):
+        return ref
+    if callable(ref):
+        return tool(ref)
+    builtins = {t.contract.name: t for t in BUILTIN_TOOLS}
+    if ref in builtins:
+        return builtins[ref]
+    if ":" in ref:
+        return _import_tool(ref, source)
+    raise AgentSpecError(
+        f"{source}: field 'tools': unknown tool {ref!r}; use a built-in "
+        f"({', '.join(sorted(builtins))}) or 'module:function'"
+    )
+
+
+def _import_tool(ref: str, source: str) -> Tool:
+    module_name, _, attr = ref.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise AgentSpecError(
+            f"{source}: field 'tools': cannot import {ref!r} ({exc}); check the module path"
+        ) from exc
+    if isinstance(obj, Tool):
+        return obj
+    if callable(obj):
+        return tool(obj)
+    raise AgentSpecError(f"{source}: field 'tools': {ref!r} is not a tool or function")
+
+
+def _validate_spec(data: dict[str, Any], source: str) -> AgentSpec:
+    try:
+        return AgentSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "<root>"
+        raise AgentSpecError(f"{source}: field {where!r}: {err['msg']}; fix it and retry") from exc
+
+
+def load_agent(path: str | Path) -> Agent:
+    """Load and validate an agent from a YAML file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise AgentSpecError(f"agent file {str(p)!r} not found; check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AgentSpecError(f"agent file {str(p)!r} cannot be read: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise AgentSpecError(f"{p}:{where} is not valid YAML; fix the syntax") from exc
+    if not isinstance(data, dict):
+        raise AgentSpecError(f"{p}: expected a mapping with 'name', 'instructions', 'tools'")
+    spec = _validate_spec(data, str(p))
+    return agent_from_spec(spec, source=str(p))
+
+
+def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
+    return Agent(
+        name=spec.name,
+        description=spec.description,
+        instructions=spec.instructions,
+        model=spec.model,
+        tools=list(spec.tools),
+        limits=spec.limits,
+        preselect_k=spec.preselect_k,
+        source=source,
+    )
+
+
+def tool_names(tools: Iterable[Tool]) -> list[str]:
+    return [t.contract.name for t in tools]

@@ -1,0 +1,165 @@
+"""A run's state as a fold over its journal events.
+
+The live loop applies each event right after journaling it, and a resumed run rebuilds the same
+state by applying the stored events in order: one code path, so resume equals live.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tether.events import (
+    Event,
+    ModelRequested,
+    ModelResponded,
+    RunFinished,
+    RunStarted,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from tether.types import (
+    AssistantMessage,
+    Message,
+    RunStatus,
+    SystemMessage,
+    ToolCall,
+    ToolResultMessage,
+    Usage,
+    UserMessage,
+)
+
+
+def call_signature(name: str, arguments: dict[str, Any]) -> str:
+    """Identity of a call for the no-progress detector: tool name and canonical arguments."""
+    return name + ":" + json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(kw_only=True)
+class RunState:
+    """Everything the loop needs to take its next step."""
+
+    run_id: str
+    goal: str = ""
+    messages: list[Message] = field(default_factory=list)
+    steps: int = 0
+    tool_calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: Decimal = Decimal(0)
+    signatures: Counter[str] = field(default_factory=Counter)
+    tools_succeeded: set[str] = field(default_factory=set)
+    pending_calls: tuple[ToolCall, ...] = ()
+    status: RunStatus = RunStatus.RUNNING
+    output: str | None = None
+    reason: str | None = None
+    last_seq: int = 0
+    journaled_messages: int = 0  # conversation messages already in a model_request event
+
+    def apply(self, event: Event) -> None:
+        handler = _HANDLERS.get(type(event.payload))
+        if handler is not None:
+            handler(self, event.payload)
+        self.last_seq = max(self.last_seq, event.seq)
+
+    @classmethod
+    def replay(cls, run_id: str, events: Iterable[Event]) -> RunState:
+        state = cls(run_id=run_id)
+        for event in events:
+            state.apply(event)
+        return state
+
+
+def _on_started(state: RunState, p: Any) -> None:
+    assert isinstance(p, RunStarted)
+    state.goal = p.goal
+    state.messages = [UserMessage(content=p.goal)]
+
+
+def _on_request(state: RunState, p: Any) -> None:
+    assert isinstance(p, ModelRequested)
+    state.journaled_messages = p.prefix + sum(1 for m in p.messages if m["role"] != "system")
+
+
+def _on_response(state: RunState, p: Any) -> None:
+    assert isinstance(p, ModelResponded)
+    state.steps += 1
+    state.usage = state.usage + Usage(input_tokens=p.input_tokens, output_tokens=p.output_tokens)
+    state.cost += Decimal(p.cost)
+    calls = tuple(ToolCall(**c) for c in p.tool_calls)
+    state.pending_calls = calls
+    if p.error is None:
+        state.messages.append(AssistantMessage(content=p.text, tool_calls=calls))
+
+
+def _on_tool_started(state: RunState, p: Any) -> None:
+    assert isinstance(p, ToolCallStarted)
+    state.signatures[call_signature(p.tool, p.arguments)] += 1
+
+
+def _on_tool_finished(state: RunState, p: Any) -> None:
+    assert isinstance(p, ToolCallFinished)
+    state.tool_calls += 1
+    if p.ok:
+        state.tools_succeeded.add(p.tool)
+    body = p.result if p.ok else {"error": p.error}
+    content = json.dumps(body, ensure_ascii=False, default=str)
+    state.messages.append(
+        ToolResultMessage(tool_call_id=p.call_id, name=p.tool, content=content, is_error=not p.ok)
+    )
+
+
+def _on_finished(state: RunState, p: Any) -> None:
+    assert isinstance(p, RunFinished)
+    state.status = RunStatus(p.status)
+    state.output = p.output
+    state.reason = p.reason
+
+
+_HANDLERS: dict[type, Any] = {
+    RunStarted: _on_started,
+    ModelRequested: _on_request,
+    ModelResponded: _on_response,
+    ToolCallStarted: _on_tool_started,
+    ToolCallFinished: _on_tool_finished,
+    RunFinished: _on_finished,
+}
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """The JSON form of a message, as journaled in ``model_request`` events."""
+    if isinstance(message, AssistantMessage):
+        return {
+            "role": "assistant",
+            "content": message.content,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls
+            ],
+        }
+    if isinstance(message, ToolResultMessage):
+        return {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id,
+            "name": message.name,
+            "content": message.content,
+            "is_error": message.is_error,
+        }
+    role = "system" if isinstance(message, SystemMessage) else "user"
+    return {"role": role, "content": message.content}
+
+
+def prompt_at(events: Iterable[Event], step: int) -> list[dict[str, Any]]:
+    """The full prompt (as journaled, redacted) that the model saw at ``step``."""
+    conversation: list[dict[str, Any]] = []
+    for event in events:
+        p = event.payload
+        if not isinstance(p, ModelRequested):
+            continue
+        system = [m for m in p.messages if m["role"] == "system"]
+        conversation = conversation[: p.prefix] + [m for m in p.messages if m["role"] != "system"]
+        if event.key.step == step:
+            return system + conversation
+    raise LookupError(f"no model_request at step {step}")

@@ -1,0 +1,149 @@
+"""The recordable steps of a run: one model call, one tool call.
+
+Each step takes small values (the context, a step position, a call) and returns a reference (the
+id of the journal event that holds its result), never a payload. That is the shape a durable
+step needs (DESIGN §2.2): the durable layer records the reference, the journal holds the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from decimal import Decimal
+
+from tether.agent.context import RunContext
+from tether.agent.prompt import build_request
+from tether.agent.state import message_to_dict
+from tether.errors import ModelError, ToolError
+from tether.events import ModelRequested, ModelResponded, ToolCallFinished, ToolCallStarted
+from tether.tools import ToolContext
+from tether.types import ModelResponse, ToolCall
+
+
+def idempotency_key(run_id: str, segment: int, step: int, index: int) -> str:
+    """``sha256(run_id, segment, step position, call index)`` (DESIGN §2.2)."""
+    raw = f"{run_id}\x1f{segment}\x1f{step}\x1f{index}".encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+async def model_step(ctx: RunContext, step: int) -> str:
+    """Ask the model for the next step; journal the request and the response."""
+    request = build_request(ctx)
+    prefix = ctx.state.journaled_messages
+    system, conversation = request.messages[0], request.messages[1:]
+    await ctx.record(
+        ctx.key(step, "model_request"),
+        ModelRequested(
+            model=ctx.model.id,
+            messages=[message_to_dict(m) for m in (system, *conversation[prefix:])],
+            prefix=prefix,
+            tools=[t.name for t in request.tools],
+            settings={
+                "temperature": request.settings.temperature,
+                "max_tokens": request.settings.max_tokens,
+                "seed": request.settings.seed,
+            },
+            output_schema=request.output_schema,
+        ),
+    )
+    started = time.perf_counter()
+    try:
+        response = await ctx.model.request(request)
+    except ModelError as exc:
+        await ctx.record(
+            ctx.key(step, "model_response"),
+            ModelResponded(
+                model=ctx.model.id,
+                error=str(exc),
+                finish_reason="error",
+                latency_ms=(time.perf_counter() - started) * 1000,
+            ),
+        )
+        raise
+    latency = response.latency_ms or (time.perf_counter() - started) * 1000
+    event = await ctx.record(
+        ctx.key(step, "model_response"), _response_payload(ctx, response, latency)
+    )
+    return event.id
+
+
+def _response_payload(
+    ctx: RunContext, response: ModelResponse, latency_ms: float
+) -> ModelResponded:
+    return ModelResponded(
+        model=response.model or ctx.model.id,
+        model_version=response.model_version,
+        text=response.text,
+        tool_calls=[
+            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls
+        ],
+        input_tokens=response.usage.input_tokens,
+        output_tokens=response.usage.output_tokens,
+        cost=str(response.cost or Decimal(0)),
+        latency_ms=round(latency_ms, 3),
+        finish_reason=response.finish_reason,
+        attempts=response.attempts,
+    )
+
+
+async def tool_step(ctx: RunContext, step: int, index: int, call: ToolCall) -> str:
+    """Validate and execute one tool call; journal intent before and outcome after.
+
+    A call the model can fix (unknown tool, bad arguments) never reaches a tool: it comes back
+    to the model as a structured error result.
+    """
+    key = idempotency_key(ctx.run_id, ctx.segment, step, index)
+    try:
+        prepared = ctx.executor.prepare(ctx.registry, call)
+    except ToolError as exc:
+        error = exc.to_result()["error"] | {
+            "requested_tool": call.name,
+            "requested_arguments": call.arguments,
+        }
+        await ctx.record(
+            ctx.key(step, "tool_call_started", index),
+            ToolCallStarted(
+                call_id=call.id,
+                tool=call.name,
+                arguments=call.arguments,
+                idempotency_key=key,
+                validated=False,
+            ),
+        )
+        event = await ctx.record(
+            ctx.key(step, "tool_call_finished", index),
+            ToolCallFinished(call_id=call.id, tool=call.name, ok=False, error=error),
+        )
+        return event.id
+    contract = prepared.tool.contract
+    await ctx.record(
+        ctx.key(step, "tool_call_started", index),
+        ToolCallStarted(
+            call_id=call.id,
+            tool=contract.name,
+            arguments=prepared.arguments,
+            idempotency_key=key,
+            side_effect=contract.side_effect,
+        ),
+    )
+    tool_ctx = ToolContext(
+        run_id=ctx.run_id,
+        idempotency_key=key,
+        call_id=call.id,
+        workspace=ctx.settings.workspace,
+        secrets={k: v.get_secret_value() for k, v in ctx.settings.secrets.items()},
+    )
+    outcome = await ctx.executor.execute(prepared, tool_ctx)
+    event = await ctx.record(
+        ctx.key(step, "tool_call_finished", index),
+        ToolCallFinished(
+            call_id=call.id,
+            tool=contract.name,
+            ok=outcome.ok,
+            result=outcome.result,
+            error=outcome.error,
+            latency_ms=round(outcome.latency_ms, 3),
+            attempts=outcome.attempts,
+        ),
+    )
+    return event.id

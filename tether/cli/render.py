@@ -1,0 +1,137 @@
+"""Human-readable views of runs and their journals (Rich)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tether.events import Event, ModelResponded, RunFinished, ToolCallFinished, ToolCallStarted
+from tether.store import RunRecord
+
+_STATUS_STYLE = {"succeeded": "green", "failed": "red", "running": "yellow", "paused": "cyan"}
+
+
+def short(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def trace_lines(events: Sequence[Event]) -> list[Text]:
+    """One line per model step and tool call, with results, tokens and latency."""
+    lines: list[Text] = []
+    started: dict[str, ToolCallStarted] = {}
+    for event in events:
+        p = event.payload
+        if isinstance(p, ModelResponded):
+            what = (
+                "error: " + p.error
+                if p.error
+                else (
+                    "tool calls: " + ", ".join(c["name"] for c in p.tool_calls)
+                    if p.tool_calls
+                    else "answer"
+                )
+            )
+            lines.append(
+                Text.assemble(
+                    (f"step {event.key.step + 1:>2} ", "bold"),
+                    ("model ", "magenta"),
+                    what,
+                    (f"  [{p.input_tokens}+{p.output_tokens} tok, {p.latency_ms:.0f} ms]", "dim"),
+                )
+            )
+        elif isinstance(p, ToolCallStarted):
+            started[p.call_id + str(event.key.step)] = p
+        elif isinstance(p, ToolCallFinished):
+            s = started.get(p.call_id + str(event.key.step))
+            args = short(s.arguments, 80) if s else ""
+            result = short(p.result) if p.ok else short(p.error)
+            style = "green" if p.ok else "red"
+            lines.append(
+                Text.assemble(
+                    "        ",
+                    ("tool ", "cyan"),
+                    f"{p.tool}({args}) → ",
+                    (result, style),
+                    (f"  [{p.latency_ms:.0f} ms]", "dim"),
+                )
+            )
+    return lines
+
+
+def print_trace(console: Console, events: Sequence[Event]) -> None:
+    for line in trace_lines(events):
+        console.print(line)
+
+
+def summary_line(record: RunRecord, wall_s: float | None = None) -> Text:
+    style = _STATUS_STYLE.get(record.status.value, "yellow")
+    tokens = record.input_tokens + record.output_tokens
+    parts = [
+        f" · {record.steps} steps · {record.tool_calls} tool calls · {tokens} tokens "
+        f"({record.input_tokens} in / {record.output_tokens} out)"
+    ]
+    if wall_s is not None:
+        parts.append(f" · {wall_s:.1f} s")
+    return Text.assemble(("status ", "bold"), (record.status.value, style), *parts)
+
+
+def print_run(
+    console: Console, record: RunRecord, events: Sequence[Event], wall_s: float | None = None
+) -> None:
+    console.print(
+        Text.assemble(
+            ("run ", "bold"), record.id, "  agent ", record.agent, "  model ", record.model
+        )
+    )
+    console.print(Text.assemble(("goal ", "bold"), short(record.goal, 400)))
+    print_trace(console, events)
+    finished = next(
+        (e.payload for e in reversed(events) if isinstance(e.payload, RunFinished)), None
+    )
+    if record.output:
+        console.print(Text.assemble(("answer ", "bold green"), record.output))
+    if record.reason:
+        console.print(Text.assemble(("reason ", "bold"), record.reason))
+    if finished is None and not record.status.is_final:
+        console.print(Text("(run has not finished)", style="dim"))
+    console.print(summary_line(record, wall_s))
+
+
+def runs_table(records: Sequence[RunRecord]) -> Table:
+    table = Table("run", "status", "agent", "steps", "tokens", "created", "goal")
+    for r in records:
+        table.add_row(
+            r.id,
+            Text(r.status.value, _STATUS_STYLE.get(r.status.value, "yellow")),
+            r.agent,
+            str(r.steps),
+            str(r.input_tokens + r.output_tokens),
+            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            short(r.goal, 50),
+        )
+    return table
+
+
+def record_json(r: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": r.id,
+        "status": r.status.value,
+        "agent": r.agent,
+        "agent_version": r.agent_version,
+        "model": r.model,
+        "goal": r.goal,
+        "output": r.output,
+        "reason": r.reason,
+        "steps": r.steps,
+        "tool_calls": r.tool_calls,
+        "usage": {"input_tokens": r.input_tokens, "output_tokens": r.output_tokens},
+        "cost": str(r.cost),
+        "created_at": r.created_at.isoformat(),
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+    }

@@ -1,0 +1,167 @@
+"""Journal events: a discriminated, versioned union of typed payloads.
+
+An event's identity is its position in the run: ``(run_id, segment, step, kind, index)``.
+Writing the same event twice (a retried step after a crash) is therefore harmless: the journal
+inserts idempotently on that key. ``index`` tells apart events of one kind in one step (the
+tool calls of a step, or the attempts of a model call).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+EVENT_SCHEMA_VERSION = 1
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunStarted(_Payload):
+    kind: Literal["run_started"] = "run_started"
+    goal: str
+    agent: str
+    agent_version: str
+    model: str
+    tools: list[str]
+    limits: dict[str, Any]
+    tether_version: str
+
+
+class ModelRequested(_Payload):
+    """The exact prompt as sent (after redaction), stored as a delta.
+
+    ``messages`` holds the system message followed by the conversation messages that are new
+    since the previous request; ``prefix`` counts the earlier conversation messages that precede
+    them (already journaled). ``tether.agent.state.prompt_at`` rebuilds the full prompt. Storing
+    deltas keeps a step's cost flat as a run grows.
+    """
+
+    kind: Literal["model_request"] = "model_request"
+    model: str
+    messages: list[dict[str, Any]]
+    prefix: int = 0
+    tools: list[str]
+    settings: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+
+
+class ModelResponded(_Payload):
+    kind: Literal["model_response"] = "model_response"
+    model: str
+    model_version: str = ""
+    text: str | None = None
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: str = "0"
+    latency_ms: float = 0.0
+    finish_reason: str = "stop"
+    attempts: int = 1
+    error: str | None = None
+
+
+class ToolCallStarted(_Payload):
+    kind: Literal["tool_call_started"] = "tool_call_started"
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    idempotency_key: str
+    side_effect: str = "read"
+    validated: bool = True  # False: rejected before execution; ``arguments`` are as requested
+
+
+class ToolCallFinished(_Payload):
+    kind: Literal["tool_call_finished"] = "tool_call_finished"
+    call_id: str
+    tool: str
+    ok: bool
+    result: Any = None
+    error: dict[str, Any] | None = None
+    latency_ms: float = 0.0
+    attempts: int = 1
+
+
+class RunFinished(_Payload):
+    kind: Literal["run_finished"] = "run_finished"
+    status: str
+    output: str | None = None
+    reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: str = "0"
+    steps: int = 0
+    tool_calls: int = 0
+
+
+Payload = Annotated[
+    RunStarted | ModelRequested | ModelResponded | ToolCallStarted | ToolCallFinished | RunFinished,
+    Field(discriminator="kind"),
+]
+PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
+EventKind = Literal[
+    "run_started",
+    "model_request",
+    "model_response",
+    "tool_call_started",
+    "tool_call_finished",
+    "run_finished",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventKey:
+    """The deterministic identity of an event within its run."""
+
+    run_id: str
+    segment: int
+    step: int
+    kind: str
+    index: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.run_id}/{self.segment}/{self.step}/{self.kind}/{self.index}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """One stored journal event. ``seq`` is its global order; ``v`` its schema version."""
+
+    key: EventKey
+    payload: Payload
+    seq: int = 0
+    ts: datetime | None = None
+    v: int = EVENT_SCHEMA_VERSION
+
+    @property
+    def id(self) -> str:
+        return self.key.id
+
+    @property
+    def kind(self) -> str:
+        return self.key.kind
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON form used by ``tether runs events --json`` and the API."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "run_id": self.key.run_id,
+            "segment": self.key.segment,
+            "step": self.key.step,
+            "index": self.key.index,
+            "kind": self.kind,
+            "v": self.v,
+            "ts": self.ts.isoformat() if self.ts else None,
+            "payload": self.payload.model_dump(mode="json", exclude={"kind"}),
+        }
+
+
+def parse_payload(data: dict[str, Any]) -> Payload:
+    """Validate a stored payload (with its ``kind``) into its typed form."""
+    return PAYLOAD_ADAPTER.validate_python(data)

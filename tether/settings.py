@@ -1,0 +1,44 @@
+"""The one settings object: the only reader of the environment (prefix ``TETHER_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tether.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Every field reads ``TETHER_<NAME>`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TETHER_", extra="ignore")
+
+    home: Path = Field(default=Path(".tether"), description="folder for the database and files")
+    db: str | None = Field(default=None, description="database URL; default: SQLite in home")
+    model: str = Field(default="local:smollm2", description="default model id")
+    model_path: Path | None = Field(default=None, description="GGUF file for local:smollm2")
+    n_threads: int = Field(default=2, ge=1, description="llama.cpp threads")
+    n_ctx: int = Field(default=4096, ge=512, description="llama.cpp context length")
+    redact: bool = Field(default=True, description="redact secrets and PII in stored events")
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description="named secrets for tools; their values are redacted"
+    )
+    workspace: Path = Field(default=Path("."), description="folder the file tools may read")
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.home / 'tether.db'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a bad value is a ``ConfigError`` naming the field."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(
+            f"setting TETHER_{field.upper()} is invalid: {err['msg']}; fix or unset it"
+        ) from exc

@@ -1,0 +1,65 @@
+"""tether's storage: the journal of run events and the run records, on SQLite or PostgreSQL.
+
+``Store.open(url, redactor)`` creates the engine, applies the migrations and hands out the
+:class:`~tether.store.journal.Journal` and :class:`~tether.store.runs.RunStore` that share it.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import sqlalchemy as sa
+
+from tether.redact import Redactor
+from tether.store.engine import make_engine, write_transaction
+from tether.store.journal import BLOB_THRESHOLD, Journal
+from tether.store.migrations import MIGRATIONS, current_version, migrate
+from tether.store.runs import RunRecord, RunStore
+
+__all__ = [
+    "BLOB_THRESHOLD",
+    "MIGRATIONS",
+    "Journal",
+    "RunRecord",
+    "RunStore",
+    "Store",
+    "current_version",
+    "make_engine",
+    "migrate",
+    "write_transaction",
+]
+
+
+class Store:
+    """The journal and the run records over one engine. Close it (or use ``with``) when done."""
+
+    def __init__(self, engine: sa.Engine, redactor: Redactor) -> None:
+        self.engine = engine
+        self.journal = Journal(engine, redactor)
+        self.runs = RunStore(engine, redactor)
+
+    @classmethod
+    def open(cls, url: str, redactor: Redactor) -> Store:
+        """Connect to ``url`` (see ``TETHER_DB``) and bring its schema up to date."""
+        engine = make_engine(url)
+        try:
+            migrate(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, redactor)
+
+    def close(self) -> None:
+        """Close every pooled connection (SQLite then checkpoints and removes its WAL file)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

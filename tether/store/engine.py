@@ -1,0 +1,128 @@
+"""Database engines: one place that knows SQLite's and PostgreSQL's connection quirks.
+
+SQLite files run in WAL mode with ``synchronous=NORMAL``, foreign keys on and a 5 s busy
+timeout, set on every new connection. SQLAlchemy (not ``sqlite3``) emits ``BEGIN`` so that DDL
+is transactional and so that writers can ask for ``BEGIN IMMEDIATE`` (:func:`write_transaction`),
+which waits on the busy timeout instead of failing when two writers meet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from tether.errors import ConfigError, StoreError
+
+_FIX = (
+    "set TETHER_DB to 'sqlite:///PATH/tether.db' or 'postgresql://USER:PASSWORD@HOST:PORT/DB'"
+    " (or unset it to use .tether/tether.db)"
+)
+_SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+)
+_BEGIN_OPTION = "tether_sqlite_begin"
+
+
+def normalize_url(url: str) -> URL:
+    """Parse ``url`` and pick tether's driver: ``postgresql://`` means ``postgresql+psycopg``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database URL {url!r} (TETHER_DB) is not a valid URL; {_FIX}") from exc
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        driver = parsed.drivername.partition("+")[2] or "psycopg"
+        return parsed.set(drivername=f"postgresql+{driver}")
+    if backend == "sqlite":
+        return parsed
+    shown = parsed.render_as_string(hide_password=True)
+    raise ConfigError(
+        f"database URL {shown!r} (TETHER_DB) names unsupported backend {backend!r}; {_FIX}"
+    )
+
+
+def make_engine(url: str) -> sa.Engine:
+    """Create an engine for ``url`` (SQLite file or PostgreSQL); a bad URL is a ConfigError."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    try:
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    except (ModuleNotFoundError, NoSuchModuleError) as exc:
+        raise ConfigError(
+            f"database URL {parsed.render_as_string(hide_password=True)!r} (TETHER_DB) needs the "
+            f"driver {parsed.get_driver_name()!r}: pip install 'psycopg[binary]', or {_FIX}"
+        ) from exc
+
+
+def _sqlite_engine(url: URL) -> sa.Engine:
+    database = url.database or ""
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if database in ("", ":memory:") or database.startswith("file:"):
+        kwargs["poolclass"] = StaticPool
+    else:
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the database folder {str(folder)!r} for TETHER_DB={database!r}: "
+                f"{exc.strerror}; {_FIX}"
+            ) from exc
+    engine = sa.create_engine(url, **kwargs)
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy emits BEGIN itself (see _on_sqlite_begin); sqlite3 must not.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: sa.Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that will write: ``BEGIN IMMEDIATE`` on SQLite, plain elsewhere.
+
+    Taking SQLite's write lock up front makes a second writer wait (busy timeout) instead of
+    failing with "database is locked" when it upgrades a read transaction.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        with conn.begin():
+            yield conn
+
+
+def insert_ignoring_conflicts(engine: sa.Engine | sa.Connection, table: sa.Table) -> sa.Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for ``table`` in the engine's dialect."""
+    name = engine.dialect.name
+    if name == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    if name == "postgresql":
+        return postgresql_insert(table).on_conflict_do_nothing()
+    raise StoreError(f"database backend {name!r} is not supported; use SQLite or PostgreSQL")

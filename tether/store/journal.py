@@ -1,0 +1,166 @@
+"""The journal: each run's append-only, ordered sequence of typed events.
+
+Events are redacted before they are stored and inserted idempotently on their deterministic
+id (``ON CONFLICT DO NOTHING``), so a retried write returns the row already there. Payloads
+over :data:`BLOB_THRESHOLD` bytes live in ``tether_blobs`` under their sha256 and are read
+back transparently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from tether.errors import StoreError
+from tether.events import Event, EventKey, Payload, parse_payload
+from tether.redact import Redactor
+from tether.store.engine import insert_ignoring_conflicts, write_transaction
+from tether.store.schema import blobs, events
+
+BLOB_THRESHOLD = 256 * 1024  # bytes of payload JSON kept inline in tether_events
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Row:
+    values: dict[str, Any]
+    blob: bytes | None = None
+
+
+class Journal:
+    """Appends and reads journal events (thread-safe: share one per engine)."""
+
+    def __init__(self, engine: sa.Engine, redactor: Redactor) -> None:
+        self._engine = engine
+        self._redactor = redactor
+
+    def append(self, event: Event) -> int:
+        """Store ``event`` (redacted) unless its id is already stored; returns its ``seq``."""
+        row = self._row(event)
+        with write_transaction(self._engine) as conn:
+            return self._insert(conn, row)
+
+    def append_many(self, items: Iterable[Event]) -> list[int]:
+        """Store several events in one transaction; returns their ``seq`` values in order."""
+        rows = [self._row(event) for event in items]
+        if not rows:
+            return []
+        with write_transaction(self._engine) as conn:
+            return [self._insert(conn, row) for row in rows]
+
+    def read(
+        self, run_id: str, *, after_seq: int = 0, kinds: Sequence[str] | None = None
+    ) -> list[Event]:
+        """The run's events with ``seq > after_seq`` (optionally of some kinds), by seq."""
+        stmt = _select().where(events.c.run_id == run_id, events.c.seq > after_seq)
+        if kinds is not None:
+            stmt = stmt.where(events.c.kind.in_(list(kinds)))
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(events.c.seq)).all()
+        return [_to_event(row) for row in rows]
+
+    def get(self, event_id: str) -> Event | None:
+        """The event with this id, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(_select().where(events.c.event_id == event_id)).first()
+        return None if row is None else _to_event(row)
+
+    def _row(self, event: Event) -> _Row:
+        payload = self._redacted(event)
+        text = json.dumps(
+            payload.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")
+        )
+        key = event.key
+        values: dict[str, Any] = {
+            "event_id": key.id,
+            "run_id": key.run_id,
+            "segment": key.segment,
+            "step": key.step,
+            "kind": key.kind,
+            "idx": key.index,
+            "v": event.v,
+            "ts": event.ts or datetime.now(UTC),
+            "payload": text,
+            "payload_blob": None,
+        }
+        data = text.encode()
+        if len(data) <= BLOB_THRESHOLD:
+            return _Row(values=values)
+        values.update(payload=None, payload_blob=hashlib.sha256(data).hexdigest())
+        return _Row(values=values, blob=data)
+
+    def _redacted(self, event: Event) -> Payload:
+        # Redact JSON-level values, then validate back: markers are strings, so a redacted
+        # payload stays valid for its type.
+        data = self._redactor.redact(event.payload.model_dump(mode="json"))
+        try:
+            return parse_payload(data)
+        except ValidationError as exc:
+            raise StoreError(f"event {event.id!r} is invalid after redaction: {exc}") from exc
+
+    def _insert(self, conn: sa.Connection, row: _Row) -> int:
+        values = row.values
+        try:
+            if row.blob is not None:
+                conn.execute(
+                    insert_ignoring_conflicts(conn, blobs).values(
+                        digest=values["payload_blob"],
+                        size=len(row.blob),
+                        data=row.blob,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            stmt = insert_ignoring_conflicts(conn, events).values(**values)
+            seq = conn.execute(stmt.returning(events.c.seq)).scalar_one_or_none()
+        except IntegrityError as exc:
+            raise StoreError(
+                f"cannot journal event {values['event_id']!r}: no run {values['run_id']!r} "
+                "in tether_runs; create the run (RunStore.create) before journaling its events"
+            ) from exc
+        if seq is None:  # already stored: a retried write
+            seq = conn.scalar(
+                sa.select(events.c.seq).where(events.c.event_id == values["event_id"])
+            )
+        if seq is None:
+            raise StoreError(
+                f"event {values['event_id']!r} conflicts with a stored event at the same "
+                "position under another id; event ids must come from EventKey"
+            )
+        return int(seq)
+
+
+def _select() -> sa.Select[Any]:
+    joined = events.outerjoin(blobs, events.c.payload_blob == blobs.c.digest)
+    return sa.select(
+        events.c.seq,
+        events.c.run_id,
+        events.c.segment,
+        events.c.step,
+        events.c.kind,
+        events.c.idx,
+        events.c.v,
+        events.c.ts,
+        events.c.payload,
+        blobs.c.data,
+    ).select_from(joined)
+
+
+def _to_event(row: sa.Row[Any]) -> Event:
+    key = EventKey(
+        run_id=row.run_id, segment=row.segment, step=row.step, kind=row.kind, index=row.idx
+    )
+    if row.payload is None and row.data is None:
+        raise StoreError(f"stored event {key.id!r} lost its payload blob; restore tether_blobs")
+    text = row.payload if row.payload is not None else bytes(row.data).decode()
+    try:
+        payload = parse_payload(json.loads(text))
+    except (ValidationError, ValueError) as exc:
+        raise StoreError(f"stored event {key.id!r} cannot be read: {exc}") from exc
+    return Event(key=key, payload=payload, seq=int(row.seq), ts=row.ts, v=row.v)

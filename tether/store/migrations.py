@@ -1,0 +1,100 @@
+"""Numbered schema migrations, applied in order, each in its own transaction.
+
+A migration is ``(number, name, fn)``; ``fn(conn)`` runs inside the transaction that records
+it in ``tether_schema_version``, so a migration is applied entirely or not at all. Two processes
+may call :func:`migrate` at once: the transaction holds the database's write lock (SQLite
+``BEGIN IMMEDIATE``, a PostgreSQL advisory lock) and re-checks what is applied under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from tether.errors import StoreError
+from tether.store.engine import write_transaction
+from tether.store.schema import blobs, events, metadata, runs, schema_version
+
+MigrationFn = Callable[[sa.Connection], None]
+Migration = tuple[int, str, MigrationFn]
+
+_PG_LOCK_KEY = 0x7E7E_7E7E  # any constant; all tether processes agree on it
+_ATTEMPTS = 3
+
+
+def _initial_tables(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[runs, blobs, events], checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = ((1, "initial tables", _initial_tables),)
+
+
+def migrate(engine: sa.Engine, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the missing migrations in order; returns the schema version afterwards.
+
+    Idempotent: a second call (or one racing in another process) applies nothing.
+    """
+    ordered = _checked(migrations)
+    if _applied_versions(engine) >= {number for number, _, _ in ordered}:
+        return current_version(engine)
+    for number, name, fn in ordered:
+        _apply(engine, number, name, fn)
+    return current_version(engine)
+
+
+def current_version(engine: sa.Engine) -> int:
+    """The highest applied migration number (0 for an empty database)."""
+    return max(_applied_versions(engine), default=0)
+
+
+def _checked(migrations: Sequence[Migration]) -> list[Migration]:
+    ordered = sorted(migrations, key=lambda m: m[0])
+    numbers = [number for number, _, _ in ordered]
+    if len(set(numbers)) != len(numbers) or any(n < 1 for n in numbers):
+        raise StoreError(f"migration numbers must be unique and positive, got {numbers!r}")
+    return ordered
+
+
+def _applied_versions(engine: sa.Engine) -> set[int]:
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(schema_version.name):
+                return set()
+            return set(conn.scalars(sa.select(schema_version.c.version)))
+    except DBAPIError as exc:
+        raise StoreError(f"cannot read the schema version: {exc.orig}") from exc
+
+
+def _apply(engine: sa.Engine, number: int, name: str, fn: MigrationFn) -> None:
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with write_transaction(engine) as conn:
+                _lock(conn)
+                schema_version.create(conn, checkfirst=True)
+                done = conn.scalar(
+                    sa.select(schema_version.c.version).where(schema_version.c.version == number)
+                )
+                if done is not None:
+                    return
+                fn(conn)
+                conn.execute(
+                    sa.insert(schema_version).values(
+                        version=number, name=name, applied_at=datetime.now(UTC)
+                    )
+                )
+            return
+        except DBAPIError as exc:
+            # Another process may have won a race the lock did not cover; look again.
+            if attempt == _ATTEMPTS:
+                raise StoreError(
+                    f"migration {number} ({name!r}) failed: {exc.orig}; "
+                    "check the database (TETHER_DB) is reachable and writable"
+                ) from exc
+
+
+def _lock(conn: sa.Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))

@@ -1,0 +1,110 @@
+"""tether's tables (SQLAlchemy Core, one dialect-neutral schema, all prefixed ``tether_``).
+
+Money is stored as integer micro-units (``cost_micros``); timestamps are UTC and come back
+timezone-aware on every backend (:class:`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (UTC).
+
+    SQLite keeps no offset, so values are converted to UTC and stored naive there; a naive
+    value given by the caller is taken to be UTC already.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return aware.replace(tzinfo=None) if dialect.name == "sqlite" else aware
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+schema_version = sa.Table(
+    "tether_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "tether_runs",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("agent_version", sa.String(100), nullable=False, server_default=""),
+    sa.Column("goal", sa.Text, nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("output", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_micros", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("steps", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("tool_calls", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("segment", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("tenant", sa.String(200), nullable=True, index=True),
+    sa.Column("parent_run_id", sa.String(128), nullable=True),
+    sa.Index("ix_tether_runs_created_at", "created_at"),
+    sa.Index("ix_tether_runs_agent", "agent"),
+)
+
+blobs = sa.Table(
+    "tether_blobs",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+events = sa.Table(
+    "tether_events",
+    metadata,
+    # BigInteger on PostgreSQL; SQLite needs exactly INTEGER for a rowid alias.
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("event_id", sa.String(400), nullable=False, unique=True),
+    sa.Column("run_id", sa.String(128), sa.ForeignKey(runs.c.id), nullable=False, index=True),
+    sa.Column("segment", sa.Integer, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("v", sa.Integer, nullable=False),
+    sa.Column("ts", UTCDateTime, nullable=False),
+    # The payload's JSON text, or NULL when it lives in tether_blobs (payload_blob).
+    sa.Column("payload", sa.Text, nullable=True),
+    sa.Column("payload_blob", sa.String(64), sa.ForeignKey(blobs.c.digest), nullable=True),
+    sa.UniqueConstraint(
+        "run_id", "segment", "step", "kind", "idx", name="uq_tether_events_position"
+    ),
+)
+
+TABLES: tuple[sa.Table, ...] = (schema_version, runs, blobs, events)

@@ -1,0 +1,151 @@
+"""Tool contracts: what a tool is, what it accepts, and how it may be called (DESIGN §2.5)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from tether.errors import ConfigError
+from tether.types import ToolSpec
+
+SideEffect = Literal["read", "write", "high_risk"]
+SIDE_EFFECTS: tuple[SideEffect, ...] = ("read", "write", "high_risk")
+TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How often a call is retried on ``TransientToolError`` or ``ToolTimeout``.
+
+    The delay before retry ``n`` (1-based) is ``min(max_backoff_s, backoff_s * 2 ** (n - 1))``
+    scaled by a random jitter factor in ``[0.5, 1.0]``.
+    """
+
+    max_attempts: int = 3
+    backoff_s: float = 0.05
+    max_backoff_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(
+                f"RetryPolicy.max_attempts is {self.max_attempts!r}; "
+                "set it to 1 or more (1 means no retries)"
+            )
+        if self.backoff_s < 0 or self.max_backoff_s < 0:
+            raise ConfigError(
+                f"RetryPolicy backoff values must be >= 0, got backoff_s={self.backoff_s!r} "
+                f"and max_backoff_s={self.max_backoff_s!r}"
+            )
+
+    def delay_s(self, retry_number: int, jitter: float) -> float:
+        """The delay before retry ``retry_number`` (1-based); ``jitter`` is in ``[0, 1]``."""
+        base = min(self.max_backoff_s, self.backoff_s * 2.0 ** max(0, retry_number - 1))
+        return float(base * (0.5 + 0.5 * jitter))
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolContract:
+    """Everything the runtime knows about a tool besides its code."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+    auth_scope: str | None = None
+    side_effect: SideEffect = "read"
+    idempotent: bool = False
+    rate_limit_qps: float | None = None
+    timeout_ms: int = 10_000
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cost: Decimal = Decimal(0)
+    version: str = "1"
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        _check_input_schema(self.name, self.input_schema)
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        where = f"tool {self.name!r}"
+        if self.side_effect not in SIDE_EFFECTS:
+            raise ConfigError(
+                f"{where}: side_effect is {self.side_effect!r}; use one of {list(SIDE_EFFECTS)}"
+            )
+        if not isinstance(self.timeout_ms, int) or self.timeout_ms <= 0:
+            raise ConfigError(
+                f"{where}: timeout_ms is {self.timeout_ms!r}; set a positive integer of ms"
+            )
+        if self.rate_limit_qps is not None and self.rate_limit_qps <= 0:
+            raise ConfigError(
+                f"{where}: rate_limit_qps is {self.rate_limit_qps!r}; "
+                "set a positive number or None for no limit"
+            )
+        if self.cost < 0:
+            raise ConfigError(f"{where}: cost is {self.cost!r}; a per-call cost must be >= 0")
+        if self.output_schema is not None and not isinstance(self.output_schema, dict):
+            raise ConfigError(f"{where}: output_schema must be a JSON Schema dict or None")
+
+    def spec(self) -> ToolSpec:
+        """What a model is told about this tool."""
+        return ToolSpec(
+            name=self.name, description=self.description, input_schema=self.input_schema
+        )
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not TOOL_NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"tool {name!r}: name must match {TOOL_NAME_PATTERN.pattern} "
+            "(letters, digits and '_', not starting with a digit, at most 64 characters); "
+            "rename the tool"
+        )
+
+
+def _check_input_schema(name: str, schema: object) -> None:
+    where = f"tool {name!r}: input_schema"
+    if not isinstance(schema, dict):
+        raise ConfigError(f"{where} must be a JSON Schema dict, got {type(schema).__name__}")
+    if schema.get("type") != "object":
+        raise ConfigError(f'{where} must be an object schema; add "type": "object"')
+    if schema.get("additionalProperties") is not False:
+        raise ConfigError(
+            f'{where} must forbid unknown arguments; add "additionalProperties": false'
+        )
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict):
+        raise ConfigError(f'{where}: "properties" must be an object mapping names to schemas')
+    missing = [r for r in schema.get("required", []) if r not in properties]
+    if missing:
+        raise ConfigError(f'{where}: "required" names unknown properties {missing!r}')
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolContext:
+    """Run facts injected into a tool that declares a ``ToolContext`` parameter."""
+
+    run_id: str
+    idempotency_key: str
+    workspace: Path
+    secrets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    call_id: str
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A contract with the function that implements it (sync or async)."""
+
+    contract: ToolContract
+    fn: Callable[..., Any]
+    wants_context: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.contract.name

@@ -1,0 +1,194 @@
+"""Run one tool call: resolve, validate, execute with timeout and retries, validate the result.
+
+:meth:`ToolExecutor.execute` never raises an ``Exception``: every failure becomes a structured
+error in a :class:`ToolOutcome`. Control signals (``asyncio.CancelledError``,
+:class:`tether.errors.ControlSignal`) derive from ``BaseException`` and propagate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tether.errors import ToolError, ToolTimeout, TransientToolError
+from tether.tools.contract import Tool, ToolContext, ToolContract
+from tether.tools.jsonable import to_jsonable
+from tether.tools.registry import ToolRegistry
+from tether.tools.validation import ValidatorCache, validate_arguments, validate_output
+from tether.types import ToolCall
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """A call whose tool is resolved to its canonical name and whose arguments are valid."""
+
+    call: ToolCall
+    tool: Tool
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """What came of a call: a JSON result or a structured error, with attempts and latency."""
+
+    ok: bool
+    result: Any
+    error: dict[str, Any] | None
+    attempts: int
+    latency_ms: float
+
+
+def failure(exc: ToolError, *, attempts: int = 0, latency_ms: float = 0.0) -> ToolOutcome:
+    """The outcome for a failed call (also for errors raised before execution, in ``prepare``)."""
+    return ToolOutcome(
+        ok=False,
+        result=None,
+        error=exc.to_result()["error"],
+        attempts=attempts,
+        latency_ms=latency_ms,
+    )
+
+
+class ToolExecutor:
+    """Executes prepared tool calls. Holds no global state; inject ``sleep``/``clock`` in tests."""
+
+    def __init__(
+        self,
+        *,
+        sleep: Sleep | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._clock: Clock = clock or time.perf_counter
+        self._rng = rng or random.Random()
+        self._validators = ValidatorCache()
+
+    def prepare(self, registry: ToolRegistry, call: ToolCall) -> PreparedCall:
+        """Resolve the tool and validate the arguments; raises ToolError subclasses."""
+        tool = registry.resolve(call.name)
+        arguments = validate_arguments(tool.contract, call.arguments, cache=registry.validators)
+        return PreparedCall(call=call, tool=tool, arguments=arguments)
+
+    async def execute(self, prepared: PreparedCall, ctx: ToolContext) -> ToolOutcome:
+        """Run the call with its timeout and retry policy; never raises an ``Exception``."""
+        contract = prepared.tool.contract
+        start = self._clock()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                result = await self._attempt(prepared, ctx)
+                return ToolOutcome(
+                    ok=True,
+                    result=result,
+                    error=None,
+                    attempts=attempts,
+                    latency_ms=self._elapsed_ms(start),
+                )
+            except (TransientToolError, ToolTimeout) as exc:
+                if not _may_retry(contract, exc, attempts):
+                    return failure(exc, attempts=attempts, latency_ms=self._elapsed_ms(start))
+                await self._sleep(contract.retry.delay_s(attempts, self._rng.random()))
+            except ToolError as exc:
+                return failure(exc, attempts=attempts, latency_ms=self._elapsed_ms(start))
+            except Exception as exc:
+                error = ToolError(
+                    f"{type(exc).__name__}: {exc}",
+                    tool=contract.name,
+                    detail={"exception": type(exc).__name__},
+                )
+                return failure(error, attempts=attempts, latency_ms=self._elapsed_ms(start))
+
+    async def _attempt(self, prepared: PreparedCall, ctx: ToolContext) -> Any:
+        tool = prepared.tool
+        kwargs = dict(prepared.arguments)
+        if tool.wants_context is not None:
+            kwargs[tool.wants_context] = ctx
+        raw = await _call_with_timeout(tool, kwargs)
+        value = to_jsonable(raw)
+        validate_output(tool.contract, value, cache=self._validators)
+        return value
+
+    def _elapsed_ms(self, start: float) -> float:
+        return max(0.0, (self._clock() - start) * 1000.0)
+
+
+def _may_retry(contract: ToolContract, exc: ToolError, attempts: int) -> bool:
+    """Retry while attempts remain; a timed-out write is retried only if it is idempotent.
+
+    (An abandoned sync call may still finish its side effect, so repeating a non-idempotent
+    write after a timeout could do it twice.)
+    """
+    if attempts >= contract.retry.max_attempts:
+        return False
+    if isinstance(exc, ToolTimeout):
+        return contract.idempotent or contract.side_effect == "read"
+    return True
+
+
+async def _call_with_timeout(tool: Tool, kwargs: dict[str, Any]) -> Any:
+    timeout_s = tool.contract.timeout_ms / 1000.0
+    cm = asyncio.timeout(timeout_s)
+    try:
+        async with cm:
+            if inspect.iscoroutinefunction(tool.fn):
+                return await tool.fn(**kwargs)
+            result = await _run_in_thread(tool.fn, kwargs, tool.contract.name)
+            if inspect.isawaitable(result):
+                return await result
+            return result
+    except TimeoutError as exc:
+        if not cm.expired():
+            raise  # the tool's own TimeoutError: a plain failure, not ours
+        raise ToolTimeout(
+            f"tool {tool.contract.name!r} did not finish within {tool.contract.timeout_ms} ms; "
+            "try again later, with a smaller request, or use another tool",
+            tool=tool.contract.name,
+            detail={"timeout_ms": tool.contract.timeout_ms},
+        ) from exc
+
+
+async def _run_in_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name: str) -> Any:
+    """Run a sync function in its own daemon thread, which is abandoned if we stop waiting.
+
+    A daemon thread (rather than the loop's default executor) keeps an abandoned call from
+    blocking event-loop or interpreter shutdown.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def deliver(setter: Callable[[Any], None], value: Any) -> None:
+        if not future.done():
+            setter(value)
+
+    def target() -> None:
+        try:
+            result = context.run(fn, **kwargs)
+        except StopIteration as exc:  # cannot be set on a future
+            outcome: tuple[Callable[[Any], None], Any] = (
+                future.set_exception,
+                RuntimeError(f"StopIteration: {exc}"),
+            )
+        except BaseException as exc:
+            outcome = (future.set_exception, exc)
+        else:
+            outcome = (future.set_result, result)
+        try:
+            loop.call_soon_threadsafe(deliver, *outcome)
+        except RuntimeError:  # the loop closed while the abandoned call ran
+            pass
+
+    threading.Thread(target=target, name=f"tether-tool-{name}", daemon=True).start()
+    return await future
