@@ -32,6 +32,8 @@ run: $(VENV)/.installed
 	  $(OFFLINE) ../../$(BIN)/tether run --agent demo "$(DEMO_GOAL)"
 
 test: $(VENV)/.dev
+	$(BIN)/ruff check tether tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.dev

@@ -127,10 +127,17 @@ class ModelSettings:
     seed: int | None = 0
 
 
+ToolChoice = Literal["auto", "required", "none"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelRequest:
+    """``tool_choice``: ``"required"``, the model must call one of ``tools``; ``"none"``, it
+    must answer (``tools`` then only describe what was available)."""
+
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = "auto"
     output_schema: dict[str, Any] | None = None
     settings: ModelSettings = field(default_factory=ModelSettings)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +162,21 @@ async def test_missing_llama_cpp_says_how_to_install(
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
     with pytest.raises(ConfigError, match=r"make run.*tether\[local\]"):
         await LocalModel("local:x", weights, n_ctx=1234).request(ModelRequest(messages=GOAL))
+
+
+async def test_concurrent_requests_never_overlap_on_one_llama() -> None:
+    class Slow(FakeLlama):
+        active = 0
+        peak = 0
+
+        def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
+            Slow.active += 1
+            Slow.peak = max(Slow.peak, Slow.active)
+            time.sleep(0.02)
+            Slow.active -= 1
+            return super().create_chat_completion(**kwargs)
+
+    m = model(Slow([(f"answer {i}", "stop") for i in range(6)]))
+    responses = await asyncio.gather(*(m.request(ModelRequest(messages=GOAL)) for _ in range(6)))
+    assert sorted(r.text or "" for r in responses) == [f"answer {i}" for i in range(6)]
+    assert Slow.peak == 1

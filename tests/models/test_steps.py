@@ -96,3 +96,18 @@ def test_parse_step_reads_tool_calls_and_answers() -> None:
 def test_parse_step_rejects_invalid_output(text: str, why: str) -> None:
     with pytest.raises(_steps.StepError, match=why):
         _steps.parse_step(text, _steps.step_schema([CALCULATOR, CLOCK]))
+
+
+def test_small_integer_ranges_become_enums_the_grammar_can_enforce() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "small": {"type": "integer", "minimum": 0, "maximum": 3},
+            "large": {"type": "integer", "minimum": 0, "maximum": 1000},
+            "open": {"type": "integer", "minimum": 0},
+        },
+    }
+    props = _steps.bound_schema(schema)["properties"]
+    assert props["small"]["enum"] == [0, 1, 2, 3]
+    assert "enum" not in props["large"]
+    assert "enum" not in props["open"]

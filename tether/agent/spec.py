@@ -49,6 +49,10 @@ class AgentSpec(BaseModel):
     tools: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     preselect_k: int = Field(default=3, ge=1, le=64, description="tools shown per step")
+    guided: bool = Field(
+        default=False,
+        description="code picks the tool for each part of the goal, the model fills arguments",
+    )
     mode: Literal["react"] = "react"
 
 
@@ -66,6 +70,7 @@ class Agent:
     tools: Sequence[Tool | Callable[..., Any] | str] = ()
     limits: Limits = field(default_factory=Limits)
     preselect_k: int = 3
+    guided: bool = False
     description: str = ""
     source: str = "<python>"
 
@@ -90,6 +95,7 @@ class Agent:
                 "tools": names,
                 "limits": self.limits,
                 "preselect_k": self.preselect_k,
+                "guided": self.guided,
             },
             self.source,
         )
@@ -173,6 +179,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         tools=list(spec.tools),
         limits=spec.limits,
         preselect_k=spec.preselect_k,
+        guided=spec.guided,
         source=source,
     )
 

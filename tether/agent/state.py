@@ -51,7 +51,7 @@ class RunState:
     usage: Usage = field(default_factory=Usage)
     cost: Decimal = Decimal(0)
     signatures: Counter[str] = field(default_factory=Counter)
-    tools_succeeded: set[str] = field(default_factory=set)
+    succeeded_calls: list[str] = field(default_factory=list)  # tool names, in order
     pending_calls: tuple[ToolCall, ...] = ()
     status: RunStatus = RunStatus.RUNNING
     output: str | None = None
@@ -104,7 +104,7 @@ def _on_tool_finished(state: RunState, p: Any) -> None:
     assert isinstance(p, ToolCallFinished)
     state.tool_calls += 1
     if p.ok:
-        state.tools_succeeded.add(p.tool)
+        state.succeeded_calls.append(p.tool)
     body = p.result if p.ok else {"error": p.error}
     content = json.dumps(body, ensure_ascii=False, default=str)
     state.messages.append(

@@ -7,8 +7,10 @@ cached one comes with the lock that serializes inference on it.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,23 @@ from tether.errors import ConfigError
 # JSON forbids; upstream llama.cpp's converter excludes them. Patch the rule the same way.
 _LOOSE_CHAR = 'char ::= [^"\\\\]'
 _STRICT_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F]'
+# The converter spells maxLength N as N nested optionals, ``(char (char (char)?)?)?``; llama.cpp's
+# parser rejects a few hundred of those ("exceeds sane defaults") and the process then crashes.
+# The bounded-repetition form ``char{0,N}`` means the same and parses.
+_NESTED_CHARS = re.compile(r"\((?:char \()*char(?:\)\?)+")
+
+
+def _compact_repetition(match: re.Match[str]) -> str:
+    text = match.group(0)
+    count = text.count("char")
+    if text.count(")?") != count:  # not a pure nest of optionals: leave it alone
+        return text
+    return f"char{{0,{count}}}"
+
+
+def compact_gbnf(gbnf: str) -> str:
+    """Rewrite nested optional ``char`` chains as ``char{0,N}`` and forbid raw control chars."""
+    return _NESTED_CHARS.sub(_compact_repetition, gbnf).replace(_LOOSE_CHAR, _STRICT_CHAR)
 
 
 class ChatCompleter(Protocol):
@@ -80,6 +99,17 @@ def load(path: Path, *, n_ctx: int, n_threads: int, seed: int) -> Loaded:
         return loaded
 
 
+@atexit.register
+def _close_all() -> None:
+    """Free models before interpreter teardown (``Llama.__del__`` fails once modules are gone)."""
+    with _CACHE_LOCK:
+        for loaded in _CACHE.values():
+            close = getattr(loaded.llama, "close", None)
+            if callable(close):
+                close()
+        _CACHE.clear()
+
+
 def check_model_file(path: Path) -> None:
     if not path.is_file():
         raise ConfigError(
@@ -101,5 +131,4 @@ def grammar_for(schema: dict[str, Any]) -> Any:
         gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema))
     except Exception as exc:  # the converter raises assertions, KeyErrors, ...
         raise ValueError(f"llama.cpp cannot turn this JSON schema into a grammar: {exc}") from exc
-    gbnf = gbnf.replace(_LOOSE_CHAR, _STRICT_CHAR)
-    return llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+    return llama_cpp.LlamaGrammar.from_string(compact_gbnf(gbnf), verbose=False)

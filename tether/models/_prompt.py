@@ -35,18 +35,30 @@ STEP_FORMAT = (
 
 RESULT_NUDGE = "Use this result to answer."
 
+ANSWER_FORMAT = (
+    'Reply with exactly one JSON object: {"answer": "<final answer>"}. '
+    "Answer the user's request using the tool results above."
+)
+
 
 def render_messages(
     messages: Sequence[Message],
     *,
     tools: Sequence[ToolSpec] = (),
     output_schema: dict[str, Any] | None = None,
+    answer_only: bool = False,
 ) -> list[ChatMessage]:
-    """The ``messages`` list for ``create_chat_completion``."""
+    """The ``messages`` list for ``create_chat_completion``.
+
+    ``answer_only``: no tools are offered and the reply is an ``{"answer": ...}`` step.
+    """
     system = [m.content for m in messages if isinstance(m, SystemMessage)]
     parts = ["\n\n".join(system) or DEFAULT_INSTRUCTIONS]
+    as_steps = bool(tools) or answer_only
     if tools:
         parts += [render_tools(tools), STEP_FORMAT]
+    elif answer_only:
+        parts.append(ANSWER_FORMAT)
     elif output_schema is not None:
         parts.append(
             "Reply with exactly one JSON object that matches this JSON schema:\n"
@@ -54,10 +66,10 @@ def render_messages(
         )
     chat: list[ChatMessage] = [{"role": "system", "content": "\n\n".join(parts)}]
     for message in messages:
-        rendered = _render_one(message, as_steps=bool(tools))
+        rendered = _render_one(message, as_steps=as_steps)
         if rendered is not None:
             chat.append(rendered)
-    if tools and isinstance(messages[-1] if messages else None, ToolResultMessage):
+    if as_steps and isinstance(messages[-1] if messages else None, ToolResultMessage):
         chat[-1] = {**chat[-1], "content": f"{chat[-1]['content']}\n{RESULT_NUDGE}"}
     return _merge_same_role(chat)
 

@@ -116,9 +116,10 @@ def answer_step_schema(max_length: int = MAX_ANSWER) -> Schema:
     }
 
 
-def step_schema(tools: Sequence[ToolSpec]) -> Schema:
-    """``anyOf`` one alternative per tool, then the answer alternative."""
-    return {"anyOf": [*(tool_step_schema(t) for t in tools), answer_step_schema()]}
+def step_schema(tools: Sequence[ToolSpec], *, allow_answer: bool = True) -> Schema:
+    """``anyOf`` one alternative per tool, then (unless a tool is required) the answer."""
+    answer = [answer_step_schema()] if allow_answer else []
+    return {"anyOf": [*(tool_step_schema(t) for t in tools), *answer]}
 
 
 def parse_json(text: str, schema: Schema) -> Any:

@@ -130,11 +130,15 @@ class LocalModel:
         return self._loaded
 
     def _plan(self, request: ModelRequest) -> _Plan:
+        offered = () if request.tool_choice == "none" else request.tools
         messages = _prompt.render_messages(
-            request.messages, tools=request.tools, output_schema=request.output_schema
+            request.messages,
+            tools=offered,
+            output_schema=request.output_schema,
+            answer_only=request.tool_choice == "none",
         )
-        if request.tools:
-            schema = _steps.step_schema(request.tools)
+        if offered or request.tool_choice == "none":
+            schema = _steps.step_schema(offered, allow_answer=request.tool_choice != "required")
             first_id = 1 + _count_tool_calls(request)
             return _Plan(
                 messages=messages,

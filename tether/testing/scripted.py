@@ -14,7 +14,6 @@ from tether.types import (
     ModelRequest,
     ModelResponse,
     ToolCall,
-    ToolResultMessage,
     Usage,
 )
 
@@ -52,16 +51,10 @@ def answer(text: str) -> ScriptStep:
     return ScriptStep(text=text)
 
 
-def _approx_tokens(messages: Sequence[Message]) -> int:
-    chars = 0
-    for m in messages:
-        if isinstance(m, AssistantMessage):
-            chars += len(m.content or "") + sum(len(json.dumps(c.arguments)) for c in m.tool_calls)
-        elif isinstance(m, ToolResultMessage):
-            chars += len(m.content)
-        else:
-            chars += len(m.content)
-    return max(1, chars // 4)
+def _message_chars(m: Message) -> int:
+    if isinstance(m, AssistantMessage):
+        return len(m.content or "") + sum(len(json.dumps(c.arguments)) for c in m.tool_calls)
+    return len(m.content)
 
 
 @dataclass(kw_only=True)
@@ -77,6 +70,16 @@ class ScriptedModel:
     repeat_last: bool = False
     requests: list[ModelRequest] = field(default_factory=list)
     _position: int = 0
+    _sizes: dict[int, int] = field(default_factory=dict)  # id(message) -> chars, messages live on
+
+    def _approx_tokens(self, messages: Sequence[Message]) -> int:
+        chars = 0
+        for m in messages:
+            size = self._sizes.get(id(m))
+            if size is None:
+                size = self._sizes[id(m)] = _message_chars(m)
+            chars += size
+        return max(1, chars // 4)
 
     @property
     def id(self) -> str:
@@ -93,7 +96,9 @@ class ScriptedModel:
         return ModelResponse(
             text=step.text,
             tool_calls=step.tool_calls,
-            usage=Usage(input_tokens=_approx_tokens(request.messages), output_tokens=out // 4 + 1),
+            usage=Usage(
+                input_tokens=self._approx_tokens(request.messages), output_tokens=out // 4 + 1
+            ),
             model=self.model_id,
             model_version="script",
             finish_reason="tool_calls" if step.tool_calls else "stop",

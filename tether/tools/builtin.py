@@ -18,11 +18,17 @@ from tether.tools.registry import ToolRegistry
 MAX_READ_BYTES = 64 * 1024
 MAX_LIST_ENTRIES = 200
 _NO_RETRY = RetryPolicy(max_attempts=1)
+# Digits, operators, parentheses, names of functions and constants: the pattern is part of the
+# schema, so a grammar-constrained model cannot wander into prose inside the expression.
+EXPRESSION_PATTERN = rf"^[0-9a-z(\-][0-9a-z+\-*/%.,() ]{{0,{MAX_EXPRESSION_LENGTH - 1}}}$"
 
 
 @tool(idempotent=True, timeout_ms=2_000, retry=_NO_RETRY)
 def calculator(
-    expression: Annotated[str, Field(min_length=1, max_length=MAX_EXPRESSION_LENGTH)],
+    expression: Annotated[
+        str,
+        Field(min_length=1, max_length=MAX_EXPRESSION_LENGTH, pattern=EXPRESSION_PATTERN),
+    ],
 ) -> dict[str, Any]:
     """Calculate (compute) the numeric result of an arithmetic math expression.
     Use it for any arithmetic: add, subtract, multiply, divide, powers, square roots and rounding.

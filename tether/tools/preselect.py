@@ -100,8 +100,28 @@ _SYNONYMS: dict[str, str] = {
 }
 
 
+# An operator between two operands reads as its word: "12 * 12" asks to multiply.
+_OPERATOR = re.compile(r"(?<=[\d)])\s*(\*\*|[*/+^-])\s*(?=[\d(.])")
+_OPERATOR_WORDS = {
+    "*": "multiply",
+    "/": "divide",
+    "+": "plus",
+    "-": "minus",
+    "**": "power",
+    "^": "power",
+}
+
+
+def _operators_as_words(text: str) -> str:
+    return _OPERATOR.sub(lambda m: f" {m.group(1)} {_OPERATOR_WORDS[m.group(1)]} ", text)
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-case stemmed words without stop words (camelCase and snake_case are split)."""
+    """Lower-case stemmed words without stop words (camelCase and snake_case are split).
+
+    Arithmetic operators between operands count as words (``*`` as "multiply").
+    """
+    text = _operators_as_words(text)
     words = _WORD.findall(_CAMEL.sub(" ", text).lower().replace("_", " "))
     return [_stem(w) for w in words if w not in _STOPWORDS]
 

@@ -1,0 +1,59 @@
+"""The README's examples run: its Python blocks execute and its YAML agent loads."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tether import load_agent
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README.read_text(), flags=re.S)
+
+
+MYPKG = '''
+from tether import tool
+
+@tool
+def lookup_order(order_id: str) -> dict[str, str]:
+    """Look up an order."""
+    return {"order_id": order_id}
+'''
+
+
+def test_readme_yaml_agent_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "tools.py").write_text(MYPKG)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (yaml_block,) = blocks("yaml")
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml_block)
+    agent = load_agent(path)
+    assert [t.contract.name for t in agent.resolved_tools()] == [
+        "calculator",
+        "current_datetime",
+        "read_file",
+        "lookup_order",
+    ]
+    sys.modules.pop("mypkg.tools", None)
+    sys.modules.pop("mypkg", None)
+
+
+@pytest.mark.model
+def test_readme_python_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TETHER_HOME", str(tmp_path / "home"))
+    (code,) = blocks("python")
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert re.match(r"^\S+ ", out), out  # prints "<status> <output>"
+    assert (tmp_path / "home" / "tether.db").is_file()
