@@ -37,14 +37,16 @@ class ModelRequested(_Payload):
 
     ``messages`` holds the system message followed by the conversation messages that are new
     since the previous request; ``prefix`` counts the earlier conversation messages that precede
-    them (already journaled). ``tether.agent.state.prompt_at`` rebuilds the full prompt. Storing
-    deltas keeps a step's cost flat as a run grows.
+    them (already journaled); the last ``transient`` messages were shown at this step only.
+    ``tether.agent.state.prompt_at`` rebuilds the full prompt. Storing deltas keeps a step's cost
+    flat as a run grows.
     """
 
     kind: Literal["model_request"] = "model_request"
     model: str
     messages: list[dict[str, Any]]
     prefix: int = 0
+    transient: int = 0  # trailing messages shown at this step only (not part of the history)
     tools: list[str]
     settings: dict[str, Any]
     output_schema: dict[str, Any] | None = None

@@ -81,7 +81,8 @@ def _on_started(state: RunState, p: Any) -> None:
 
 def _on_request(state: RunState, p: Any) -> None:
     assert isinstance(p, ModelRequested)
-    state.journaled_messages = p.prefix + sum(1 for m in p.messages if m["role"] != "system")
+    new = sum(1 for m in p.messages if m["role"] != "system") - p.transient
+    state.journaled_messages = p.prefix + new
 
 
 def _on_response(state: RunState, p: Any) -> None:
@@ -159,7 +160,8 @@ def prompt_at(events: Iterable[Event], step: int) -> list[dict[str, Any]]:
         if not isinstance(p, ModelRequested):
             continue
         system = [m for m in p.messages if m["role"] == "system"]
-        conversation = conversation[: p.prefix] + [m for m in p.messages if m["role"] != "system"]
+        shown = conversation[: p.prefix] + [m for m in p.messages if m["role"] != "system"]
         if event.key.step == step:
-            return system + conversation
+            return system + shown
+        conversation = shown[: len(shown) - p.transient]
     raise LookupError(f"no model_request at step {step}")

@@ -30,13 +30,15 @@ async def model_step(ctx: RunContext, step: int) -> str:
     """Ask the model for the next step; journal the request and the response."""
     request = build_request(ctx)
     prefix = ctx.state.journaled_messages
-    system, conversation = request.messages[0], request.messages[1:]
+    history = len(ctx.state.messages)
+    system, shown = request.messages[0], request.messages[1:]
     await ctx.record(
         ctx.key(step, "model_request"),
         ModelRequested(
             model=ctx.model.id,
-            messages=[message_to_dict(m) for m in (system, *conversation[prefix:])],
+            messages=[message_to_dict(m) for m in (system, *shown[prefix:])],
             prefix=prefix,
+            transient=len(shown) - history,
             tools=[t.name for t in request.tools],
             settings={
                 "temperature": request.settings.temperature,
