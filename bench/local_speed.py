@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import sys
 import time
@@ -28,7 +27,9 @@ async def _measure(path: Path, n_tokens: int, repeats: int) -> dict[str, Any]:
     from tether.types import ModelRequest, ModelSettings, UserMessage
 
     llama_cpp = _llama.import_llama_cpp()  # sets OMP_WAIT_POLICY=PASSIVE first
-    n_threads = int(os.environ.get("TETHER_N_THREADS", "2"))
+    from tether.settings import load_settings
+
+    n_threads = load_settings().n_threads  # tether's default (or TETHER_N_THREADS)
     raw = llama_cpp.Llama(model_path=str(path), n_ctx=4096, n_threads=n_threads, verbose=False)
     model = LocalModel("local:bench", path, n_threads=n_threads, n_ctx=4096)
     request = ModelRequest(
