@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tether.agent.spec import Agent, load_agent
-from tether.cli.render import print_run, record_json, runs_table
+from tether.cli.render import print_run, record_json, runs_lines
 from tether.errors import ConfigError, StoreError, UsageError
 from tether.runtime import Runtime
 from tether.settings import load_settings
@@ -123,7 +123,9 @@ def runs_list(
     if as_json:
         typer.echo(json.dumps([record_json(r) for r in records], ensure_ascii=False))
     else:
-        _out().print(runs_table(records))
+        out = _out()
+        for line in runs_lines(records, out.width):
+            out.print(line, no_wrap=True, overflow="ellipsis")
 
 
 @runs_app.command("show")

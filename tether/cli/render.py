@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from tether.events import Event, ModelResponded, RunFinished, ToolCallFinished, ToolCallStarted
@@ -103,19 +102,24 @@ def print_run(
     console.print(summary_line(record, wall_s))
 
 
-def runs_table(records: Sequence[RunRecord]) -> Table:
-    table = Table("run", "status", "agent", "steps", "tokens", "created", "goal")
+def runs_lines(records: Sequence[RunRecord], width: int) -> list[Text]:
+    """One line per run: id and status in full (they are copied), then the goal cut to fit."""
+    header = Text(
+        f"{'run':<23}  {'status':<15}  {'agent':<10} {'steps':>4} {'tokens':>6}  "
+        f"{'created':<11}  goal",
+        style="bold",
+    )
+    lines = [header]
     for r in records:
-        table.add_row(
-            r.id,
-            Text(r.status.value, _STATUS_STYLE.get(r.status.value, "yellow")),
-            r.agent,
-            str(r.steps),
-            str(r.input_tokens + r.output_tokens),
-            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            short(r.goal, 50),
+        fixed = (
+            f"{r.id:<23}  {r.status.value:<15}  {r.agent[:10]:<10} {r.steps:>4} "
+            f"{r.input_tokens + r.output_tokens:>6}  {r.created_at:%m-%d %H:%M}  "
         )
-    return table
+        goal = short(" ".join(r.goal.split()), max(10, width - len(fixed)))
+        line = Text(fixed + goal)
+        line.stylize(_STATUS_STYLE.get(r.status.value, "yellow"), 25, 25 + len(r.status.value))
+        lines.append(line)
+    return lines
 
 
 def record_json(r: RunRecord) -> dict[str, Any]:
