@@ -26,6 +26,7 @@ class RunStarted(_Payload):
     goal: str
     agent: str
     agent_version: str
+    agent_spec: dict[str, Any] = Field(default_factory=dict)  # rebuilds the agent elsewhere
     model: str
     tools: list[str]
     limits: dict[str, Any]

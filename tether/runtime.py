@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from tether.agent.context import RunContext
-from tether.agent.loop import Finish, drive
-from tether.agent.spec import Agent, load_agent
+from tether.agent.loop import Finish, next_node
+from tether.agent.loop import drive as drive_loop
+from tether.agent.runner import DirectRunner, StepRunner
+from tether.agent.spec import Agent, AgentSpec, agent_from_spec, load_agent
 from tether.agent.state import RunState
 from tether.clock import Clock, SystemClock
+from tether.errors import StoreError
 from tether.events import RunStarted
 from tether.models.base import Model
 from tether.models.registry import resolve_model
@@ -89,6 +92,7 @@ class Runtime:
     models: Mapping[str, Model] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
     executor: ToolExecutor = field(default_factory=ToolExecutor)
+    durable: bool = False  # run segments as durable workflows (DBOS); ``tether run`` does
     _store: Store | None = None
 
     @property
@@ -118,38 +122,48 @@ class Runtime:
         self, agent: Agent | str | Path, goal: str, *, model: str | None = None
     ) -> RunResult:
         """Run ``agent`` on ``goal`` to completion (or a pause) and return the result."""
+        started = time.perf_counter()
+        ctx = await self.start(agent, goal, model=model)
+        if self.durable:
+            from tether.durable import run_segment  # DBOS lives only in tether.durable
+
+            await run_segment(self, ctx)
+        else:
+            await self.drive(ctx)
+        return self.result(ctx, time.perf_counter() - started)
+
+    async def start(
+        self,
+        agent: Agent | str | Path,
+        goal: str,
+        *,
+        model: str | None = None,
+        status: RunStatus = RunStatus.RUNNING,
+    ) -> RunContext:
+        """Check the agent and model, create the run and journal ``run_started``.
+
+        Configuration errors raise here, before anything is stored.
+        """
         spec_agent = self.resolve_agent(agent)
         resolved_model = self.resolve_model(spec_agent, model)
         registry = ToolRegistry(spec_agent.resolved_tools())
-        store = self.store
-        started = time.perf_counter()
         run_id = new_run_id(self.clock)
         now = self.clock.now()
         await asyncio.to_thread(
-            store.runs.create,
+            self.store.runs.create,
             RunRecord(
                 id=run_id,
                 agent=spec_agent.name,
                 agent_version=spec_agent.version,
                 goal=goal,
                 model=resolved_model.id,
-                status=RunStatus.RUNNING,
+                status=status,
                 created_at=now,
                 updated_at=now,
             ),
         )
-        ctx = RunContext(
-            run_id=run_id,
-            segment=0,
-            agent=spec_agent,
-            model=resolved_model,
-            registry=registry,
-            executor=self.executor,
-            store=store,
-            redactor=self.redactor,
-            settings=self.settings,
-            clock=self.clock,
-            state=RunState(run_id=run_id),
+        ctx = self._context(
+            run_id, 0, spec_agent, resolved_model, registry, RunState(run_id=run_id)
         )
         await ctx.record(
             ctx.key(0, "run_started"),
@@ -157,39 +171,75 @@ class Runtime:
                 goal=goal,
                 agent=spec_agent.name,
                 agent_version=spec_agent.version,
+                agent_spec=spec_agent.portable_spec().model_dump(mode="json"),
                 model=resolved_model.id,
                 tools=list(registry.names()),
                 limits=spec_agent.limits.model_dump(),
                 tether_version=tether_version(),
             ),
         )
-        await self._drive(ctx)
-        return await self._conclude(ctx, time.perf_counter() - started)
+        return ctx
 
-    async def _drive(self, ctx: RunContext) -> None:
-        try:
-            await drive(ctx)
-        except Exception as exc:  # a crash must still leave a displayable, final run
-            log.exception("run %s crashed", ctx.run_id)
-            await Finish(
-                status=RunStatus.FAILED, reason=f"internal error: {type(exc).__name__}: {exc}"
-            ).run(ctx)
-
-    async def _conclude(self, ctx: RunContext, wall_s: float) -> RunResult:
-        s = ctx.state
-        await asyncio.to_thread(
-            ctx.store.runs.update,
-            ctx.run_id,
-            status=s.status,
-            output=s.output,
-            reason=s.reason,
-            input_tokens=s.usage.input_tokens,
-            output_tokens=s.usage.output_tokens,
-            cost_micros=int(s.cost * 1_000_000),
-            steps=s.steps,
-            tool_calls=s.tool_calls,
-            finished_at=self.clock.now(),
+    def _context(
+        self,
+        run_id: str,
+        segment: int,
+        agent: Agent,
+        model: Model,
+        registry: ToolRegistry,
+        state: RunState,
+    ) -> RunContext:
+        return RunContext(
+            run_id=run_id,
+            segment=segment,
+            agent=agent,
+            model=model,
+            registry=registry,
+            executor=self.executor,
+            store=self.store,
+            redactor=self.redactor,
+            settings=self.settings,
+            clock=self.clock,
+            state=state,
         )
+
+    def rebuild(self, run_id: str, segment: int, *, upto_segment: bool = True) -> RunContext:
+        """A run's context rebuilt from the store, in any process.
+
+        ``upto_segment``: apply only the events of earlier segments (a durable replay applies
+        the segment's own events step by step); otherwise apply them all.
+        """
+        events = self.store.journal.read(run_id)
+        started = next((e.payload for e in events if isinstance(e.payload, RunStarted)), None)
+        if started is None:
+            raise StoreError(f"run {run_id!r} has no run_started event; its journal is damaged")
+        spec = AgentSpec.model_validate(started.agent_spec)
+        agent = agent_from_spec(spec, source=f"run {run_id}")
+        model = resolve_model(started.model, self.settings, extra=self.models)
+        kept = [e for e in events if not upto_segment or e.key.segment < segment]
+        ctx = self._context(
+            run_id,
+            segment,
+            agent,
+            model,
+            ToolRegistry(agent.resolved_tools()),
+            RunState.replay(run_id, kept),
+        )
+        ctx.applied.update(e.id for e in kept)
+        return ctx
+
+    async def drive(self, ctx: RunContext, runner: StepRunner | None = None) -> None:
+        """Drive the loop to its end; a crash still leaves a final, displayable run."""
+        runner = runner or DirectRunner()
+        try:
+            await drive_loop(ctx, runner, next_node(ctx.state))
+        except Exception as exc:
+            log.exception("run %s crashed", ctx.run_id)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            await Finish(status=RunStatus.FAILED, reason=reason).run(ctx, runner)
+
+    def result(self, ctx: RunContext, wall_s: float = 0.0) -> RunResult:
+        s = ctx.state
         return RunResult(
             run_id=ctx.run_id,
             status=s.status,

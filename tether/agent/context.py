@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tether.agent.spec import Agent
@@ -30,6 +31,8 @@ class RunContext:
     settings: Settings
     clock: Clock
     state: RunState
+    check_journal: bool = False  # durable mode: a step whose result is journaled is not redone
+    applied: set[str] = field(default_factory=set)
 
     def key(self, step: int, kind: str, index: int = 0) -> EventKey:
         return EventKey(run_id=self.run_id, segment=self.segment, step=step, kind=kind, index=index)
@@ -44,7 +47,25 @@ class RunContext:
         seq = await asyncio.to_thread(self.store.journal.append, event)
         event = Event(key=key, payload=stored, ts=event.ts, seq=seq)
         self.state.apply(event)
+        self.applied.add(event.id)
         return event
+
+    async def journaled(self, key: EventKey) -> Event | None:
+        """The stored event at ``key`` when steps check the journal (durable mode), else None."""
+        if not self.check_journal:
+            return None
+        return await asyncio.to_thread(self.store.journal.get, key.id)
+
+    async def ensure_applied(self, event_ids: Sequence[str]) -> None:
+        """Apply events a step produced in an earlier life of this segment (durable replay)."""
+        for event_id in event_ids:
+            if event_id in self.applied:
+                continue
+            event = await asyncio.to_thread(self.store.journal.get, event_id)
+            if event is None:
+                raise LookupError(f"journal has no event {event_id!r}")
+            self.state.apply(event)
+            self.applied.add(event_id)
 
     def _redacted(self, payload: Payload) -> Payload:
         data: Any = payload.model_dump(mode="json")

@@ -1,8 +1,9 @@
 """The agent loop as an explicit state machine: Think → Act → (Think …) → Finish.
 
 Each node is a small typed object whose ``run`` does one thing and returns the next node. Model
-and tool calls go through the recordable steps in ``steps.py``; every transition is journaled,
-so the loop can stop anywhere and be rebuilt from the journal.
+and tool calls go through a ``StepRunner`` (direct or durable); every transition is journaled,
+so the loop can stop anywhere and be rebuilt from the journal. ``next_node`` says where a run
+rebuilt from its journal goes on.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tether.agent.context import RunContext
-from tether.agent.state import call_signature
-from tether.agent.steps import model_step, tool_step
-from tether.errors import ModelError
-from tether.events import RunFinished
+from tether.agent.runner import DirectRunner, StepRunner
+from tether.agent.state import RunState, call_signature
 from tether.types import RunStatus, ToolCall
 
 
@@ -21,7 +20,7 @@ from tether.types import RunStatus, ToolCall
 class Think:
     """Check the caps, then ask the model for the next step."""
 
-    async def run(self, ctx: RunContext) -> Node:
+    async def run(self, ctx: RunContext, runner: StepRunner) -> Node:
         state, limits = ctx.state, ctx.agent.limits
         if state.steps >= limits.max_steps:
             return Finish(
@@ -33,19 +32,22 @@ class Think:
                 reason=f"used {state.usage.total_tokens} tokens of max_tokens={limits.max_tokens}",
             )
         step = state.steps
-        try:
-            await model_step(ctx, step)
-        except ModelError as exc:
-            return Finish(status=RunStatus.FAILED, reason=f"model error: {exc}")
-        if state.pending_calls:
-            return Act(step=step, calls=state.pending_calls)
-        text = (state.messages[-1].content or "").strip() if state.messages else ""
-        if not text:
-            return Finish(
-                status=RunStatus.FAILED,
-                reason="the model returned neither an answer nor a tool call",
-            )
-        return Finish(status=RunStatus.SUCCEEDED, output=text)
+        await ctx.ensure_applied(await runner.model(ctx, step))
+        return after_response(state, step)
+
+
+def after_response(state: RunState, step: int) -> Node:
+    """Where the loop goes once the model's response at ``step`` is applied."""
+    if state.model_error is not None:
+        return Finish(status=RunStatus.FAILED, reason=f"model error: {state.model_error}")
+    if state.pending_calls:
+        return Act(step=step, calls=state.pending_calls)
+    text = (state.messages[-1].content or "").strip() if state.messages else ""
+    if not text:
+        return Finish(
+            status=RunStatus.FAILED, reason="the model returned neither an answer nor a tool call"
+        )
+    return Finish(status=RunStatus.SUCCEEDED, output=text)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,15 +56,16 @@ class Act:
 
     step: int
     calls: tuple[ToolCall, ...]
+    start: int = 0  # calls before this index already ran (a rebuilt run)
 
-    async def run(self, ctx: RunContext) -> Node:
+    async def run(self, ctx: RunContext, runner: StepRunner) -> Node:
         state, limits = ctx.state, ctx.agent.limits
-        if state.tool_calls + len(self.calls) > limits.max_tool_calls:
+        if state.tool_calls + len(self.calls) - self.start > limits.max_tool_calls:
             return Finish(
                 status=RunStatus.BUDGET_EXCEEDED,
                 reason=f"tool calls would exceed max_tool_calls={limits.max_tool_calls}",
             )
-        for call in self.calls:
+        for call in self.calls[self.start :]:
             seen = state.signatures[call_signature(call.name, call.arguments)]
             if seen >= limits.max_identical_calls:
                 return Finish(
@@ -70,8 +73,8 @@ class Act:
                     reason=f"the model repeated {call.name!r} with the same arguments "
                     f"{seen + 1} times",
                 )
-        for index, call in enumerate(self.calls):
-            await tool_step(ctx, self.step, index, call)
+        for index in range(self.start, len(self.calls)):
+            await ctx.ensure_applied(await runner.tool(ctx, self.step, index))
         return Think()
 
 
@@ -81,30 +84,37 @@ class Finish:
     output: str | None = None
     reason: str | None = None
 
-    async def run(self, ctx: RunContext) -> None:
-        s = ctx.state
-        await ctx.record(
-            ctx.key(s.steps, "run_finished"),
-            RunFinished(
-                status=self.status.value,
-                output=self.output,
-                reason=self.reason,
-                input_tokens=s.usage.input_tokens,
-                output_tokens=s.usage.output_tokens,
-                cost=str(s.cost),
-                steps=s.steps,
-                tool_calls=s.tool_calls,
-            ),
-        )
+    async def run(self, ctx: RunContext, runner: StepRunner) -> None:
+        await ctx.ensure_applied(await runner.finish(ctx, self.status, self.output, self.reason))
 
 
 Node = Think | Act | Finish
 
 
-async def drive(ctx: RunContext, start: Node | None = None) -> RunStatus:
-    """Run nodes until ``Finish``; return the final status."""
+def next_node(state: RunState) -> Node:
+    """Where a run rebuilt from its journal goes on: finish, the calls left, or think."""
+    if state.status.is_final:
+        return Finish(status=state.status, output=state.output, reason=state.reason)
+    done = state.calls_done
+    if state.pending_calls and done < len(state.pending_calls):
+        return Act(step=state.steps - 1, calls=state.pending_calls, start=done)
+    return Think()
+
+
+async def drive(
+    ctx: RunContext, runner: StepRunner | None = None, start: Node | None = None
+) -> RunStatus:
+    """Run nodes until ``Finish``; return the final status.
+
+    Before each step the runner may report a stop requested from outside (cancel, kill).
+    """
+    steps: StepRunner = runner or DirectRunner()
     node: Node = start or Think()
     while not isinstance(node, Finish):
-        node = await node.run(ctx)
-    await node.run(ctx)
+        stop = await steps.check(ctx)
+        if stop is not None:
+            node = Finish(status=stop, reason=f"run {stop.value} before step {ctx.state.steps}")
+            break
+        node = await node.run(ctx, steps)
+    await node.run(ctx, steps)
     return node.status

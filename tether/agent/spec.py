@@ -100,6 +100,19 @@ class Agent:
             self.source,
         )
 
+    def portable_spec(self) -> AgentSpec:
+        """The spec with every tool as a reference another process can resolve.
+
+        Built-in tools by name; ``@tool`` functions as ``module:name`` when importable. A tool
+        defined in ``__main__`` or a closure keeps its bare name, and rebuilding the agent in
+        another process then fails with an error that names it.
+        """
+        refs = [
+            t if isinstance(t, str) else _tool_ref(_resolve_tool(t, self.source))
+            for t in self.tools
+        ]
+        return self.spec().model_copy(update={"tools": refs})
+
     @property
     def version(self) -> str:
         """A content hash of everything that defines the agent's behaviour."""
@@ -107,6 +120,23 @@ class Agent:
         body = self.spec().model_dump(mode="json") | {"tools": tools}
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         return digest[:16]
+
+
+def _tool_ref(t: Tool) -> str:
+    builtins = {b.contract.name for b in BUILTIN_TOOLS}
+    name = t.contract.name
+    if name in builtins and any(b is t for b in BUILTIN_TOOLS):
+        return name
+    module = getattr(t.fn, "__module__", None)
+    attr = getattr(t.fn, "__name__", None)
+    if module and attr and module != "__main__":
+        try:
+            found = getattr(importlib.import_module(module), attr, None)
+        except ImportError:
+            found = None
+        if found is t or (isinstance(found, Tool) and found.contract.name == name):
+            return f"{module}:{attr}"
+    return name
 
 
 def _resolve_tool(ref: Tool | Callable[..., Any] | str, source: str) -> Tool:

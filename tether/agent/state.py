@@ -53,6 +53,8 @@ class RunState:
     signatures: Counter[str] = field(default_factory=Counter)
     succeeded_calls: list[str] = field(default_factory=list)  # tool names, in order
     pending_calls: tuple[ToolCall, ...] = ()
+    model_error: str | None = None  # set when the last model call failed
+    calls_done: int = 0  # tool calls of the last model response that have finished
     status: RunStatus = RunStatus.RUNNING
     output: str | None = None
     reason: str | None = None
@@ -92,6 +94,8 @@ def _on_response(state: RunState, p: Any) -> None:
     state.cost += Decimal(p.cost)
     calls = tuple(ToolCall(**c) for c in p.tool_calls)
     state.pending_calls = calls
+    state.calls_done = 0
+    state.model_error = p.error
     if p.error is None:
         state.messages.append(AssistantMessage(content=p.text, tool_calls=calls))
 
@@ -104,6 +108,7 @@ def _on_tool_started(state: RunState, p: Any) -> None:
 def _on_tool_finished(state: RunState, p: Any) -> None:
     assert isinstance(p, ToolCallFinished)
     state.tool_calls += 1
+    state.calls_done += 1
     if p.ok:
         state.succeeded_calls.append(p.tool)
     body = p.result if p.ok else {"error": p.error}

@@ -1,12 +1,16 @@
-"""The recordable steps of a run: one model call, one tool call.
+"""The recordable steps of a run: one model call, one tool call, the finish.
 
-Each step takes small values (the context, a step position, a call) and returns a reference (the
-id of the journal event that holds its result), never a payload. That is the shape a durable
-step needs (DESIGN §2.2): the durable layer records the reference, the journal holds the data.
+Each step takes small values (the context, a step position, a call index) and returns
+references (the ids of the journal events that hold its results), never payloads. That is the
+shape a durable step needs (DESIGN §2.2): the durable layer records the references, the journal
+holds the data. In durable mode (``ctx.check_journal``) a step whose result is already journaled
+returns it without redoing the work: a crash between the journal's commit and the durable
+layer's cannot repeat a model call or a tool call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from decimal import Decimal
@@ -15,9 +19,15 @@ from tether.agent.context import RunContext
 from tether.agent.prompt import build_request
 from tether.agent.state import message_to_dict
 from tether.errors import ModelError, ToolError
-from tether.events import ModelRequested, ModelResponded, ToolCallFinished, ToolCallStarted
+from tether.events import (
+    ModelRequested,
+    ModelResponded,
+    RunFinished,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from tether.tools import ToolContext
-from tether.types import ModelResponse, ToolCall
+from tether.types import ModelResponse, RunStatus
 
 
 def idempotency_key(run_id: str, segment: int, step: int, index: int) -> str:
@@ -26,14 +36,24 @@ def idempotency_key(run_id: str, segment: int, step: int, index: int) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-async def model_step(ctx: RunContext, step: int) -> str:
-    """Ask the model for the next step; journal the request and the response."""
+StepRefs = tuple[str, ...]
+
+
+async def model_step(ctx: RunContext, step: int) -> StepRefs:
+    """Ask the model for the next step; journal the request and the response.
+
+    A model failure is journaled as a response with ``error`` set (not raised), so the loop
+    decides what it means and the durable layer stores only references.
+    """
+    request_key, response_key = ctx.key(step, "model_request"), ctx.key(step, "model_response")
+    if await ctx.journaled(response_key) is not None:
+        return (request_key.id, response_key.id)
     request = build_request(ctx)
     prefix = ctx.state.journaled_messages
     history = len(ctx.state.messages)
     system, shown = request.messages[0], request.messages[1:]
     await ctx.record(
-        ctx.key(step, "model_request"),
+        request_key,
         ModelRequested(
             model=ctx.model.id,
             messages=[message_to_dict(m) for m in (system, *shown[prefix:])],
@@ -52,21 +72,17 @@ async def model_step(ctx: RunContext, step: int) -> str:
     try:
         response = await ctx.model.request(request)
     except ModelError as exc:
-        await ctx.record(
-            ctx.key(step, "model_response"),
-            ModelResponded(
-                model=ctx.model.id,
-                error=str(exc),
-                finish_reason="error",
-                latency_ms=(time.perf_counter() - started) * 1000,
-            ),
+        failed = ModelResponded(
+            model=ctx.model.id,
+            error=str(exc),
+            finish_reason="error",
+            latency_ms=(time.perf_counter() - started) * 1000,
         )
-        raise
+        await ctx.record(response_key, failed)
+        return (request_key.id, response_key.id)
     latency = response.latency_ms or (time.perf_counter() - started) * 1000
-    event = await ctx.record(
-        ctx.key(step, "model_response"), _response_payload(ctx, response, latency)
-    )
-    return event.id
+    await ctx.record(response_key, _response_payload(ctx, response, latency))
+    return (request_key.id, response_key.id)
 
 
 def _response_payload(
@@ -88,12 +104,20 @@ def _response_payload(
     )
 
 
-async def tool_step(ctx: RunContext, step: int, index: int, call: ToolCall) -> str:
-    """Validate and execute one tool call; journal intent before and outcome after.
+async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
+    """Validate and execute call ``index`` of the model's last response; journal intent
+    before and outcome after.
 
     A call the model can fix (unknown tool, bad arguments) never reaches a tool: it comes back
     to the model as a structured error result.
     """
+    refs = (
+        ctx.key(step, "tool_call_started", index).id,
+        ctx.key(step, "tool_call_finished", index).id,
+    )
+    if await ctx.journaled(ctx.key(step, "tool_call_finished", index)) is not None:
+        return refs
+    call = ctx.state.pending_calls[index]
     key = idempotency_key(ctx.run_id, ctx.segment, step, index)
     try:
         prepared = ctx.executor.prepare(ctx.registry, call)
@@ -112,11 +136,11 @@ async def tool_step(ctx: RunContext, step: int, index: int, call: ToolCall) -> s
                 validated=False,
             ),
         )
-        event = await ctx.record(
+        await ctx.record(
             ctx.key(step, "tool_call_finished", index),
             ToolCallFinished(call_id=call.id, tool=call.name, ok=False, error=error),
         )
-        return event.id
+        return refs
     contract = prepared.tool.contract
     await ctx.record(
         ctx.key(step, "tool_call_started", index),
@@ -136,7 +160,7 @@ async def tool_step(ctx: RunContext, step: int, index: int, call: ToolCall) -> s
         secrets={k: v.get_secret_value() for k, v in ctx.settings.secrets.items()},
     )
     outcome = await ctx.executor.execute(prepared, tool_ctx)
-    event = await ctx.record(
+    await ctx.record(
         ctx.key(step, "tool_call_finished", index),
         ToolCallFinished(
             call_id=call.id,
@@ -148,4 +172,40 @@ async def tool_step(ctx: RunContext, step: int, index: int, call: ToolCall) -> s
             attempts=outcome.attempts,
         ),
     )
-    return event.id
+    return refs
+
+
+async def finish_step(
+    ctx: RunContext, status: RunStatus, output: str | None, reason: str | None
+) -> StepRefs:
+    """Journal ``run_finished`` and write the final status, usage and output to the run."""
+    s = ctx.state
+    key = ctx.key(s.steps, "run_finished")
+    if await ctx.journaled(key) is None:
+        await ctx.record(
+            key,
+            RunFinished(
+                status=status.value,
+                output=output,
+                reason=reason,
+                input_tokens=s.usage.input_tokens,
+                output_tokens=s.usage.output_tokens,
+                cost=str(s.cost),
+                steps=s.steps,
+                tool_calls=s.tool_calls,
+            ),
+        )
+    await asyncio.to_thread(
+        ctx.store.runs.update,
+        ctx.run_id,
+        status=status,
+        output=output,
+        reason=reason,
+        input_tokens=s.usage.input_tokens,
+        output_tokens=s.usage.output_tokens,
+        cost_micros=int(s.cost * 1_000_000),
+        steps=s.steps,
+        tool_calls=s.tool_calls,
+        finished_at=ctx.clock.now(),
+    )
+    return (key.id,)
