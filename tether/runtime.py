@@ -216,7 +216,11 @@ class Runtime:
         spec = AgentSpec.model_validate(started.agent_spec)
         agent = agent_from_spec(spec, source=f"run {run_id}")
         model = resolve_model(started.model, self.settings, extra=self.models)
-        kept = [e for e in events if not upto_segment or e.key.segment < segment]
+        kept = [
+            e
+            for e in events
+            if not upto_segment or e.key.segment < segment or e.kind == "run_started"
+        ]
         ctx = self._context(
             run_id,
             segment,
@@ -228,11 +232,22 @@ class Runtime:
         ctx.applied.update(e.id for e in kept)
         return ctx
 
-    async def drive(self, ctx: RunContext, runner: StepRunner | None = None) -> None:
-        """Drive the loop to its end; a crash still leaves a final, displayable run."""
+    async def drive(
+        self,
+        ctx: RunContext,
+        runner: StepRunner | None = None,
+        *,
+        reraise: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        """Drive the loop to its end; a crash still leaves a final, displayable run.
+
+        Exceptions in ``reraise`` (the durable layer's own) propagate instead.
+        """
         runner = runner or DirectRunner()
         try:
             await drive_loop(ctx, runner, next_node(ctx.state))
+        except reraise:
+            raise
         except Exception as exc:
             log.exception("run %s crashed", ctx.run_id)
             reason = f"internal error: {type(exc).__name__}: {exc}"

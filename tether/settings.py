@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         default_factory=dict, description="named secrets for tools; their values are redacted"
     )
     workspace: Path = Field(default=Path("."), description="folder the file tools may read")
+    worker_concurrency: int = Field(default=4, ge=1, le=1000, description="runs per worker")
+    executor_id: str | None = Field(default=None, description="stable id of this worker")
+    lease_s: float = Field(default=15.0, gt=0.5, description="executor lease length, seconds")
 
     @property
     def db_url(self) -> str:

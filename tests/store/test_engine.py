@@ -12,7 +12,8 @@ from tether.errors import ConfigError, StoreError
 from tether.store import MIGRATIONS, current_version, make_engine, migrate
 from tether.store.engine import normalize_url
 
-TABLES = {"tether_schema_version", "tether_runs", "tether_events", "tether_blobs"}
+TABLES = {"tether_schema_version", "tether_runs", "tether_events", "tether_blobs",
+          "tether_executors"}
 
 
 def _pragma(engine: sa.Engine, name: str) -> object:
@@ -36,12 +37,12 @@ def test_migrate_from_empty_then_noop(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'tether.db'}")
     try:
         assert current_version(engine) == 0
-        assert migrate(engine) == MIGRATIONS[-1][0] == 1
+        assert migrate(engine) == MIGRATIONS[-1][0] == 2
         assert TABLES <= set(sa.inspect(engine).get_table_names())
-        assert migrate(engine) == 1
+        assert migrate(engine) == 2
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT version, name FROM tether_schema_version")).all()
-        assert [tuple(r) for r in rows] == [(1, "initial tables")]
+        assert [tuple(r) for r in rows] == [(n, name) for n, name, _ in MIGRATIONS]
     finally:
         engine.dispose()
 
@@ -67,16 +68,18 @@ def test_later_migrations_apply_in_order_once(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'tether.db'}")
     calls: list[int] = []
 
+    nxt = MIGRATIONS[-1][0] + 1
+
     def add_column(conn: sa.Connection) -> None:
-        calls.append(2)
+        calls.append(nxt)
         conn.exec_driver_sql("ALTER TABLE tether_runs ADD COLUMN note TEXT")
 
     try:
         migrate(engine)
-        steps = (*MIGRATIONS, (2, "add note", add_column))
-        assert migrate(engine, steps) == 2
-        assert migrate(engine, steps) == 2
-        assert calls == [2]
+        steps = (*MIGRATIONS, (nxt, "add note", add_column))
+        assert migrate(engine, steps) == nxt
+        assert migrate(engine, steps) == nxt
+        assert calls == [nxt]
         columns = {c["name"] for c in sa.inspect(engine).get_columns("tether_runs")}
         assert "note" in columns
     finally:
@@ -91,9 +94,10 @@ def test_failed_migration_rolls_back(tmp_path: Path) -> None:
         conn.exec_driver_sql("SELECT * FROM no_such_table")
 
     try:
-        with pytest.raises(StoreError, match="migration 2"):
-            migrate(engine, (*MIGRATIONS, (2, "broken", broken)))
-        assert current_version(engine) == 1
+        last = MIGRATIONS[-1][0]
+        with pytest.raises(StoreError, match=f"migration {last + 1}"):
+            migrate(engine, (*MIGRATIONS, (last + 1, "broken", broken)))
+        assert current_version(engine) == last
         assert "tether_half" not in sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
@@ -123,7 +127,7 @@ def test_concurrent_migrate_tolerates_the_race(tmp_path: Path) -> None:
         for e in engines:
             e.dispose()
     assert errors == []
-    assert results == [1] * len(engines)
+    assert results == [MIGRATIONS[-1][0]] * len(engines)
 
 
 @pytest.mark.parametrize(

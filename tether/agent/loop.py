@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tether.agent.context import RunContext
-from tether.agent.runner import DirectRunner, StepRunner
+from tether.agent.runner import DirectRunner, StepRunner, stopped
 from tether.agent.state import RunState, call_signature
 from tether.types import RunStatus, ToolCall
 
@@ -32,7 +32,11 @@ class Think:
                 reason=f"used {state.usage.total_tokens} tokens of max_tokens={limits.max_tokens}",
             )
         step = state.steps
-        await ctx.ensure_applied(await runner.model(ctx, step))
+        refs = await runner.model(ctx, step)
+        stop = stopped(refs)
+        if stop is not None:
+            return Finish(status=stop, reason=f"run {stop.value} before step {step + 1}")
+        await ctx.ensure_applied(refs)
         return after_response(state, step)
 
 
@@ -74,7 +78,11 @@ class Act:
                     f"{seen + 1} times",
                 )
         for index in range(self.start, len(self.calls)):
-            await ctx.ensure_applied(await runner.tool(ctx, self.step, index))
+            refs = await runner.tool(ctx, self.step, index)
+            stop = stopped(refs)
+            if stop is not None:
+                return Finish(status=stop, reason=f"run {stop.value} during step {self.step + 1}")
+            await ctx.ensure_applied(refs)
         return Think()
 
 
@@ -106,15 +114,12 @@ async def drive(
 ) -> RunStatus:
     """Run nodes until ``Finish``; return the final status.
 
-    Before each step the runner may report a stop requested from outside (cancel, kill).
+    A step may come back as "stopped" (cancel, kill asked for from outside): the run then
+    finishes with that status.
     """
     steps: StepRunner = runner or DirectRunner()
     node: Node = start or Think()
     while not isinstance(node, Finish):
-        stop = await steps.check(ctx)
-        if stop is not None:
-            node = Finish(status=stop, reason=f"run {stop.value} before step {ctx.state.steps}")
-            break
         node = await node.run(ctx, steps)
     await node.run(ctx, steps)
     return node.status

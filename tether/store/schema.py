@@ -68,6 +68,7 @@ runs = sa.Table(
     sa.Column("segment", sa.Integer, nullable=False, server_default="0"),
     sa.Column("tenant", sa.String(200), nullable=True, index=True),
     sa.Column("parent_run_id", sa.String(128), nullable=True),
+    sa.Column("executor_id", sa.String(200), nullable=True),  # migration 2
     sa.Index("ix_tether_runs_created_at", "created_at"),
     sa.Index("ix_tether_runs_agent", "agent"),
 )
@@ -107,4 +108,18 @@ events = sa.Table(
     ),
 )
 
-TABLES: tuple[sa.Table, ...] = (schema_version, runs, blobs, events)
+
+executors = sa.Table(
+    "tether_executors",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=False),
+    sa.Column("stopped_at", UTCDateTime, nullable=True),
+)
+
+TABLES: tuple[sa.Table, ...] = (schema_version, runs, blobs, events, executors)

@@ -1,0 +1,223 @@
+"""Starting, enqueueing, resuming, adopting, cancelling and forking durable runs.
+
+The rule that keeps two processes from executing one run: a run names its executor
+(``tether_runs.executor_id``); it may be taken over only once that executor's lease has expired,
+and the take-over is a compare-and-swap on that column, so exactly one claimant wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from dbos import DBOS, DBOSClient, DBOSPortableJSONSerializer, SetWorkflowID
+
+from tether.agent.steps import finish_step
+from tether.durable import engine
+from tether.durable.workflows import segment_workflow
+from tether.errors import UsageError
+from tether.events import Event, EventKey, RunFinished
+from tether.store import RunRecord
+from tether.types import RunStatus
+
+if TYPE_CHECKING:
+    from tether.agent.context import RunContext
+    from tether.runtime import Runtime
+
+OPEN = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+
+
+def workflow_id(run_id: str, segment: int) -> str:
+    return f"{run_id}:seg{segment}"
+
+
+def _ensure_launched(runtime: Runtime, kind: str) -> bool:
+    """Launch DBOS here unless this process already did; True if launched now."""
+    if engine._PROCESS:
+        return False
+    settings = runtime.settings
+    executor = settings.executor_id or engine.default_executor_id(kind)
+    engine.launch(runtime, executor_id=executor, kind=kind, lease_s=settings.lease_s)
+    return True
+
+
+async def run_segment(runtime: Runtime, ctx: RunContext) -> None:
+    """Execute ``ctx``'s segment as a DBOS workflow in this process and wait for its end."""
+    launched = _ensure_launched(runtime, "run")
+    try:
+        process = engine.current()
+        ctx.check_journal = True
+        process.live[ctx.run_id] = ctx
+        await asyncio.to_thread(
+            runtime.store.runs.update, ctx.run_id, executor_id=process.executor_id
+        )
+        with SetWorkflowID(workflow_id(ctx.run_id, ctx.segment)):
+            handle = await DBOS.start_workflow_async(segment_workflow, ctx.run_id, ctx.segment)
+        await handle.get_result()
+    finally:
+        if launched:
+            engine.shutdown()
+
+
+def _client(runtime: Runtime) -> DBOSClient:
+    url = engine.system_url(runtime.settings.db_url)
+    DBOS.migrate(url)  # a client does not create DBOS's tables itself
+    return DBOSClient(
+        system_database_url=url,
+        serializer=DBOSPortableJSONSerializer(),
+        application_name=engine.APP_NAME,
+    )
+
+
+def enqueue_run(runtime: Runtime, run_id: str) -> None:
+    """Put segment 0 of a created run on the workers' queue (``tether run --detach``)."""
+    client = _client(runtime)
+    try:
+        client.enqueue(
+            {
+                "workflow_name": "tether.segment",
+                "queue_name": engine.QUEUE,
+                "workflow_id": workflow_id(run_id, 0),
+                "app_version": engine.app_version(),
+            },
+            run_id,
+            0,
+        )
+    finally:
+        client.destroy()
+
+
+def _live_executor(runtime: Runtime, record: RunRecord) -> str | None:
+    if record.executor_id is None:
+        return None
+    lease = runtime.store.executors.get(record.executor_id)
+    if lease is not None and lease.alive(datetime.now(UTC)):
+        return record.executor_id
+    return None
+
+
+async def resume_run(runtime: Runtime, run_ref: str) -> RunRecord:
+    """Adopt and finish a run whose executor is gone; refused while its executor is alive."""
+    store = runtime.store
+    record = store.runs.find(run_ref)
+    if record.status.is_final:
+        raise UsageError(f"run {record.id!r} is already {record.status.value}; nothing to resume")
+    alive = _live_executor(runtime, record)
+    if alive is not None:
+        raise UsageError(
+            f"run {record.id!r} is being executed by {alive!r}, whose lease is live; "
+            "it can be resumed only after that process stops or its lease expires"
+        )
+    launched = _ensure_launched(runtime, "resume")
+    try:
+        me = engine.current().executor_id
+        if not store.executors.claim_run(record.id, record.executor_id, me):
+            raise UsageError(f"run {record.id!r} was just adopted by another process")
+        await _continue(record.id, record.segment)
+    finally:
+        if launched:
+            engine.shutdown()
+    return store.runs.get(record.id)
+
+
+async def _continue(run_id: str, segment: int) -> None:
+    wid = workflow_id(run_id, segment)
+    if DBOS.get_workflow_status(wid) is None:  # queued but never started
+        with SetWorkflowID(wid):
+            handle = await DBOS.start_workflow_async(segment_workflow, run_id, segment)
+        await handle.get_result()
+        return
+    resumed = await DBOS.resume_workflow_async(wid)
+    await resumed.get_result()
+
+
+def adopt_expired(runtime: Runtime) -> list[str]:
+    """Take over the open runs of executors whose lease expired (``worker --adopt-expired``).
+
+    Each run is claimed by compare-and-swap, then its segment is resumed here.
+    """
+    store = runtime.store
+    me = engine.current().executor_id
+    adopted: list[str] = []
+    for executor_id in store.executors.expired():
+        if executor_id == me:
+            continue
+        for run_id in store.executors.runs_of(executor_id, OPEN):
+            if store.executors.claim_run(run_id, executor_id, me):
+                record = store.runs.get(run_id)
+                DBOS.resume_workflow(workflow_id(run_id, record.segment))
+                adopted.append(run_id)
+    return adopted
+
+
+async def cancel_run(runtime: Runtime, run_ref: str) -> RunRecord:
+    """Stop a run: a live executor stops it before its next step; otherwise it ends here."""
+    store = runtime.store
+    record = store.runs.find(run_ref)
+    if record.status.is_final:
+        raise UsageError(f"run {record.id!r} is already {record.status.value}")
+    store.runs.update(record.id, status=RunStatus.CANCELLED)
+    if _live_executor(runtime, record) is None:
+        client = _client(runtime)
+        try:
+            if client.retrieve_workflow(workflow_id(record.id, record.segment)) is not None:
+                client.cancel_workflow(workflow_id(record.id, record.segment))
+        except Exception:  # no such workflow: the run never reached a worker
+            pass
+        finally:
+            client.destroy()
+        ctx = runtime.rebuild(record.id, record.segment, upto_segment=False)
+        await finish_step(ctx, RunStatus.CANCELLED, None, "cancelled by an operator")
+    return store.runs.get(record.id)
+
+
+async def fork_run(runtime: Runtime, run_ref: str, from_step: int) -> RunRecord:
+    """A new run that copies RUN's journal before step ``from_step`` (1-based, as shown by
+    ``tether runs show``) and executes on from there."""
+    store = runtime.store
+    source = store.runs.find(run_ref)
+    if from_step < 1 or from_step > source.steps + 1:
+        raise UsageError(f"--from must be a step between 1 and {source.steps + 1}")
+    events = [
+        e
+        for e in store.journal.read(source.id)
+        if e.kind == "run_started" or (e.key.step < from_step - 1 and e.kind != "run_finished")
+    ]
+    new = runtime_new_id(runtime)
+    now = datetime.now(UTC)
+    store.runs.create(
+        RunRecord(
+            id=new,
+            agent=source.agent,
+            agent_version=source.agent_version,
+            goal=source.goal,
+            model=source.model,
+            status=RunStatus.RUNNING,
+            created_at=now,
+            updated_at=now,
+            parent_run_id=source.id,
+        )
+    )
+    store.journal.append_many(
+        Event(
+            key=EventKey(
+                run_id=new, segment=e.key.segment, step=e.key.step, kind=e.kind, index=e.key.index
+            ),
+            payload=e.payload,
+            ts=e.ts,
+        )
+        for e in events
+        if not isinstance(e.payload, RunFinished)
+    )
+    segment = max(e.key.segment for e in events) + 1
+    store.runs.update(new, segment=segment)
+    ctx = runtime.rebuild(new, segment)
+    await run_segment(runtime, ctx)
+    return store.runs.get(new)
+
+
+def runtime_new_id(runtime: Runtime) -> str:
+    from tether.runtime import new_run_id
+
+    return new_run_id(runtime.clock)

@@ -1,0 +1,140 @@
+"""DBOS in this process: launch with an executor id and a lease, heartbeat, shut down.
+
+DBOS is a process-wide singleton (DESIGN §2.2), so this module, and only this module, holds the
+process's durable state: the ``Runtime`` that workflows execute with and the live contexts of
+runs started here. Everything else talks to ``tether.durable``'s functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
+
+from tether.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tether.agent.context import RunContext
+    from tether.runtime import Runtime
+
+log = logging.getLogger("tether.durable")
+
+QUEUE = "tether-runs"
+LEASE_S = 15.0
+APP_NAME = "tether"
+
+
+@dataclass(kw_only=True)
+class Process:
+    """What this process's DBOS executes with."""
+
+    runtime: Runtime
+    executor_id: str
+    kind: str
+    lease_s: float
+    live: dict[str, RunContext] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    heartbeat: threading.Thread | None = None
+
+
+_PROCESS: list[Process] = []  # at most one: the DBOS singleton's companion
+
+
+def current() -> Process:
+    if not _PROCESS:
+        raise ConfigError("durable execution is not launched in this process")
+    return _PROCESS[0]
+
+
+def system_url(db_url: str) -> str:
+    """DBOS's system database URL: the same database, with an absolute SQLite path."""
+    prefix = "sqlite:///"
+    if db_url.startswith(prefix):
+        return prefix + str(Path(db_url.removeprefix(prefix)).resolve())
+    if db_url.startswith("postgresql+psycopg://"):
+        return "postgresql://" + db_url.removeprefix("postgresql+psycopg://")
+    return db_url
+
+
+def default_executor_id(kind: str) -> str:
+    """A fresh id for a one-shot process; workers pass a stable one (``--executor-id``)."""
+    return f"{kind}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def app_version() -> str:
+    from tether.runtime import tether_version
+
+    return f"tether-{tether_version()}"
+
+
+def launch(
+    runtime: Runtime,
+    *,
+    executor_id: str,
+    kind: str,
+    lease_s: float = LEASE_S,
+    queue: bool = False,
+) -> Process:
+    """Take the executor lease, launch DBOS (recovering this executor's own pending runs) and
+    start the heartbeat. One per process. ``queue``: also dequeue runs (workers; call it from
+    synchronous code)."""
+    if _PROCESS:
+        raise ConfigError("durable execution is already launched in this process")
+    from tether.durable import workflows  # noqa: F401 - registers the workflow and steps
+
+    runtime.store.executors.register(executor_id, kind, lease_s)
+    config: DBOSConfig = {
+        "name": APP_NAME,
+        "system_database_url": system_url(runtime.settings.db_url),
+        "executor_id": executor_id,
+        "application_version": app_version(),
+        "log_level": "WARNING",
+        "serializer": DBOSPortableJSONSerializer(),
+    }
+    process = Process(runtime=runtime, executor_id=executor_id, kind=kind, lease_s=lease_s)
+    _PROCESS.append(process)
+    try:
+        DBOS(config=config)
+        DBOS.launch()
+        if queue:
+            DBOS.register_queue(QUEUE, worker_concurrency=runtime.settings.worker_concurrency)
+    except BaseException:
+        _PROCESS.clear()
+        raise
+    process.heartbeat = threading.Thread(
+        target=_beat, args=(process,), name="tether-heartbeat", daemon=True
+    )
+    process.heartbeat.start()
+    return process
+
+
+def _beat(process: Process) -> None:
+    store = process.runtime.store.executors
+    while not process.stop.wait(process.lease_s / 3):
+        try:
+            store.heartbeat(process.executor_id, process.lease_s)
+        except Exception:  # a missed beat is retried; the lease is long enough
+            log.warning("heartbeat of executor %s failed", process.executor_id, exc_info=True)
+
+
+def shutdown(*, wait_s: int = 0, release: bool = True) -> None:
+    """Stop the heartbeat, give the lease back and destroy DBOS."""
+    if not _PROCESS:
+        return
+    process = _PROCESS[0]
+    process.stop.set()
+    if process.heartbeat is not None:
+        process.heartbeat.join(timeout=5)
+    try:
+        DBOS.destroy(workflow_completion_timeout_sec=wait_s)
+    finally:
+        if release:
+            process.runtime.store.executors.stop(process.executor_id)
+        _PROCESS.clear()

@@ -1,0 +1,50 @@
+"""``tether worker``: execute queued runs until told to stop.
+
+On start DBOS recovers the runs this executor id left unfinished (a restarted worker keeps its
+id). With ``adopt`` the worker also takes over the runs of executors whose lease expired. On
+SIGTERM or SIGINT it stops taking work, waits up to ``grace_s`` for running segments, and gives
+its lease back so that what is left can be adopted at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+from tether.durable import engine
+from tether.durable.control import adopt_expired
+
+if TYPE_CHECKING:
+    from tether.runtime import Runtime
+
+log = logging.getLogger("tether.worker")
+
+
+def serve_worker(
+    runtime: Runtime, *, executor_id: str, adopt: bool = False, grace_s: int = 30
+) -> list[str]:
+    """Run the worker in this (main) thread until SIGTERM/SIGINT; returns the adopted runs."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    process = engine.launch(
+        runtime,
+        executor_id=executor_id,
+        kind="worker",
+        lease_s=runtime.settings.lease_s,
+        queue=True,
+    )
+    adopted: list[str] = []
+    try:
+        print(f"worker {executor_id} ready", flush=True)
+        while not stop.wait(min(1.0, process.lease_s / 3)):
+            if adopt:
+                for run_id in adopt_expired(runtime):
+                    log.warning("adopted run %s", run_id)
+                    print(f"adopted {run_id}", flush=True)
+                    adopted.append(run_id)
+    finally:
+        engine.shutdown(wait_s=grace_s)
+    return adopted

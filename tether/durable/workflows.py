@@ -1,0 +1,86 @@
+"""A run segment as a DBOS workflow; each model call, tool call and the finish as a DBOS step.
+
+Steps take ``(run_id, segment, step[, index])`` and return the ids of the journal events they
+wrote: DBOS records only those references (as JSON), never prompts or tool payloads. After a
+crash DBOS re-runs the segment's workflow; recorded steps return their references without
+running, the loop applies the referenced events from the journal, and the first unrecorded
+step runs for real. A step journaled but not yet recorded by DBOS is found in the journal and
+not redone (``RunContext.check_journal``).
+
+Stops asked for from outside (cancel, kill) are checked inside the model and tool steps, so a
+replay takes the same path as the original execution.
+"""
+
+from __future__ import annotations
+
+from dbos import DBOS
+from dbos._error import DBOSException
+
+from tether.agent.context import RunContext
+from tether.agent.runner import requested_stop, stop_refs
+from tether.agent.steps import StepRefs, finish_step, model_step, tool_step
+from tether.durable import engine
+from tether.types import RunStatus
+
+
+def _context(run_id: str, segment: int) -> RunContext:
+    process = engine.current()
+    ctx = process.live.get(run_id)
+    if ctx is None or ctx.segment != segment:
+        ctx = process.runtime.rebuild(run_id, segment)
+        ctx.check_journal = True
+        process.live[run_id] = ctx
+    return ctx
+
+
+@DBOS.step(name="tether.model")
+async def _model(run_id: str, segment: int, step: int) -> list[str]:
+    ctx = _context(run_id, segment)
+    stop = await requested_stop(ctx)
+    return list(stop_refs(stop) if stop is not None else await model_step(ctx, step))
+
+
+@DBOS.step(name="tether.tool")
+async def _tool(run_id: str, segment: int, step: int, index: int) -> list[str]:
+    ctx = _context(run_id, segment)
+    stop = await requested_stop(ctx)
+    return list(stop_refs(stop) if stop is not None else await tool_step(ctx, step, index))
+
+
+@DBOS.step(name="tether.finish")
+async def _finish(
+    run_id: str, segment: int, status: str, output: str | None, reason: str | None
+) -> list[str]:
+    ctx = _context(run_id, segment)
+    return list(await finish_step(ctx, RunStatus(status), output, reason))
+
+
+class DurableRunner:
+    """Runs the loop's steps as DBOS steps of the current segment workflow."""
+
+    async def model(self, ctx: RunContext, step: int) -> StepRefs:
+        return tuple(await _model(ctx.run_id, ctx.segment, step))
+
+    async def tool(self, ctx: RunContext, step: int, index: int) -> StepRefs:
+        return tuple(await _tool(ctx.run_id, ctx.segment, step, index))
+
+    async def finish(
+        self, ctx: RunContext, status: RunStatus, output: str | None, reason: str | None
+    ) -> StepRefs:
+        # DBOS stores a step's output, not its inputs: the answer stays in the journal
+        return tuple(await _finish(ctx.run_id, ctx.segment, status.value, output, reason))
+
+
+@DBOS.workflow(name="tether.segment")
+async def segment_workflow(run_id: str, segment: int) -> str:
+    """Execute one segment of a run to its end; returns the run's status."""
+    process = engine.current()
+    ctx = _context(run_id, segment)
+    process.runtime.store.runs.update(
+        run_id, executor_id=process.executor_id, segment=segment, status=RunStatus.RUNNING
+    )
+    try:
+        await process.runtime.drive(ctx, DurableRunner(), reraise=(DBOSException,))
+    finally:
+        process.live.pop(run_id, None)
+    return ctx.state.status.value
