@@ -12,8 +12,13 @@ from tether.errors import ConfigError, StoreError
 from tether.store import MIGRATIONS, current_version, make_engine, migrate
 from tether.store.engine import normalize_url
 
-TABLES = {"tether_schema_version", "tether_runs", "tether_events", "tether_blobs",
-          "tether_executors"}
+TABLES = {
+    "tether_schema_version",
+    "tether_runs",
+    "tether_events",
+    "tether_blobs",
+    "tether_executors",
+}
 
 
 def _pragma(engine: sa.Engine, name: str) -> object:

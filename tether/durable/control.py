@@ -123,7 +123,7 @@ async def resume_run(runtime: Runtime, run_ref: str) -> RunRecord:
 
 async def _continue(run_id: str, segment: int) -> None:
     wid = workflow_id(run_id, segment)
-    if DBOS.get_workflow_status(wid) is None:  # queued but never started
+    if await DBOS.get_workflow_status_async(wid) is None:  # queued but never started
         with SetWorkflowID(wid):
             handle = await DBOS.start_workflow_async(segment_workflow, run_id, segment)
         await handle.get_result()

@@ -1,0 +1,232 @@
+"""Durable runs with real processes: SIGKILL between steps, restart or adoption, leases, secrets.
+
+Every run here executes in a separate `tether` process (DBOS is a process-wide singleton). The
+model and tool come from ``tests/durable_models.py``; they log every model call and every side
+effect to files and kill their own process once at a chosen point.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENT = str(ROOT / "tests" / "durable_agent.yaml")
+STEPS = 4
+
+
+class Env:
+    def __init__(self, tmp: Path, **extra: str) -> None:
+        self.tmp = tmp
+        self.vars = os.environ | {
+            "PYTHONPATH": str(ROOT),
+            "TETHER_HOME": str(tmp / "home"),
+            "TETHER_TEST_EFFECTS": str(tmp / "effects"),
+            "TETHER_TEST_CALLS": str(tmp / "calls"),
+            "TETHER_TEST_MARKER": str(tmp / "killed"),
+            "TETHER_TEST_STEPS": str(STEPS),
+            "TETHER_LEASE_S": "1.5",
+            **extra,
+        }
+
+    def tether(
+        self, *args: str, timeout: float = 120, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tether.cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.vars | extra,
+            timeout=timeout,
+            check=False,
+            cwd=self.tmp,
+        )
+
+    def spawn(self, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+        """A background `tether` process; its output goes to a log file in the test folder."""
+        log = self.tmp / f"proc-{time.monotonic_ns()}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tether.cli", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.vars | extra,
+                cwd=self.tmp,
+            )
+        proc.args = [*args, str(log)]
+        return proc
+
+    @staticmethod
+    def output(proc: subprocess.Popen[bytes]) -> str:
+        return Path(proc.args[-1]).read_text(errors="replace")[-3000:]  # type: ignore[index]
+
+    def lines(self, name: str) -> list[str]:
+        path = self.tmp / name
+        return path.read_text().splitlines() if path.exists() else []
+
+    def only_run(self) -> dict[str, object]:
+        out = self.tether("runs", "list", "--json")
+        assert out.returncode == 0, out.stderr
+        (run,) = json.loads(out.stdout)
+        return run  # type: ignore[no-any-return]
+
+    def events(self, run_id: str) -> list[dict[str, object]]:
+        out = self.tether("runs", "events", run_id, "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+    def wait_status(self, run_id: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = self.tether("runs", "show", run_id, "--json")
+            status = json.loads(out.stdout)["status"]
+            if status not in ("queued", "running"):
+                return str(status)
+            time.sleep(0.5)
+        pytest.fail(f"run {run_id} did not finish in {timeout}s")
+
+
+def crash(env: Env, point: str, **extra: str) -> str:
+    out = env.tether("run", "--agent", AGENT, "bump the counter", TETHER_TEST_KILL=point, **extra)
+    assert out.returncode == -signal.SIGKILL, (out.returncode, out.stderr[-2000:])
+    run = env.only_run()
+    assert run["status"] == "running"
+    return str(run["run_id"])
+
+
+def assert_exactly_once(env: Env, run_id: str, killed_model_call: int | None) -> None:
+    assert env.lines("effects") == [str(n) for n in range(STEPS)]  # each side effect once
+    calls = Counter(env.lines("calls"))
+    for k in range(STEPS + 1):
+        expected = 2 if k == killed_model_call else 1  # only the call in flight ran twice
+        assert calls[f"model {k}"] == expected, calls
+    events = env.events(run_id)
+    ids = [e["id"] for e in events]
+    assert len(ids) == len(set(ids))
+    kinds = [(e["step"], e["kind"]) for e in events]
+    expected_kinds = [(0, "run_started")]
+    for k in range(STEPS):
+        expected_kinds += [
+            (k, "model_request"),
+            (k, "model_response"),
+            (k, "tool_call_started"),
+            (k, "tool_call_finished"),
+        ]
+    expected_kinds += [
+        (STEPS, "model_request"),
+        (STEPS, "model_response"),
+        (STEPS + 1, "run_finished"),
+    ]
+    assert kinds == expected_kinds
+    assert env.only_run()["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("point", ["model:1", "tool:2"])
+def test_sigkill_then_restart_with_the_same_executor_id(tmp_path: Path, point: str) -> None:
+    env = Env(tmp_path, TETHER_EXECUTOR_ID="exec-crashy")
+    run_id = crash(env, point)
+    worker = env.spawn("worker", "--executor-id", "exec-crashy", "--grace", "5")
+    try:
+        assert env.wait_status(run_id) == "succeeded"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert worker.returncode == 0, env.output(worker)
+    assert_exactly_once(env, run_id, int(point[6:]) if point.startswith("model") else None)
+
+
+@pytest.mark.parametrize("point", ["model:3", "tool:0"])
+def test_sigkill_then_adoption_after_the_lease_expires(tmp_path: Path, point: str) -> None:
+    env = Env(tmp_path)
+    run_id = crash(env, point)
+    time.sleep(2.0)  # the dead executor's 1.5 s lease runs out
+    out = env.tether("runs", "resume", run_id)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert_exactly_once(env, run_id, int(point[6:]) if point.startswith("model") else None)
+
+
+def test_worker_with_adopt_expired_takes_over_a_dead_runs(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    run_id = crash(env, "model:2")
+    worker = env.spawn("worker", "--executor-id", "adopter", "--adopt-expired", "--grace", "5")
+    try:
+        assert env.wait_status(run_id) == "succeeded"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert_exactly_once(env, run_id, 2)
+
+
+def test_a_run_with_a_live_executor_cannot_be_resumed_and_adoption_happens_once(
+    tmp_path: Path,
+) -> None:
+    env = Env(tmp_path, TETHER_LEASE_S="3", TETHER_TEST_DELAY="0.7")
+    proc = env.spawn("run", "--agent", AGENT, "bump the counter")
+    deadline = time.monotonic() + 60
+    while not env.lines("effects") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run_id = str(env.only_run()["run_id"])
+    refused = env.tether("runs", "resume", run_id)
+    assert refused.returncode == 64
+    assert "lease is live" in refused.stderr
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(3.5)  # let the lease expire
+    rivals = [env.spawn("runs", "resume", run_id) for _ in range(2)]
+    codes = sorted(p.wait(timeout=120) for p in rivals)
+    assert codes == [0, 64], [env.output(p) for p in rivals]
+    assert env.only_run()["status"] == "succeeded"
+    assert env.lines("effects") == [str(n) for n in range(STEPS)]
+
+
+PLANTED_SECRET = "sk-live-4c0ffee4c0ffee4c0ffee4c0ffee4c0f"
+PLANTED_PII = "jane.doe@example.com"
+
+
+def _decodings(value: str) -> list[bytes]:
+    out = [value.encode()]
+    for token in re.findall(r"[A-Za-z0-9+/=_-]{16,}", value):
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                out.append(decode(token + "=" * (-len(token) % 4)))
+            except (binascii.Error, ValueError):
+                pass
+    return out
+
+
+def test_planted_secret_and_pii_are_in_no_table_and_no_wal(tmp_path: Path) -> None:
+    env = Env(tmp_path, TETHER_TEST_PLANT=f"key {PLANTED_SECRET} mail {PLANTED_PII}")
+    out = env.tether("run", "--agent", AGENT, "bump the counter")
+    assert out.returncode == 0, out.stderr[-2000:]
+    db = tmp_path / "home" / "tether.db"
+    raw = b"".join(p.read_bytes() for p in db.parent.glob("tether.db*"))
+    conn = sqlite3.connect(db)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert {"tether_events", "operation_outputs", "workflow_status"} <= set(tables)
+    scanned = 0
+    for table in tables:
+        for row in conn.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names from sqlite
+            for value in row:
+                text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+                for blob in _decodings(text):
+                    scanned += 1
+                    assert PLANTED_SECRET.encode() not in blob, table
+                    assert PLANTED_PII.encode() not in blob, table
+    conn.close()
+    assert scanned > 100
+    for planted in (PLANTED_SECRET, PLANTED_PII):
+        assert planted.encode() not in raw
+        assert base64.b64encode(planted.encode()) not in raw
+    assert b"REDACTED" in raw
