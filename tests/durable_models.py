@@ -8,9 +8,9 @@ step, to simulate a crash between steps.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 
 from tether import tool
@@ -43,7 +43,7 @@ class CountingModel:
         _maybe_die(f"model:{done}")
         delay = float(os.environ.get("TETHER_TEST_DELAY", "0"))
         if delay:
-            time.sleep(delay)
+            await asyncio.sleep(delay)
         steps = int(os.environ.get("TETHER_TEST_STEPS", "4"))
         usage = Usage(input_tokens=10, output_tokens=5)
         if done < steps:

@@ -217,7 +217,7 @@ def test_planted_secret_and_pii_are_in_no_table_and_no_wal(tmp_path: Path) -> No
     assert {"tether_events", "operation_outputs", "workflow_status"} <= set(tables)
     scanned = 0
     for table in tables:
-        for row in conn.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names from sqlite
+        for row in conn.execute(f'SELECT * FROM "{table}"'):
             for value in row:
                 text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
                 for blob in _decodings(text):
