@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import resource
 import subprocess
@@ -39,7 +40,7 @@ def echo(n: int) -> dict[str, int]:
     return {"n": n}
 
 
-def step_times(home: Path) -> list[float]:
+def step_times(home: Path, *, durable: bool = False) -> list[float]:
     """Milliseconds between consecutive model requests of one long run."""
     model = ScriptedModel(steps=[*(call("echo", n=i) for i in range(STEPS)), answer("done")])
     agent = Agent(
@@ -48,7 +49,7 @@ def step_times(home: Path) -> list[float]:
         tools=[echo],
         limits=Limits(max_steps=STEPS + 1, max_tool_calls=STEPS, max_tokens=10**9),
     )
-    rt = Runtime(settings=Settings(home=home), models={"scripted": model})
+    rt = Runtime(settings=Settings(home=home), models={"scripted": model}, durable=durable)
     result = asyncio.run(rt.run(agent, "echo numbers"))
     assert result.status.value == "succeeded", result
     stamps = [e.ts for e in rt.store.journal.read(result.run_id) if e.kind == "model_request"]
@@ -69,9 +70,23 @@ def peak_rss_mb(home: Path) -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def durable_step_times(home: Path) -> list[float]:
+    """The same run as durable DBOS workflow steps, in a child process (DBOS is a singleton)."""
+    code = (
+        "import json, sys; from pathlib import Path; sys.path.insert(0, '.');"
+        "from bench.overhead import step_times;"
+        f"print(json.dumps(step_times(Path({str(home)!r}), durable=True)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
+    )
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         times = step_times(Path(tmp) / "steps")
+        durable_times = durable_step_times(Path(tmp) / "durable")
         early, late = median(times[:20]), median(times[190:210])
         rss = peak_rss_mb(Path(tmp) / "rss")
     metrics = {
@@ -80,6 +95,19 @@ def main() -> None:
             "ms",
             "as low as possible",
             f"median of {len(times)} steps; scripted model, one tool call per step, SQLite WAL",
+        ),
+        "step_overhead_ms_durable": metric(
+            median(durable_times),
+            "ms",
+            "<= 3",
+            f"median of {len(durable_times)} steps as DBOS steps (model + tool per agent step); "
+            "6 commits per agent step: 4 journal events + 2 DBOS step records; SQLite WAL",
+        ),
+        "durable_over_nondurable": metric(
+            median(durable_times) / median(times),
+            "ratio",
+            "",
+            "same run, same process kind, measured together",
         ),
         "step200_over_step1": metric(
             late / early, "ratio", "<= 1.2", "median of steps 190-210 over median of steps 1-20"

@@ -50,6 +50,20 @@ class RunContext:
         self.applied.add(event.id)
         return event
 
+    async def record_many(self, items: Sequence[tuple[EventKey, Payload]]) -> list[Event]:
+        """Journal several events in one transaction (one commit), then apply them in order."""
+        now = self.clock.now()
+        staged = [Event(key=k, payload=self._redacted(p), ts=now) for k, p in items]
+        seqs = await asyncio.to_thread(self.store.journal.append_many, staged)
+        stored = [
+            Event(key=e.key, payload=e.payload, ts=e.ts, seq=seq)
+            for e, seq in zip(staged, seqs, strict=True)
+        ]
+        for event in stored:
+            self.state.apply(event)
+            self.applied.add(event.id)
+        return stored
+
     async def journaled(self, key: EventKey) -> Event | None:
         """The stored event at ``key`` when steps check the journal (durable mode), else None."""
         if not self.check_journal:

@@ -52,7 +52,7 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
     prefix = ctx.state.journaled_messages
     history = len(ctx.state.messages)
     system, shown = request.messages[0], request.messages[1:]
-    await ctx.record(
+    journaled_request = (
         request_key,
         ModelRequested(
             model=ctx.model.id,
@@ -78,10 +78,13 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
             finish_reason="error",
             latency_ms=(time.perf_counter() - started) * 1000,
         )
-        await ctx.record(response_key, failed)
+        await ctx.record_many([journaled_request, (response_key, failed)])
         return (request_key.id, response_key.id)
     latency = response.latency_ms or (time.perf_counter() - started) * 1000
-    await ctx.record(response_key, _response_payload(ctx, response, latency))
+    # one commit for both: a crash before it loses nothing but a model call to redo
+    await ctx.record_many(
+        [journaled_request, (response_key, _response_payload(ctx, response, latency))]
+    )
     return (request_key.id, response_key.id)
 
 
@@ -126,23 +129,25 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             "requested_tool": call.name,
             "requested_arguments": call.arguments,
         }
-        await ctx.record(
-            ctx.key(step, "tool_call_started", index),
-            ToolCallStarted(
-                call_id=call.id,
-                tool=call.name,
-                arguments=call.arguments,
-                idempotency_key=key,
-                validated=False,
-            ),
+        rejected = ToolCallStarted(
+            call_id=call.id,
+            tool=call.name,
+            arguments=call.arguments,
+            idempotency_key=key,
+            validated=False,
         )
-        await ctx.record(
-            ctx.key(step, "tool_call_finished", index),
-            ToolCallFinished(call_id=call.id, tool=call.name, ok=False, error=error),
+        await ctx.record_many(
+            [
+                (ctx.key(step, "tool_call_started", index), rejected),
+                (
+                    ctx.key(step, "tool_call_finished", index),
+                    ToolCallFinished(call_id=call.id, tool=call.name, ok=False, error=error),
+                ),
+            ]
         )
         return refs
     contract = prepared.tool.contract
-    await ctx.record(
+    intent = (
         ctx.key(step, "tool_call_started", index),
         ToolCallStarted(
             call_id=call.id,
@@ -152,6 +157,9 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             side_effect=contract.side_effect,
         ),
     )
+    # a side effect's intent is committed before the call; a read's goes with its outcome
+    if contract.side_effect != "read":
+        await ctx.record(*intent)
     tool_ctx = ToolContext(
         run_id=ctx.run_id,
         idempotency_key=key,
@@ -160,7 +168,7 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
         secrets={k: v.get_secret_value() for k, v in ctx.settings.secrets.items()},
     )
     outcome = await ctx.executor.execute(prepared, tool_ctx)
-    await ctx.record(
+    finished = (
         ctx.key(step, "tool_call_finished", index),
         ToolCallFinished(
             call_id=call.id,
@@ -172,6 +180,7 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             attempts=outcome.attempts,
         ),
     )
+    await ctx.record_many([intent, finished] if contract.side_effect == "read" else [finished])
     return refs
 
 

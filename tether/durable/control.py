@@ -47,7 +47,7 @@ async def run_segment(runtime: Runtime, ctx: RunContext) -> None:
     launched = _ensure_launched(runtime, "run")
     try:
         process = engine.current()
-        ctx.check_journal = True
+        ctx.check_journal = False  # a fresh segment: nothing of it is journaled yet
         process.live[ctx.run_id] = ctx
         await asyncio.to_thread(
             runtime.store.runs.update, ctx.run_id, executor_id=process.executor_id

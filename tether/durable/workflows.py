@@ -7,8 +7,8 @@ running, the loop applies the referenced events from the journal, and the first 
 step runs for real. A step journaled but not yet recorded by DBOS is found in the journal and
 not redone (``RunContext.check_journal``).
 
-Stops asked for from outside (cancel, kill) are checked inside the model and tool steps, so a
-replay takes the same path as the original execution.
+Stops asked for from outside (cancel, kill) are checked inside the model step, before each
+agent step, so a replay takes the same path as the original execution.
 """
 
 from __future__ import annotations
@@ -42,9 +42,7 @@ async def _model(run_id: str, segment: int, step: int) -> list[str]:
 
 @DBOS.step(name="tether.tool")
 async def _tool(run_id: str, segment: int, step: int, index: int) -> list[str]:
-    ctx = _context(run_id, segment)
-    stop = await requested_stop(ctx)
-    return list(stop_refs(stop) if stop is not None else await tool_step(ctx, step, index))
+    return list(await tool_step(_context(run_id, segment), step, index))
 
 
 @DBOS.step(name="tether.finish")
