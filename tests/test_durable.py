@@ -230,3 +230,51 @@ def test_planted_secret_and_pii_are_in_no_table_and_no_wal(tmp_path: Path) -> No
         assert planted.encode() not in raw
         assert base64.b64encode(planted.encode()) not in raw
     assert b"REDACTED" in raw
+
+
+def test_cancel_stops_a_live_run_before_its_next_step(tmp_path: Path) -> None:
+    env = Env(tmp_path, TETHER_LEASE_S="5", TETHER_TEST_DELAY="0.5", TETHER_TEST_STEPS="15")
+    proc = env.spawn("run", "--agent", AGENT, "bump the counter")
+    deadline = time.monotonic() + 60
+    while not env.lines("effects") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run_id = str(env.only_run()["run_id"])
+    out = env.tether("runs", "cancel", run_id)
+    assert out.returncode == 4, out.stderr  # exit code of a cancelled run
+    assert proc.wait(timeout=60) == 4, env.output(proc)
+    assert env.only_run()["status"] == "cancelled"
+    assert len(env.lines("effects")) < 15
+    assert env.events(run_id)[-1]["kind"] == "run_finished"
+    again = env.tether("runs", "resume", run_id)
+    assert again.returncode == 64 and "already cancelled" in again.stderr
+
+
+def test_cancel_of_a_dead_run_ends_it_and_nothing_resumes_it(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    run_id = crash(env, "model:1")
+    time.sleep(2.0)
+    out = env.tether("runs", "cancel", run_id)
+    assert out.returncode == 4, out.stderr
+    worker = env.spawn("worker", "--adopt-expired", "--grace", "2")
+    time.sleep(4)
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=60)
+    assert env.only_run()["status"] == "cancelled"
+    assert env.lines("effects") == ["0"]
+    assert [e["kind"] for e in env.events(run_id)].count("run_finished") == 1
+
+
+def test_fork_reexecutes_from_a_step_into_a_new_run(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    first = env.tether("run", "--agent", AGENT, "bump the counter", "--json")
+    assert first.returncode == 0, first.stderr
+    source = json.loads(first.stdout)["run_id"]
+    out = env.tether("runs", "fork", source, "--from", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    forked = json.loads(out.stdout)
+    assert forked["run_id"] != source and forked["status"] == "succeeded"
+    # steps 1-2 were copied from the journal; steps 3-4 ran again
+    assert env.lines("effects") == ["0", "1", "2", "3", "2", "3"]
+    kinds = [(e["step"], e["kind"]) for e in env.events(forked["run_id"])]
+    assert kinds.count((1, "tool_call_finished")) == 1
+    assert kinds[-1][1] == "run_finished"
