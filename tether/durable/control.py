@@ -97,12 +97,17 @@ def _live_executor(runtime: Runtime, record: RunRecord) -> str | None:
     return None
 
 
+def _unfinished(runtime: Runtime, run_ref: str, verb: str) -> RunRecord:
+    record = runtime.store.runs.find(run_ref)
+    if record.status.is_final:
+        raise UsageError(f"run {record.id!r} is already {record.status.value}; nothing to {verb}")
+    return record
+
+
 async def resume_run(runtime: Runtime, run_ref: str) -> RunRecord:
     """Adopt and finish a run whose executor is gone; refused while its executor is alive."""
     store = runtime.store
-    record = store.runs.find(run_ref)
-    if record.status.is_final:
-        raise UsageError(f"run {record.id!r} is already {record.status.value}; nothing to resume")
+    record = _unfinished(runtime, run_ref, "resume")
     alive = _live_executor(runtime, record)
     if alive is not None:
         raise UsageError(
@@ -154,9 +159,7 @@ def adopt_expired(runtime: Runtime) -> list[str]:
 async def cancel_run(runtime: Runtime, run_ref: str) -> RunRecord:
     """Stop a run: a live executor stops it before its next step; otherwise it ends here."""
     store = runtime.store
-    record = store.runs.find(run_ref)
-    if record.status.is_final:
-        raise UsageError(f"run {record.id!r} is already {record.status.value}")
+    record = _unfinished(runtime, run_ref, "cancel")
     store.runs.update(record.id, status=RunStatus.CANCELLED)
     if _live_executor(runtime, record) is None:
         client = _client(runtime)
