@@ -95,10 +95,15 @@ class Runtime:
     durable: bool = False  # run segments as durable workflows (DBOS); ``tether run`` does
     _store: Store | None = None
 
+    _redactor: Redactor | None = None
+
     @property
     def redactor(self) -> Redactor:
-        values = [s.get_secret_value() for s in self.settings.secrets.values()]
-        return Redactor(values, enabled=self.settings.redact)
+        """One redactor per runtime: the settings' secret values plus the built-in patterns."""
+        if self._redactor is None:
+            values = [s.get_secret_value() for s in self.settings.secrets.values()]
+            self._redactor = Redactor(values, enabled=self.settings.redact)
+        return self._redactor
 
     @property
     def store(self) -> Store:
@@ -197,7 +202,6 @@ class Runtime:
             registry=registry,
             executor=self.executor,
             store=self.store,
-            redactor=self.redactor,
             settings=self.settings,
             clock=self.clock,
             state=state,

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from tether.agent.spec import Agent
 from tether.agent.state import RunState
 from tether.clock import Clock
-from tether.events import Event, EventKey, Payload, parse_payload
+from tether.events import Event, EventKey, Payload
 from tether.models.base import Model
-from tether.redact import Redactor
 from tether.settings import Settings
 from tether.store import Store
 from tether.tools import ToolExecutor, ToolRegistry
@@ -27,7 +25,6 @@ class RunContext:
     registry: ToolRegistry
     executor: ToolExecutor
     store: Store
-    redactor: Redactor
     settings: Settings
     clock: Clock
     state: RunState
@@ -42,23 +39,14 @@ class RunContext:
 
         The state sees the redacted payload, exactly what a resumed run will read back.
         """
-        stored = self._redacted(payload)
-        event = Event(key=key, payload=stored, ts=self.clock.now())
-        seq = await asyncio.to_thread(self.store.journal.append, event)
-        event = Event(key=key, payload=stored, ts=event.ts, seq=seq)
-        self.state.apply(event)
-        self.applied.add(event.id)
+        (event,) = await self.record_many([(key, payload)])
         return event
 
     async def record_many(self, items: Sequence[tuple[EventKey, Payload]]) -> list[Event]:
         """Journal several events in one transaction (one commit), then apply them in order."""
         now = self.clock.now()
-        staged = [Event(key=k, payload=self._redacted(p), ts=now) for k, p in items]
-        seqs = await asyncio.to_thread(self.store.journal.append_many, staged)
-        stored = [
-            Event(key=e.key, payload=e.payload, ts=e.ts, seq=seq)
-            for e, seq in zip(staged, seqs, strict=True)
-        ]
+        staged = [Event(key=k, payload=p, ts=now) for k, p in items]
+        stored = await asyncio.to_thread(self.store.journal.store, staged)
         for event in stored:
             self.state.apply(event)
             self.applied.add(event.id)
@@ -80,7 +68,3 @@ class RunContext:
                 raise LookupError(f"journal has no event {event_id!r}")
             self.state.apply(event)
             self.applied.add(event_id)
-
-    def _redacted(self, payload: Payload) -> Payload:
-        data: Any = payload.model_dump(mode="json")
-        return parse_payload(self.redactor.redact(data))

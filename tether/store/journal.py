@@ -31,6 +31,7 @@ BLOB_THRESHOLD = 256 * 1024  # bytes of payload JSON kept inline in tether_event
 @dataclass(frozen=True, kw_only=True)
 class _Row:
     values: dict[str, Any]
+    event: Event  # as stored: redacted payload, timestamp set
     blob: bytes | None = None
 
 
@@ -49,11 +50,20 @@ class Journal:
 
     def append_many(self, items: Iterable[Event]) -> list[int]:
         """Store several events in one transaction; returns their ``seq`` values in order."""
+        return [event.seq for event in self.store(items)]
+
+    def store(self, items: Iterable[Event]) -> list[Event]:
+        """Store several events in one transaction; returns them as stored: redacted, with
+        their ``seq`` (a duplicate returns the seq already stored)."""
         rows = [self._row(event) for event in items]
         if not rows:
             return []
         with write_transaction(self._engine) as conn:
-            return [self._insert(conn, row) for row in rows]
+            seqs = [self._insert(conn, row) for row in rows]
+        return [
+            Event(key=row.event.key, payload=row.event.payload, ts=row.event.ts, seq=seq)
+            for row, seq in zip(rows, seqs, strict=True)
+        ]
 
     def read(
         self, run_id: str, *, after_seq: int = 0, kinds: Sequence[str] | None = None
@@ -73,11 +83,11 @@ class Journal:
         return None if row is None else _to_event(row)
 
     def _row(self, event: Event) -> _Row:
-        payload = self._redacted(event)
-        text = json.dumps(
-            payload.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")
-        )
+        data, payload = self._redacted(event)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         key = event.key
+        ts = event.ts or datetime.now(UTC)
+        stored = Event(key=key, payload=payload, ts=ts, v=event.v)
         values: dict[str, Any] = {
             "event_id": key.id,
             "run_id": key.run_id,
@@ -86,22 +96,22 @@ class Journal:
             "kind": key.kind,
             "idx": key.index,
             "v": event.v,
-            "ts": event.ts or datetime.now(UTC),
+            "ts": ts,
             "payload": text,
             "payload_blob": None,
         }
-        data = text.encode()
-        if len(data) <= BLOB_THRESHOLD:
-            return _Row(values=values)
-        values.update(payload=None, payload_blob=hashlib.sha256(data).hexdigest())
-        return _Row(values=values, blob=data)
+        raw = text.encode()
+        if len(raw) <= BLOB_THRESHOLD:
+            return _Row(values=values, event=stored)
+        values.update(payload=None, payload_blob=hashlib.sha256(raw).hexdigest())
+        return _Row(values=values, event=stored, blob=raw)
 
-    def _redacted(self, event: Event) -> Payload:
+    def _redacted(self, event: Event) -> tuple[dict[str, Any], Payload]:
         # Redact JSON-level values, then validate back: markers are strings, so a redacted
         # payload stays valid for its type.
-        data = self._redactor.redact(event.payload.model_dump(mode="json"))
+        data: dict[str, Any] = self._redactor.redact(event.payload.model_dump(mode="json"))
         try:
-            return parse_payload(data)
+            return data, parse_payload(data)
         except ValidationError as exc:
             raise StoreError(f"event {event.id!r} is invalid after redaction: {exc}") from exc
 
