@@ -11,7 +11,10 @@ Developer misuse, run failures and control-flow signals are kept apart::
     ├── StoreError                   the database could not be read or written
     └── RunError                     something went wrong *inside* a run
         ├── ModelError               a model call failed
-        │   └── ModelOutputError     the model's output stayed invalid after retries
+        │   ├── ModelOutputError     the model's output stayed invalid after retries
+        │   ├── ModelTransientError  worth retrying (5xx, timeout)
+        │   │   └── ModelRateLimited 429, with the provider's Retry-After
+        │   └── ModelUnavailable     unreachable, bad key, or circuit open
         ├── ToolError                a tool call failed
         │   ├── ToolTimeout          it ran past its timeout
         │   ├── ToolArgumentError    its arguments violate the input schema
@@ -73,6 +76,22 @@ class ModelError(RunError):
 
 class ModelOutputError(ModelError):
     """The model's output stayed invalid after the allowed retries."""
+
+
+class ModelTransientError(ModelError):
+    """A failure worth retrying: 5xx, a timeout, a dropped connection."""
+
+
+class ModelRateLimited(ModelTransientError):
+    """429: retry after ``retry_after`` seconds when the provider says."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelUnavailable(ModelError):
+    """The provider cannot be used now: unreachable, bad key, or its circuit breaker is open."""
 
 
 class ToolError(RunError):

@@ -66,6 +66,8 @@ class ModelResponded(_Payload):
     finish_reason: str = "stop"
     attempts: int = 1
     error: str | None = None
+    cached: bool = False
+    fallbacks: list[str] = Field(default_factory=list)
 
 
 class ToolCallStarted(_Payload):

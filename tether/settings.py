@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tether.errors import ConfigError
@@ -34,6 +35,23 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=1000, description="runs per worker")
     executor_id: str | None = Field(default=None, description="stable id of this worker")
     lease_s: float = Field(default=15.0, gt=0.5, description="executor lease length, seconds")
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TETHER_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="key for openai: models (TETHER_OPENAI_API_KEY or OPENAI_API_KEY)",
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TETHER_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+        description="key for anthropic: models",
+    )
+    model_timeout_s: float = Field(default=60.0, gt=0, description="per model request")
+    prices: dict[str, tuple[Decimal, Decimal]] = Field(
+        default_factory=dict,
+        description="price overrides: model name -> (input, output) per million tokens",
+    )
+    cache_ttl_s: float = Field(default=3600.0, ge=0, description="response cache TTL; 0: off")
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
 
     @property
     def db_url(self) -> str:

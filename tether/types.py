@@ -158,3 +158,24 @@ class ModelResponse:
     latency_ms: float = 0.0
     cost: Decimal = Decimal(0)
     attempts: int = 1
+    cached: bool = False  # served from the response cache: no tokens used
+    fallbacks: tuple[str, ...] = ()  # "model-id: error" for each provider that failed first
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextDelta:
+    """A piece of streamed text."""
+
+    text: str
+    kind: Literal["delta"] = "delta"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamDone:
+    """The end of a stream: the whole response, usage included."""
+
+    response: ModelResponse
+    kind: Literal["done"] = "done"
+
+
+StreamEvent = TextDelta | StreamDone

@@ -104,6 +104,8 @@ def _response_payload(
         latency_ms=round(latency_ms, 3),
         finish_reason=response.finish_reason,
         attempts=response.attempts,
+        cached=response.cached,
+        fallbacks=list(response.fallbacks),
     )
 
 

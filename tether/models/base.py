@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from tether.types import ModelRequest, ModelResponse
+from tether.types import ModelRequest, ModelResponse, StreamEvent
 
 
 @runtime_checkable
@@ -20,3 +21,10 @@ class Model(Protocol):
     def id(self) -> str: ...
 
     async def request(self, request: ModelRequest) -> ModelResponse: ...
+
+
+@runtime_checkable
+class StreamingModel(Model, Protocol):
+    """A model that can stream: ``TextDelta`` events, then one ``StreamDone`` with usage."""
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]: ...
