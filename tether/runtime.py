@@ -10,7 +10,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
@@ -124,11 +124,20 @@ class Runtime:
         return resolve_model(model_id, self.settings, extra=self.models)
 
     async def run(
-        self, agent: Agent | str | Path, goal: str, *, model: str | None = None
+        self,
+        agent: Agent | str | Path,
+        goal: str,
+        *,
+        model: str | None = None,
+        on_delta: Callable[[str], None] | None = None,
     ) -> RunResult:
-        """Run ``agent`` on ``goal`` to completion (or a pause) and return the result."""
+        """Run ``agent`` on ``goal`` to completion (or a pause) and return the result.
+
+        ``on_delta`` receives the model's text as it streams (models that can stream).
+        """
         started = time.perf_counter()
         ctx = await self.start(agent, goal, model=model)
+        ctx.on_delta = on_delta
         if self.durable:
             from tether.durable import run_segment  # DBOS lives only in tether.durable
 
@@ -274,7 +283,12 @@ class Runtime:
         )
 
     def run_sync(
-        self, agent: Agent | str | Path, goal: str, *, model: str | None = None
+        self,
+        agent: Agent | str | Path,
+        goal: str,
+        *,
+        model: str | None = None,
+        on_delta: Callable[[str], None] | None = None,
     ) -> RunResult:
         """Blocking wrapper around ``run`` for scripts and the CLI."""
-        return asyncio.run(self.run(agent, goal, model=model))
+        return asyncio.run(self.run(agent, goal, model=model, on_delta=on_delta))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tether.agent.spec import Agent
@@ -29,6 +29,7 @@ class RunContext:
     clock: Clock
     state: RunState
     check_journal: bool = False  # durable mode: a step whose result is journaled is not redone
+    on_delta: Callable[[str], None] | None = None  # streamed text goes here as it arrives
     applied: set[str] = field(default_factory=set)
 
     def key(self, step: int, kind: str, index: int = 0) -> EventKey:

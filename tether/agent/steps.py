@@ -26,8 +26,9 @@ from tether.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from tether.models.base import StreamingModel
 from tether.tools import ToolContext
-from tether.types import ModelResponse, RunStatus
+from tether.types import ModelRequest, ModelResponse, RunStatus, TextDelta
 
 
 def idempotency_key(run_id: str, segment: int, step: int, index: int) -> str:
@@ -70,7 +71,7 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
     )
     started = time.perf_counter()
     try:
-        response = await ctx.model.request(request)
+        response = await _call_model(ctx, request)
     except ModelError as exc:
         failed = ModelResponded(
             model=ctx.model.id,
@@ -86,6 +87,19 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
         [journaled_request, (response_key, _response_payload(ctx, response, latency))]
     )
     return (request_key.id, response_key.id)
+
+
+async def _call_model(ctx: RunContext, request: ModelRequest) -> ModelResponse:
+    """Ask the model; stream its text to ``ctx.on_delta`` when both sides can."""
+    model = ctx.model
+    if ctx.on_delta is None or not isinstance(model, StreamingModel):
+        return await model.request(request)
+    async for event in model.stream(request):
+        if isinstance(event, TextDelta):
+            ctx.on_delta(event.text)
+        else:
+            return event.response
+    raise ModelError(f"model {model.id!r} ended its stream without a response")
 
 
 def _response_payload(

@@ -89,6 +89,9 @@ def run(
     detach: Annotated[
         bool, typer.Option("--detach", help="queue the run for `tether worker` and return")
     ] = False,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="print the model's text as it arrives")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run an agent on GOAL until it finishes or stops; exit code by final status.
@@ -102,7 +105,10 @@ def run(
     with _errors():
         rt = _runtime(durable=True)
         try:
-            result = rt.run_sync(find_agent(agent), goal, model=model)
+            on_delta = _print_delta if stream and not as_json else None
+            result = rt.run_sync(find_agent(agent), goal, model=model, on_delta=on_delta)
+            if on_delta is not None:
+                typer.echo()
             record = rt.store.runs.get(result.run_id)
             events = rt.store.journal.read(result.run_id)
         finally:
@@ -112,6 +118,29 @@ def run(
     else:
         print_run(_out(), record, events, wall_s=result.wall_s)
     raise typer.Exit(result.exit_code)
+
+
+def _print_delta(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check the model file, database, sandbox and keys; say what to fix (exit 1 if broken)."""
+    from tether.cli.doctor import run_checks
+
+    with _errors():
+        checks = run_checks(load_settings())
+    if as_json:
+        typer.echo(json.dumps([c.to_json() for c in checks]))
+    else:
+        out = _out()
+        for c in checks:
+            mark = "[green]ok[/]" if c.ok else ("[red]FAIL[/]" if c.required else "[yellow]warn[/]")
+            fix = f"  → {c.fix}" if c.fix and not c.ok else ""
+            out.print(f"{mark:>14} {c.name:<15} {c.detail}{fix}", highlight=False)
+    raise typer.Exit(0 if all(c.ok for c in checks if c.required) else 1)
 
 
 def _detach(goal: str, agent: str | None, model: str | None, as_json: bool) -> None:
