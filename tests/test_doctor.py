@@ -11,8 +11,11 @@ from pathlib import Path
 
 def doctor(tmp_path: Path, **env: str) -> tuple[int, dict[str, dict[str, object]]]:
     out = subprocess.run(
-        [sys.executable, "-m", "tether.cli", "doctor", "--json"], capture_output=True,
-        text=True, timeout=120, check=False,
+        [sys.executable, "-m", "tether.cli", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env=os.environ | {"TETHER_HOME": str(tmp_path / "home")} | env,
     )
     assert "sk-doctor-secret" not in out.stdout + out.stderr

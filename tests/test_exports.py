@@ -25,5 +25,7 @@ def test_no_accidental_public_names() -> None:
         "types",
         "testing",
         "cli",
+        "durable",
+        "observability",
     }
     assert public - modules == set(tether.__all__)

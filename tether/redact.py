@@ -74,6 +74,12 @@ def _phone_ok(text: str) -> bool:
     return text.count("(") == text.count(")") <= 1
 
 
+def _ipv4_ok(text: str) -> bool:
+    """Loopback and unspecified addresses identify no one: keep them (they name local
+    endpoints in error messages)."""
+    return not (text.startswith("127.") or text == "0.0.0.0")
+
+
 def _ipv6_ok(text: str) -> bool:
     try:
         ipaddress.IPv6Address(text)
@@ -249,6 +255,7 @@ _DETECTORS: tuple[_Detector, ...] = (
         pattern=re.compile(rf"(?<![\w.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\w|\.\d)"),
         hints=(".",),
         gate=re.compile(r"\d\.\d+\.\d+\.\d"),
+        valid=_ipv4_ok,
     ),
     _Detector(
         kind="phone",

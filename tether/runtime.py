@@ -27,7 +27,7 @@ from tether.clock import Clock, SystemClock
 from tether.errors import StoreError
 from tether.events import RunStarted
 from tether.models.base import Model
-from tether.models.registry import resolve_model
+from tether.models.factory import ModelFactory
 from tether.redact import Redactor
 from tether.settings import Settings, load_settings
 from tether.store import RunRecord, Store
@@ -93,9 +93,11 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     executor: ToolExecutor = field(default_factory=ToolExecutor)
     durable: bool = False  # run segments as durable workflows (DBOS); ``tether run`` does
+    tracer_provider: Any = None  # an OpenTelemetry TracerProvider; spans go there per run
     _store: Store | None = None
 
     _redactor: Redactor | None = None
+    _factory: ModelFactory | None = None
 
     @property
     def redactor(self) -> Redactor:
@@ -119,9 +121,16 @@ class Runtime:
     def resolve_agent(self, agent: Agent | str | Path) -> Agent:
         return agent if isinstance(agent, Agent) else load_agent(agent)
 
+    @property
+    def model_factory(self) -> ModelFactory:
+        if self._factory is None:
+            self._factory = ModelFactory(settings=self.settings, extra=self.models)
+        return self._factory
+
     def resolve_model(self, agent: Agent, model: str | None) -> Model:
+        """The agent's model (or ``model``), then its fallbacks, with retries and breakers."""
         model_id = model or agent.model or self.settings.model
-        return resolve_model(model_id, self.settings, extra=self.models)
+        return self.model_factory.build([model_id, *agent.fallback])
 
     async def run(
         self,
@@ -144,7 +153,27 @@ class Runtime:
             await run_segment(self, ctx)
         else:
             await self.drive(ctx)
+        await asyncio.to_thread(self.export_trace, ctx.run_id)
         return self.result(ctx, time.perf_counter() - started)
+
+    def export_trace(self, run_id: str) -> None:
+        """Send a run's spans (built from its journal) to ``tracer_provider`` or, when
+        ``TETHER_OTLP_ENDPOINT`` is set, over OTLP. Nothing leaves the machine otherwise."""
+        if self.tracer_provider is None and not self.settings.otlp_endpoint:
+            return
+        from tether.observability.tracing import export_run, tracer_provider_from_settings
+
+        provider = self.tracer_provider
+        owned = None
+        if provider is None:
+            owned = provider = tracer_provider_from_settings(self.settings.otlp_endpoint)
+        if provider is None:
+            return
+        try:
+            export_run(self.store.journal.read(run_id), provider)
+        finally:
+            if owned is not None:
+                owned.shutdown()
 
     async def start(
         self,
@@ -228,7 +257,7 @@ class Runtime:
             raise StoreError(f"run {run_id!r} has no run_started event; its journal is damaged")
         spec = AgentSpec.model_validate(started.agent_spec)
         agent = agent_from_spec(spec, source=f"run {run_id}")
-        model = resolve_model(started.model, self.settings, extra=self.models)
+        model = self.resolve_model(agent, started.model)
         kept = [
             e
             for e in events

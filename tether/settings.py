@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="price overrides: model name -> (input, output) per million tokens",
     )
+    model_max_attempts: int = Field(default=4, ge=1, le=20, description="tries per model call")
+    model_retry_base_s: float = Field(default=0.5, ge=0, description="first retry backoff")
+    breaker_failures: int = Field(default=5, ge=1, description="failures that open a breaker")
+    breaker_reset_s: float = Field(default=30.0, gt=0, description="open breaker's cool-down")
     cache_ttl_s: float = Field(default=3600.0, ge=0, description="response cache TTL; 0: off")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
 

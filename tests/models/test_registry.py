@@ -54,10 +54,23 @@ def test_unknown_ids_list_the_valid_forms(settings: Settings, model_id: str) -> 
     assert repr(model_id) in str(info.value)
 
 
-@pytest.mark.parametrize("model_id", ["openai:gpt-4o-mini", "anthropic:claude-3-5-haiku"])
-def test_hosted_providers_are_not_available_yet(settings: Settings, model_id: str) -> None:
-    with pytest.raises(UnknownModelError, match="not available yet"):
-        resolve_model(model_id, settings)
+@pytest.mark.parametrize(
+    ("model_id", "cls", "name"),
+    [
+        ("openai:gpt-4o-mini", "OpenAIModel", "gpt-4o-mini"),
+        ("openai:http://127.0.0.1:8000/v1#qwen2.5", "OpenAIModel", "qwen2.5"),
+        ("anthropic:claude-haiku-4-5", "AnthropicModel", "claude-haiku-4-5"),
+    ],
+)
+def test_hosted_providers_resolve(settings: Settings, model_id: str, cls: str, name: str) -> None:
+    model = resolve_model(model_id, settings)
+    assert type(model).__name__ == cls
+    assert model.id == model_id
+
+
+def test_endpoint_without_a_model_name_is_refused(settings: Settings) -> None:
+    with pytest.raises(UnknownModelError, match="#MODEL"):
+        resolve_model("openai:http://127.0.0.1:8000/v1", settings)
 
 
 def test_extra_models_take_precedence(settings: Settings) -> None:

@@ -46,6 +46,9 @@ class AgentSpec(BaseModel):
     description: str = ""
     instructions: str = Field(default="You are a helpful agent.", max_length=20_000)
     model: str | None = Field(default=None, description="model id; default TETHER_MODEL")
+    fallback: list[str] = Field(
+        default_factory=list, description="model ids tried in order when the model fails"
+    )
     tools: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     preselect_k: int = Field(default=3, ge=1, le=64, description="tools shown per step")
@@ -67,6 +70,7 @@ class Agent:
     name: str
     instructions: str = "You are a helpful agent."
     model: str | None = None
+    fallback: Sequence[str] = ()
     tools: Sequence[Tool | Callable[..., Any] | str] = ()
     limits: Limits = field(default_factory=Limits)
     preselect_k: int = 3
@@ -92,6 +96,7 @@ class Agent:
                 "description": self.description,
                 "instructions": self.instructions,
                 "model": self.model,
+                "fallback": list(self.fallback),
                 "tools": names,
                 "limits": self.limits,
                 "preselect_k": self.preselect_k,
@@ -206,6 +211,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         description=spec.description,
         instructions=spec.instructions,
         model=spec.model,
+        fallback=list(spec.fallback),
         tools=list(spec.tools),
         limits=spec.limits,
         preselect_k=spec.preselect_k,

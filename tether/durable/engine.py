@@ -7,12 +7,14 @@ runs started here. Everything else talks to ``tether.durable``'s functions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
 import socket
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -153,6 +155,17 @@ def shutdown(*, wait_s: int = 0, release: bool = True) -> None:
     try:
         DBOS.destroy(workflow_completion_timeout_sec=wait_s)
     finally:
+        _restore_default_executor()
         if release:
             process.runtime.store.executors.stop(process.executor_id)
         _PROCESS.clear()
+
+
+def _restore_default_executor() -> None:
+    """DBOS makes its own thread pool the event loop's default executor and shuts it down on
+    destroy; give the loop a fresh one so ``asyncio.to_thread`` keeps working afterwards."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="tether"))

@@ -16,9 +16,10 @@ from tether.settings import Settings
 SMOLLM2_ID = "local:smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _VALID_FORMS = (
-    "use local:smollm2, local:PATH.gguf (openai:/anthropic: adapters arrive with issue 4)"
+    "use local:smollm2, local:PATH.gguf, openai:MODEL, openai:http://HOST/v1#MODEL, "
+    "anthropic:MODEL or python:module:attr"
 )
-_LATER_PROVIDERS = ("openai", "anthropic")
+_HOSTED = ("openai", "anthropic")
 
 
 def resolve_model(
@@ -30,11 +31,8 @@ def resolve_model(
     provider, sep, rest = model_id.partition(":")
     if provider == "python" and sep:
         return _import_model(model_id, rest)
-    if provider in _LATER_PROVIDERS:
-        raise UnknownModelError(
-            f"model provider {provider!r} (in {model_id!r}) is not available yet; "
-            "use local:smollm2 or local:PATH.gguf"
-        )
+    if provider in _HOSTED and sep and rest:
+        return _hosted(provider, model_id, rest, settings)
     if not sep or provider != "local" or not rest:
         raise UnknownModelError(f"unknown model id {model_id!r}: {_VALID_FORMS}")
     if rest == "smollm2":
@@ -94,3 +92,41 @@ def _import_model(model_id: str, ref: str) -> Model:
     if not hasattr(model, "request"):
         raise UnknownModelError(f"model id {model_id!r}: {ref!r} is not a model")
     return model  # type: ignore[no-any-return]
+
+
+def split_endpoint(rest: str) -> tuple[str | None, str]:
+    """``gpt-4o-mini`` → (None, name); ``http://127.0.0.1:8000/v1#qwen2.5`` → (url, name)."""
+    if rest.startswith(("http://", "https://")):
+        url, sep, name = rest.partition("#")
+        if not sep or not name:
+            raise UnknownModelError(
+                f"model id endpoint {rest!r} names no model: add #MODEL, e.g. {url}#qwen2.5"
+            )
+        return url, name
+    return None, rest
+
+
+def _hosted(provider: str, model_id: str, rest: str, settings: Settings) -> Model:
+    base_url, name = split_endpoint(rest)
+    timeout = settings.model_timeout_s
+    if provider == "openai":
+        from tether.models.openai import OpenAIModel
+
+        key = settings.openai_api_key
+        return OpenAIModel(
+            model_id,
+            model=name,
+            base_url=base_url,
+            timeout_s=timeout,
+            api_key=key.get_secret_value() if key else None,
+        )
+    from tether.models.anthropic import AnthropicModel
+
+    akey = settings.anthropic_api_key
+    return AnthropicModel(
+        model_id,
+        model=name,
+        base_url=base_url,
+        timeout_s=timeout,
+        api_key=akey.get_secret_value() if akey else None,
+    )

@@ -2,5 +2,15 @@
 
 from tether.testing.clock import FakeClock
 from tether.testing.scripted import ScriptedModel, ScriptError, ScriptStep, answer, call, calls
+from tether.testing.spans import SpanCapture
 
-__all__ = ["FakeClock", "ScriptError", "ScriptStep", "ScriptedModel", "answer", "call", "calls"]
+__all__ = [
+    "FakeClock",
+    "ScriptError",
+    "ScriptStep",
+    "ScriptedModel",
+    "SpanCapture",
+    "answer",
+    "call",
+    "calls",
+]
