@@ -43,3 +43,20 @@ def test_unreachable_database_fails_on_one_line(tmp_path: Path) -> None:
     assert code == 1
     detail = str(checks["database"]["detail"])
     assert "\n" not in detail and "pw" not in detail
+
+
+def test_keys_can_come_from_a_dotenv_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("ANTHROPIC_API_KEY=sk-doctor-secret-from-file\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "tether.cli", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if "API_KEY" not in k}
+        | {"TETHER_HOME": str(tmp_path / "home")},
+    )
+    checks = {c["check"]: c for c in json.loads(out.stdout)}
+    assert checks["anthropic key"]["detail"] == "set"
+    assert "sk-doctor-secret" not in out.stdout + out.stderr

@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -178,4 +180,35 @@ async def test_fallback_to_the_local_model_completes_the_run(
     assert result.status is RunStatus.SUCCEEDED and result.output
     (resp,) = responses(rt, result.run_id)
     assert resp.model == "local:smollm2" and resp.fallbacks
+    rt.close()
+
+
+async def test_cost_of_every_call_is_charged_to_the_run(tmp_path: Path, stub: StubServer) -> None:
+    stub.queue(Reply(200, completion("priced", prompt_tokens=1000, completion_tokens=500)))
+    rt = runtime(tmp_path)
+    agent = Agent(name="priced", model=f"openai:{stub.base_url}#gpt-4o-mini")
+    result = await rt.run(agent, "price me")
+    # gpt-4o-mini list price: 0.15 in / 0.60 out per million tokens
+    assert result.cost == Decimal("0.00045")
+    assert Decimal(responses(rt, result.run_id)[0].cost) == Decimal("0.00045")
+    assert rt.store.runs.get(result.run_id).cost == Decimal("0.00045")
+    rt.close()
+
+
+async def test_price_overrides_from_settings(tmp_path: Path, stub: StubServer) -> None:
+    stub.queue(Reply(200, completion("priced", prompt_tokens=1_000_000, completion_tokens=0)))
+    rt = runtime(tmp_path, prices={"stub-model": (Decimal("2"), Decimal("8"))})
+    result = await rt.run(Agent(name="p", model=f"openai:{stub.base_url}#stub-model"), "x")
+    assert result.cost == Decimal("2")
+    rt.close()
+
+
+async def test_rate_limit_spaces_calls(tmp_path: Path, stub: StubServer) -> None:
+    stub.queue(Reply(200, completion("a")), Reply(200, completion("b")))
+    rt = runtime(tmp_path, model_rate_limit_qps=2.0, cache_ttl_s=0)
+    started = time.monotonic()
+    await rt.run(hosted(stub), "one")
+    await rt.run(hosted(stub), "two")
+    assert len(stub.requests) == 2
+    assert time.monotonic() - started >= 0.45  # the second call waited for a token
     rt.close()

@@ -15,7 +15,10 @@ from tether.errors import ConfigError
 class Settings(BaseSettings):
     """Runtime settings. Every field reads ``TETHER_<NAME>`` from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="TETHER_", extra="ignore")
+    # The environment wins over a ``.env`` file in the working folder (keys may live there).
+    model_config = SettingsConfigDict(
+        env_prefix="TETHER_", extra="ignore", env_file=".env", env_file_encoding="utf-8"
+    )
 
     home: Path = Field(default=Path(".tether"), description="folder for the database and files")
     db: str | None = Field(default=None, description="database URL; default: SQLite in home")
@@ -52,6 +55,9 @@ class Settings(BaseSettings):
     )
     model_max_attempts: int = Field(default=4, ge=1, le=20, description="tries per model call")
     model_retry_base_s: float = Field(default=0.5, ge=0, description="first retry backoff")
+    model_rate_limit_qps: float | None = Field(
+        default=None, gt=0, description="requests per second per hosted model (token bucket)"
+    )
     breaker_failures: int = Field(default=5, ge=1, description="failures that open a breaker")
     breaker_reset_s: float = Field(default=30.0, gt=0, description="open breaker's cool-down")
     cache_ttl_s: float = Field(default=3600.0, ge=0, description="response cache TTL; 0: off")

@@ -2,8 +2,8 @@
 
 Hosted providers (``openai:``, ``anthropic:``) get retries with backoff (honouring
 Retry-After), a circuit breaker per model id, the response cache and the price table; a chain
-of ids (the agent's model, then its ``fallback`` list) becomes a ``FallbackModel``. Breakers and
-the cache live as long as the factory (one per ``Runtime``), so they span runs.
+of ids (the agent's model, then its ``fallback`` list) becomes a ``FallbackModel``. Breakers, rate
+limiters and the cache live as long as the factory (one per ``Runtime``), so they span runs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tether.models.resilience import (
     CircuitBreaker,
     FallbackModel,
     PriceTable,
+    RateLimiter,
     ResponseCache,
     RetryPolicy,
     resilient,
@@ -32,6 +33,7 @@ class ModelFactory:
     settings: Settings
     extra: Mapping[str, Model] = field(default_factory=dict)
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
     cache: ResponseCache | None = None
 
     def __post_init__(self) -> None:
@@ -53,8 +55,10 @@ class ModelFactory:
             CircuitBreaker(failure_threshold=s.breaker_failures, reset_after_s=s.breaker_reset_s),
         )
         overrides = {name: Price(i, o) for name, (i, o) in s.prices.items()}
+        qps = s.model_rate_limit_qps
         return resilient(
             model,
+            limiter=self.limiters.setdefault(model_id, RateLimiter(qps)) if qps else None,
             retry=RetryPolicy(max_attempts=s.model_max_attempts, base_s=s.model_retry_base_s),
             breaker=breaker,
             cache=self.cache,
