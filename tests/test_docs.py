@@ -32,7 +32,7 @@ def test_readme_yaml_agent_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     (tmp_path / "mypkg" / "__init__.py").write_text("")
     (tmp_path / "mypkg" / "tools.py").write_text(MYPKG)
     monkeypatch.syspath_prepend(str(tmp_path))
-    (yaml_block,) = blocks("yaml")
+    (yaml_block,) = [b for b in blocks("yaml") if b.startswith("# agents/")]
     path = tmp_path / "mine.yaml"
     path.write_text(yaml_block)
     agent = load_agent(path)
@@ -57,3 +57,14 @@ def test_readme_python_example_runs(
     out = capsys.readouterr().out
     assert re.match(r"^\S+ ", out), out  # prints "<status> <output>"
     assert (tmp_path / "home" / "tether.db").is_file()
+
+
+def test_readme_yaml_snippets_are_valid_agent_fields() -> None:
+    import yaml
+
+    from tether.agent.spec import AgentSpec
+
+    snippets = [b for b in blocks("yaml") if not b.startswith("# agents/")]
+    assert snippets
+    for snippet in snippets:
+        AgentSpec.model_validate({"name": "snippet", **yaml.safe_load(snippet)})
