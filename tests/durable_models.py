@@ -13,7 +13,7 @@ import os
 import signal
 from pathlib import Path
 
-from tether import tool
+from tether import ToolContext, tool
 from tether.types import ModelRequest, ModelResponse, ToolCall, ToolResultMessage, Usage
 
 
@@ -47,7 +47,8 @@ class CountingModel:
         steps = int(os.environ.get("TETHER_TEST_STEPS", "4"))
         usage = Usage(input_tokens=10, output_tokens=5)
         if done < steps:
-            call = ToolCall(id=f"call_{done}", name="bump", arguments={"n": done})
+            tool_name = os.environ.get("TETHER_TEST_TOOL", "bump")
+            call = ToolCall(id=f"call_{done}", name=tool_name, arguments={"n": done})
             return ModelResponse(tool_calls=(call,), usage=usage, model=self.id)
         return ModelResponse(text=f"bumped {steps} times", usage=usage, model=self.id)
 
@@ -56,14 +57,51 @@ def model() -> CountingModel:
     return CountingModel()
 
 
-@tool(side_effect="write", idempotent=False)
-def bump(n: int) -> dict[str, object]:
-    """Record that step n happened (a side effect the tests count).
+def _effect(n: int, key: str, *, dedupe: bool) -> dict[str, object]:
+    """The side effect: one line per effect in TETHER_TEST_EFFECTS, keys in a keys file."""
+    keys_path = Path(os.environ["TETHER_TEST_EFFECTS"] + ".keys")
+    done = keys_path.read_text().split() if keys_path.exists() else []
+    _maybe_die(f"tool:{n}")  # before the effect (intent journaled, nothing happened)
+    if not (dedupe and key in done):
+        _log("TETHER_TEST_EFFECTS", str(n))
+        with keys_path.open("a") as f:
+            f.write(key + "\n")
+    _maybe_die(f"after:{n}")  # after the effect, before tether records the outcome
+    secret = os.environ.get("TETHER_TEST_PLANT", "")
+    return {"n": n, "note": secret} if secret else {"n": n}
+
+
+@tool(side_effect="write", idempotent=True)
+def bump(ctx: ToolContext, n: int) -> dict[str, object]:
+    """Record that step n happened; idempotent by key, like a payment API with idempotency keys.
 
     Args:
         n: the step number
     """
-    _maybe_die(f"tool:{n}")
-    _log("TETHER_TEST_EFFECTS", str(n))
-    secret = os.environ.get("TETHER_TEST_PLANT", "")
-    return {"n": n, "note": secret} if secret else {"n": n}
+    return _effect(n, ctx.idempotency_key, dedupe=True)
+
+
+@tool(side_effect="write")
+def pay(ctx: ToolContext, n: int) -> dict[str, object]:
+    """Pay for step n: not idempotent, no way to check afterwards.
+
+    Args:
+        n: the step number
+    """
+    return _effect(n, ctx.idempotency_key, dedupe=False)
+
+
+def _already_paid(ctx: ToolContext) -> dict[str, object] | None:
+    keys_path = Path(os.environ["TETHER_TEST_EFFECTS"] + ".keys")
+    paid = keys_path.exists() and ctx.idempotency_key in keys_path.read_text().split()
+    return {"reconciled": True} if paid else None
+
+
+@tool(side_effect="write", reconcile=_already_paid)
+def pay_checked(ctx: ToolContext, n: int) -> dict[str, object]:
+    """Pay for step n: not idempotent, but the ledger can say whether a key was paid.
+
+    Args:
+        n: the step number
+    """
+    return _effect(n, ctx.idempotency_key, dedupe=False)

@@ -89,6 +89,7 @@ class ToolCallFinished(_Payload):
     error: dict[str, Any] | None = None
     latency_ms: float = 0.0
     attempts: int = 1
+    reconciled: bool = False  # the outcome came from the tool's reconcile hook after a crash
 
 
 class RunFinished(_Payload):

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tether.agent.context import RunContext
-from tether.agent.runner import DirectRunner, StepRunner, stopped
+from tether.agent.runner import DirectRunner, StepRunner
 from tether.agent.state import RunState, call_signature
+from tether.agent.stops import stopped
 from tether.types import RunStatus, ToolCall
 
 
@@ -35,7 +36,8 @@ class Think:
         refs = await runner.model(ctx, step)
         stop = stopped(refs)
         if stop is not None:
-            return Finish(status=stop, reason=f"run {stop.value} before step {step + 1}")
+            status, why = stop
+            return Finish(status=status, reason=why or f"run {status.value} before step {step + 1}")
         await ctx.ensure_applied(refs)
         return after_response(state, step)
 
@@ -81,7 +83,10 @@ class Act:
             refs = await runner.tool(ctx, self.step, index)
             stop = stopped(refs)
             if stop is not None:
-                return Finish(status=stop, reason=f"run {stop.value} during step {self.step + 1}")
+                status, why = stop
+                return Finish(
+                    status=status, reason=why or f"run {status.value} during step {self.step + 1}"
+                )
             await ctx.ensure_applied(refs)
         return Think()
 

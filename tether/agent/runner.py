@@ -9,11 +9,11 @@ returned a step's recorded result without running it).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Protocol
 
 from tether.agent.context import RunContext
-from tether.agent.steps import StepRefs, finish_step, model_step, tool_step
+from tether.agent.steps import finish_step, model_step, tool_step
+from tether.agent.stops import StepRefs, requested_stop, stop_refs
 from tether.types import RunStatus
 
 
@@ -41,24 +41,3 @@ class DirectRunner:
         self, ctx: RunContext, status: RunStatus, output: str | None, reason: str | None
     ) -> StepRefs:
         return await finish_step(ctx, status, output, reason)
-
-
-STOP_PREFIX = "stop:"
-_STOPS = frozenset({RunStatus.CANCELLED, RunStatus.KILLED})
-
-
-async def requested_stop(ctx: RunContext) -> RunStatus | None:
-    """A stop asked for from outside (``tether runs cancel``, the kill switch), or None."""
-    record = await asyncio.to_thread(ctx.store.runs.get, ctx.run_id)
-    return record.status if record.status in _STOPS else None
-
-
-def stop_refs(status: RunStatus) -> StepRefs:
-    """The result of a step that did not run because the run was stopped."""
-    return (STOP_PREFIX + status.value,)
-
-
-def stopped(refs: StepRefs) -> RunStatus | None:
-    if refs and refs[0].startswith(STOP_PREFIX):
-        return RunStatus(refs[0].removeprefix(STOP_PREFIX))
-    return None

@@ -18,6 +18,7 @@ from decimal import Decimal
 from tether.agent.context import RunContext
 from tether.agent.prompt import build_request
 from tether.agent.state import message_to_dict
+from tether.agent.stops import StepRefs, stop_refs
 from tether.errors import ModelError, ToolError
 from tether.events import (
     ModelRequested,
@@ -27,7 +28,7 @@ from tether.events import (
     ToolCallStarted,
 )
 from tether.models.base import StreamingModel
-from tether.tools import ToolContext
+from tether.tools import PreparedCall, ToolContext, to_jsonable
 from tether.types import ModelRequest, ModelResponse, RunStatus, TextDelta
 
 
@@ -35,9 +36,6 @@ def idempotency_key(run_id: str, segment: int, step: int, index: int) -> str:
     """``sha256(run_id, segment, step position, call index)`` (DESIGN §2.2)."""
     raw = f"{run_id}\x1f{segment}\x1f{step}\x1f{index}".encode()
     return hashlib.sha256(raw).hexdigest()
-
-
-StepRefs = tuple[str, ...]
 
 
 async def model_step(ctx: RunContext, step: int) -> StepRefs:
@@ -173,9 +171,6 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             side_effect=contract.side_effect,
         ),
     )
-    # a side effect's intent is committed before the call; a read's goes with its outcome
-    if contract.side_effect != "read":
-        await ctx.record(*intent)
     tool_ctx = ToolContext(
         run_id=ctx.run_id,
         idempotency_key=key,
@@ -183,6 +178,13 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
         workspace=ctx.settings.workspace,
         secrets={k: v.get_secret_value() for k, v in ctx.settings.secrets.items()},
     )
+    if contract.side_effect != "read" and await ctx.journaled(intent[0]) is not None:
+        resumed = await _resume_write(ctx, prepared, tool_ctx, step, index)
+        if resumed is not None:
+            return resumed
+    # a side effect's intent is committed before the call; a read's goes with its outcome
+    if contract.side_effect != "read":
+        await ctx.record(*intent)
     outcome = await ctx.executor.execute(prepared, tool_ctx)
     finished = (
         ctx.key(step, "tool_call_finished", index),
@@ -234,3 +236,36 @@ async def finish_step(
         finished_at=ctx.clock.now(),
     )
     return (key.id,)
+
+
+async def _resume_write(
+    ctx: RunContext, prepared: PreparedCall, tool_ctx: ToolContext, step: int, index: int
+) -> StepRefs | None:
+    """A write whose intent was journaled before a crash but whose outcome was not: it may
+    or may not have happened. Re-send it (idempotent tools: same key), ask the tool
+    (``reconcile``), or stop the run for a person (``needs_review``). None means: execute."""
+    tool = prepared.tool
+    if tool.contract.idempotent:
+        return None
+    if tool.reconcile is None:
+        return stop_refs(
+            RunStatus.NEEDS_REVIEW,
+            f"tool {tool.contract.name!r} (call {tool_ctx.idempotency_key[:12]}) may have run "
+            "before a crash and is neither idempotent nor reconcilable; check its effect, "
+            "then compensate or re-run",
+        )
+    happened = await asyncio.to_thread(tool.reconcile, tool_ctx)
+    if happened is None:
+        return None
+    finished_key = ctx.key(step, "tool_call_finished", index)
+    await ctx.record(
+        finished_key,
+        ToolCallFinished(
+            call_id=prepared.call.id,
+            tool=tool.contract.name,
+            ok=True,
+            result=to_jsonable(happened),
+            reconciled=True,
+        ),
+    )
+    return (ctx.key(step, "tool_call_started", index).id, finished_key.id)

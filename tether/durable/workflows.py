@@ -17,8 +17,8 @@ from dbos import DBOS
 from dbos._error import DBOSException
 
 from tether.agent.context import RunContext
-from tether.agent.runner import requested_stop, stop_refs
-from tether.agent.steps import StepRefs, finish_step, model_step, tool_step
+from tether.agent.steps import finish_step, model_step, tool_step
+from tether.agent.stops import StepRefs, requested_stop, stop_refs
 from tether.durable import engine
 from tether.types import RunStatus
 

@@ -145,6 +145,9 @@ class Tool:
     contract: ToolContract
     fn: Callable[..., Any]
     wants_context: str | None = None
+    # reconcile(ctx) answers "did the call with ctx.idempotency_key already happen?": its result
+    # if it did, None if it did not. Used after a crash inside a write call.
+    reconcile: Callable[[ToolContext], Any] | None = None
 
     @property
     def name(self) -> str:

@@ -8,6 +8,7 @@ executor and never shown to the model.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import types
@@ -44,6 +45,7 @@ def tool(
     rate_limit_qps: float | None = None,
     version: str = "1",
     output_schema: dict[str, Any] | None = None,
+    reconcile: Callable[[ToolContext], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -62,6 +64,7 @@ def tool(
     rate_limit_qps: float | None = None,
     version: str = "1",
     output_schema: dict[str, Any] | None = None,
+    reconcile: Callable[[ToolContext], Any] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a :class:`Tool` of a function; use bare (``@tool``) or with options (``@tool(...)``)."""
     options: dict[str, Any] = {
@@ -77,7 +80,8 @@ def tool(
     }
 
     def build(func: Callable[..., Any]) -> Tool:
-        return make_tool(func, name=name, description=description, **options)
+        made = make_tool(func, name=name, description=description, **options)
+        return dataclasses.replace(made, reconcile=reconcile) if reconcile else made
 
     return build(fn) if fn is not None else build
 
