@@ -92,6 +92,17 @@ class ToolCallFinished(_Payload):
     reconciled: bool = False  # the outcome came from the tool's reconcile hook after a crash
 
 
+class ToolCompensated(_Payload):
+    """The undo of a completed write (``tether runs compensate``), or why it was not undone."""
+
+    kind: Literal["tool_compensated"] = "tool_compensated"
+    call_id: str
+    tool: str
+    ok: bool
+    result: Any = None
+    error: str | None = None
+
+
 class RunFinished(_Payload):
     kind: Literal["run_finished"] = "run_finished"
     status: str
@@ -105,7 +116,13 @@ class RunFinished(_Payload):
 
 
 Payload = Annotated[
-    RunStarted | ModelRequested | ModelResponded | ToolCallStarted | ToolCallFinished | RunFinished,
+    RunStarted
+    | ModelRequested
+    | ModelResponded
+    | ToolCallStarted
+    | ToolCallFinished
+    | ToolCompensated
+    | RunFinished,
     Field(discriminator="kind"),
 ]
 PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
@@ -115,6 +132,7 @@ EventKind = Literal[
     "model_response",
     "tool_call_started",
     "tool_call_finished",
+    "tool_compensated",
     "run_finished",
 ]
 

@@ -24,7 +24,7 @@ from tether.agent.runner import DirectRunner, StepRunner
 from tether.agent.spec import Agent, AgentSpec, agent_from_spec, load_agent
 from tether.agent.state import RunState
 from tether.clock import Clock, SystemClock
-from tether.errors import StoreError
+from tether.errors import ModelUnavailable, StoreError
 from tether.events import RunStarted
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
@@ -32,7 +32,7 @@ from tether.redact import Redactor
 from tether.settings import Settings, load_settings
 from tether.store import RunRecord, Store
 from tether.tools import ToolExecutor, ToolRegistry
-from tether.types import RunStatus, Usage
+from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
 
 log = logging.getLogger("tether.runtime")
 
@@ -245,7 +245,9 @@ class Runtime:
             state=state,
         )
 
-    def rebuild(self, run_id: str, segment: int, *, upto_segment: bool = True) -> RunContext:
+    def rebuild(
+        self, run_id: str, segment: int, *, upto_segment: bool = True, need_model: bool = True
+    ) -> RunContext:
         """A run's context rebuilt from the store, in any process.
 
         ``upto_segment``: apply only the events of earlier segments (a durable replay applies
@@ -257,7 +259,9 @@ class Runtime:
             raise StoreError(f"run {run_id!r} has no run_started event; its journal is damaged")
         spec = AgentSpec.model_validate(started.agent_spec)
         agent = agent_from_spec(spec, source=f"run {run_id}")
-        model = self.resolve_model(agent, started.model)
+        model: Model = (
+            self.resolve_model(agent, started.model) if need_model else _NoModel(started.model)
+        )
         kept = [
             e
             for e in events
@@ -321,3 +325,17 @@ class Runtime:
     ) -> RunResult:
         """Blocking wrapper around ``run`` for scripts and the CLI."""
         return asyncio.run(self.run(agent, goal, model=model, on_delta=on_delta))
+
+
+@dataclass(frozen=True)
+class _NoModel:
+    """Stands in for a run's model where no model call is made (compensation, reports)."""
+
+    model_id: str
+
+    @property
+    def id(self) -> str:
+        return self.model_id
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        raise ModelUnavailable(f"model {self.model_id!r} is not loaded in this process")

@@ -216,6 +216,27 @@ def runs_cancel(
     _steer(lambda rt: asyncio.run(durable.cancel_run(rt, run_id)), as_json)
 
 
+@runs_app.command("compensate")
+def runs_compensate(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Undo RUN's completed writes, newest first; exit 1 if any could not be undone."""
+    from tether.agent.compensate import compensate_run
+
+    report = _with_store(lambda rt: asyncio.run(compensate_run(rt, run_id)))
+    if as_json:
+        typer.echo(json.dumps([c.to_json() for c in report]))
+    else:
+        out = _out()
+        for c in report:
+            mark = "[green]undone[/]" if c.ok else "[red]NOT undone[/]"
+            out.print(f"step {c.step + 1:>3} {c.tool:<20} {mark}  {c.detail}", highlight=False)
+        if not report:
+            out.print("nothing to compensate")
+    raise typer.Exit(0 if all(c.ok for c in report) else 1)
+
+
 @runs_app.command("fork")
 def runs_fork(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],

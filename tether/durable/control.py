@@ -170,7 +170,7 @@ async def cancel_run(runtime: Runtime, run_ref: str) -> RunRecord:
             pass
         finally:
             client.destroy()
-        ctx = runtime.rebuild(record.id, record.segment, upto_segment=False)
+        ctx = runtime.rebuild(record.id, record.segment, upto_segment=False, need_model=False)
         await finish_step(ctx, RunStatus.CANCELLED, None, "cancelled by an operator")
     return store.runs.get(record.id)
 

@@ -148,6 +148,8 @@ class Tool:
     # reconcile(ctx) answers "did the call with ctx.idempotency_key already happen?": its result
     # if it did, None if it did not. Used after a crash inside a write call.
     reconcile: Callable[[ToolContext], Any] | None = None
+    # compensate(ctx, arguments, result) undoes a completed call (``tether runs compensate``).
+    compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None
 
     @property
     def name(self) -> str:

@@ -46,6 +46,7 @@ def tool(
     version: str = "1",
     output_schema: dict[str, Any] | None = None,
     reconcile: Callable[[ToolContext], Any] | None = None,
+    compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -65,6 +66,7 @@ def tool(
     version: str = "1",
     output_schema: dict[str, Any] | None = None,
     reconcile: Callable[[ToolContext], Any] | None = None,
+    compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a :class:`Tool` of a function; use bare (``@tool``) or with options (``@tool(...)``)."""
     options: dict[str, Any] = {
@@ -81,7 +83,7 @@ def tool(
 
     def build(func: Callable[..., Any]) -> Tool:
         made = make_tool(func, name=name, description=description, **options)
-        return dataclasses.replace(made, reconcile=reconcile) if reconcile else made
+        return dataclasses.replace(made, reconcile=reconcile, compensate=compensate)
 
     return build(fn) if fn is not None else build
 
