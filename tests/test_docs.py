@@ -52,7 +52,7 @@ def test_readme_python_example_runs(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TETHER_HOME", str(tmp_path / "home"))
-    (code,) = blocks("python")
+    (code,) = [b for b in blocks("python") if "Runtime()" in b]
     exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     out = capsys.readouterr().out
     assert re.match(r"^\S+ ", out), out  # prints "<status> <output>"
@@ -68,3 +68,10 @@ def test_readme_yaml_snippets_are_valid_agent_fields() -> None:
     assert snippets
     for snippet in snippets:
         AgentSpec.model_validate({"name": "snippet", **yaml.safe_load(snippet)})
+
+
+def test_readme_python_fragments_compile() -> None:
+    fragments = [b for b in blocks("python") if "Runtime()" not in b]
+    assert fragments
+    for fragment in fragments:
+        compile(fragment, "README.md", "exec")
