@@ -12,7 +12,7 @@ OFFLINE := $(shell unshare -n true 2>/dev/null && echo "unshare -n" || \
              (unshare -rn true 2>/dev/null && echo "unshare -rn"))
 DEMO_GOAL ?= Read orders.txt, then use the calculator to compute 17 * 23 + 4.
 
-.PHONY: run test bench lint typecheck serve clean
+.PHONY: run test bench lint typecheck serve clean sysdeps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,7 +31,13 @@ run: $(VENV)/.installed
 	cd examples/workspace && TETHER_HOME=../../.tether TETHER_WORKSPACE=. \
 	  $(OFFLINE) ../../$(BIN)/tether run --agent demo "$(DEMO_GOAL)"
 
-test: $(VENV)/.dev
+# System packages the tests need: bubblewrap for the code sandbox (installed once).
+sysdeps:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }
+
+test: $(VENV)/.dev sysdeps
 	$(BIN)/ruff check tether tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -90,6 +90,8 @@ class ToolCallFinished(_Payload):
     latency_ms: float = 0.0
     attempts: int = 1
     reconciled: bool = False  # the outcome came from the tool's reconcile hook after a crash
+    cached: bool = False  # served from the read-tool cache
+    fallback_from: str | None = None  # the tool that failed before this one answered
 
 
 class ToolCompensated(_Payload):

@@ -32,6 +32,7 @@ from tether.redact import Redactor
 from tether.settings import Settings, load_settings
 from tether.store import RunRecord, Store
 from tether.tools import ToolExecutor, ToolRegistry
+from tether.tools.resilience import ResilientToolExecutor, ToolRunner
 from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
 
 log = logging.getLogger("tether.runtime")
@@ -91,7 +92,9 @@ class Runtime:
     settings: Settings = field(default_factory=load_settings)
     models: Mapping[str, Model] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
-    executor: ToolExecutor = field(default_factory=ToolExecutor)
+    # tool calls: timeouts and retries, then per-tool rate limits, breakers, bulkheads and the
+    # read cache; the breakers and cache span the runtime's runs
+    executor: ToolRunner = field(default_factory=lambda: ResilientToolExecutor(ToolExecutor()))
     durable: bool = False  # run segments as durable workflows (DBOS); ``tether run`` does
     tracer_provider: Any = None  # an OpenTelemetry TracerProvider; spans go there per run
     _store: Store | None = None

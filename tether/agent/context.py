@@ -13,7 +13,8 @@ from tether.events import Event, EventKey, Payload
 from tether.models.base import Model
 from tether.settings import Settings
 from tether.store import Store
-from tether.tools import ToolExecutor, ToolRegistry
+from tether.tools import ToolRegistry
+from tether.tools.resilience import ToolRunner
 
 
 @dataclass(kw_only=True)
@@ -23,7 +24,7 @@ class RunContext:
     agent: Agent
     model: Model
     registry: ToolRegistry
-    executor: ToolExecutor
+    executor: ToolRunner
     store: Store
     settings: Settings
     clock: Clock

@@ -19,7 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tether.errors import AgentSpecError
 from tether.tools import BUILTIN_TOOLS, Tool, tool
+from tether.tools.sandbox import run_python_code
 
+# tools an agent file may name: the built-ins and the sandboxed code runner
+NAMED_TOOLS = (*BUILTIN_TOOLS, run_python_code)
 NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
 
 
@@ -128,9 +131,9 @@ class Agent:
 
 
 def _tool_ref(t: Tool) -> str:
-    builtins = {b.contract.name for b in BUILTIN_TOOLS}
+    builtins = {b.contract.name for b in NAMED_TOOLS}
     name = t.contract.name
-    if name in builtins and any(b is t for b in BUILTIN_TOOLS):
+    if name in builtins and any(b is t for b in NAMED_TOOLS):
         return name
     module = getattr(t.fn, "__module__", None)
     attr = getattr(t.fn, "__name__", None)
@@ -149,7 +152,7 @@ def _resolve_tool(ref: Tool | Callable[..., Any] | str, source: str) -> Tool:
         return ref
     if callable(ref):
         return tool(ref)
-    builtins = {t.contract.name: t for t in BUILTIN_TOOLS}
+    builtins = {t.contract.name: t for t in NAMED_TOOLS}
     if ref in builtins:
         return builtins[ref]
     if ":" in ref:

@@ -196,6 +196,8 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             error=outcome.error,
             latency_ms=round(outcome.latency_ms, 3),
             attempts=outcome.attempts,
+            cached=getattr(outcome, "cached", False),
+            fallback_from=getattr(outcome, "fallback_from", None),
         ),
     )
     await ctx.record_many([intent, finished] if contract.side_effect == "read" else [finished])
