@@ -32,6 +32,7 @@ from tether.errors import (
     ModelTransientError,
     ModelUnavailable,
 )
+from tether.models._provider import one_line, retry_after
 from tether.types import (
     AssistantMessage,
     FinishReason,
@@ -234,15 +235,15 @@ class AnthropicModel:
             return _status_error(exc, where)
         return ModelTransientError(
             f"{where}: {self._base_url} returned a malformed response "
-            f"({type(exc).__name__}: {_one_line(str(exc))[:200]}); retry later"
+            f"({type(exc).__name__}: {one_line(str(exc))[:200]}); retry later"
         )
 
 
 def _status_error(exc: anthropic.APIStatusError, where: str) -> ModelError:
-    detail = _one_line(exc.api_message or exc.message)
+    detail = one_line(exc.api_message or exc.message)
     status, kind = exc.status_code, exc.type or ""
     if isinstance(exc, anthropic.RateLimitError) or kind == "rate_limit_error":
-        after = _retry_after(exc.response)
+        after = retry_after(exc.response.headers)
         hint = f"retry after {after:g}s" if after is not None else "retry later"
         return ModelRateLimited(f"{where}: rate limited: {detail}; {hint}", retry_after=after)
     if isinstance(exc, anthropic.AuthenticationError):
@@ -252,20 +253,6 @@ def _status_error(exc: anthropic.APIStatusError, where: str) -> ModelError:
     if status >= 500 or status == 408 or (status < 400 and kind in _TRANSIENT_ERROR_TYPES):
         return ModelTransientError(f"{where}: server error ({label}): {detail}; retry")
     return ModelError(f"{where}: request rejected ({label}): {detail}")
-
-
-def _retry_after(response: httpx2.Response) -> float | None:
-    headers = response.headers
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        try:
-            return float(headers[name]) / scale
-        except (KeyError, ValueError):
-            continue
-    return None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:500]
 
 
 # --- request ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from tether.errors import (
     ModelTransientError,
     ModelUnavailable,
 )
+from tether.models._provider import one_line, retry_after
 from tether.types import (
     AssistantMessage,
     FinishReason,
@@ -232,16 +233,16 @@ class OpenAIModel:
             )
         if not isinstance(exc, openai.APIStatusError):
             return ModelError(f"model {self._id!r} failed: {_scrub(str(exc), self._api_key)}")
-        detail = _one_line(_scrub(exc.message, self._api_key))[:300]
+        detail = one_line(_scrub(exc.message, self._api_key))[:300]
         if isinstance(exc, openai.AuthenticationError):
             return ModelUnavailable(
                 f"model {self._id!r}: {where} refused the API key (HTTP 401); "
                 "check TETHER_OPENAI_API_KEY"
             )
         if isinstance(exc, openai.RateLimitError):
-            retry_after = _retry_after(exc.response.headers)
+            wait = retry_after(exc.response.headers)
             return ModelRateLimited(
-                f"model {self._id!r} is rate limited by {where}: {detail}", retry_after=retry_after
+                f"model {self._id!r} is rate limited by {where}: {detail}", retry_after=wait
             )
         if exc.status_code >= 500 or exc.status_code == 408:
             return ModelTransientError(
@@ -391,7 +392,7 @@ def _check_json(text: str, schema: dict[str, Any], finish: str | None) -> None:
         why = exc.message if isinstance(exc, jsonschema.ValidationError) else str(exc)
         if finish == "length":
             why = f"output cut at max_tokens ({why})"
-        problem = f"{_one_line(why)[:200]}: {text[:80]!r}"
+        problem = f"{one_line(why)[:200]}: {text[:80]!r}"
         feedback = f"Your last output was invalid: {problem}; reply with JSON matching the schema"
         raise _InvalidOutput(
             problem,
@@ -487,24 +488,8 @@ def _connection_reason(exc: openai.APIConnectionError) -> str:
             return "unknown host"
         cause = cause.__cause__ or cause.__context__
     inner = exc.__cause__
-    return _one_line(str(inner))[:120] if inner is not None and str(inner) else "connection failed"
-
-
-def _retry_after(headers: Any) -> float | None:
-    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(header)
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value) / divisor)
-        except ValueError:
-            continue
-    return None
+    return one_line(str(inner))[:120] if inner is not None and str(inner) else "connection failed"
 
 
 def _scrub(text: str, api_key: str) -> str:
     return text.replace(api_key, "***") if api_key != PLACEHOLDER_KEY else text
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -1,0 +1,263 @@
+"""Use the tools of an MCP server (over stdio) as tether tools.
+
+::
+
+    toolset = await mcp_tools([sys.executable, "-m", "mcp_server_time"])
+    async with toolset:
+        agent = Agent(name="clock", model="...", tools=toolset.tools)
+        await runtime.run(agent, "What time is it in UTC?")
+
+The server process and its ``ClientSession`` stay open while the toolset is; leaving the
+``async with`` block closes both. Enter and leave it in the same task that awaited
+``mcp_tools`` (anyio's cancel scopes require it); the tools may be called from any task on the
+same event loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self, TextIO
+
+import anyio
+import mcp_types
+from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
+
+from tether.errors import ConfigError, ToolError, UsageError
+from tether.tools.contract import (
+    NO_RETRY,
+    TOOL_NAME_PATTERN,
+    SideEffect,
+    Tool,
+    ToolContract,
+)
+
+_INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]+")
+_MAX_NAME = 64
+
+
+class McpToolset:
+    """The tools of one running MCP server; an async context manager that stops the server."""
+
+    def __init__(self, tools: Sequence[Tool], names: Mapping[str, str], stack: AsyncExitStack):
+        self.tools: tuple[Tool, ...] = tuple(tools)
+        self.mcp_names: Mapping[str, str] = dict(names)  # tether name -> MCP name
+        self._stack = stack
+        self._closed = False
+
+    def __getitem__(self, name: str) -> Tool:
+        for t in self.tools:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session and stop the server process (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            await self._stack.aclose()
+
+
+async def mcp_tools(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    write_tools: Collection[str] = frozenset(),
+    read_tools: Collection[str] = frozenset(),
+    side_effects: Mapping[str, SideEffect] | None = None,
+    prefix: str = "",
+    timeout_ms: int = 30_000,
+    errlog: TextIO | None = None,
+) -> McpToolset:
+    """Start the MCP server ``command`` over stdio and return its tools as tether tools.
+
+    A tool's side effect is, first match wins: ``side_effects[name]``; ``"write"`` if the name
+    is in ``write_tools``; ``"read"`` if it is in ``read_tools``; ``"read"`` if the server marks
+    it ``readOnlyHint``; ``"high_risk"`` if it marks it ``destructiveHint``; else ``"write"``.
+    Names may be the MCP tool's name or the tether name (``prefix`` + sanitized MCP name).
+    ``env`` is merged over the SDK's safe default environment.
+    """
+    if not command:
+        raise UsageError("mcp_tools needs a command, e.g. [sys.executable, '-m', 'mcp_server_time']")
+    params = StdioServerParameters(
+        command=command[0], args=list(command[1:]), env=dict(env) if env else None, cwd=cwd
+    )
+    policy = _SideEffectPolicy(side_effects or {}, frozenset(write_tools), frozenset(read_tools))
+    stack = AsyncExitStack()
+    try:
+        read, write = await stack.enter_async_context(
+            stdio_client(params, errlog=errlog or sys.stderr)
+        )
+        session = await stack.enter_async_context(ClientSession(read, write))
+        await session.initialize()
+        listed = await _list_all_tools(session)
+        tools, names = _build_tools(session, listed, prefix, policy, timeout_ms)
+    except BaseException:
+        await stack.aclose()
+        raise
+    return McpToolset(tools, names, stack)
+
+
+async def _list_all_tools(session: ClientSession) -> list[mcp_types.Tool]:
+    tools: list[mcp_types.Tool] = []
+    cursor: str | None = None
+    while True:
+        params = mcp_types.PaginatedRequestParams(cursor=cursor) if cursor else None
+        page = await session.list_tools(params=params)
+        tools.extend(page.tools)
+        cursor = page.next_cursor
+        if not cursor:
+            return tools
+
+
+class _SideEffectPolicy:
+    def __init__(
+        self,
+        overrides: Mapping[str, SideEffect],
+        write: frozenset[str],
+        read: frozenset[str],
+    ) -> None:
+        self.overrides, self.write, self.read = overrides, write, read
+
+    def decide(self, mcp_tool: mcp_types.Tool, tether_name: str) -> SideEffect:
+        names = (mcp_tool.name, tether_name)
+        for name in names:
+            if name in self.overrides:
+                return self.overrides[name]
+        if any(n in self.write for n in names):
+            return "write"
+        if any(n in self.read for n in names):
+            return "read"
+        hints = mcp_tool.annotations
+        if hints is not None and hints.read_only_hint:
+            return "read"
+        if hints is not None and hints.destructive_hint:
+            return "high_risk"
+        return "write"
+
+
+def _build_tools(
+    session: ClientSession,
+    listed: Sequence[mcp_types.Tool],
+    prefix: str,
+    policy: _SideEffectPolicy,
+    timeout_ms: int,
+) -> tuple[list[Tool], dict[str, str]]:
+    tools: list[Tool] = []
+    names: dict[str, str] = {}
+    for item in listed:
+        name = _unique(sanitize_tool_name(item.name, prefix=prefix), names)
+        names[name] = item.name
+        hints = item.annotations
+        contract = ToolContract(
+            name=name,
+            description=item.description or item.title or f"MCP tool {item.name!r}",
+            input_schema=normalize_input_schema(item.input_schema),
+            side_effect=policy.decide(item, name),
+            idempotent=bool(hints is not None and hints.idempotent_hint),
+            timeout_ms=timeout_ms,
+            retry=NO_RETRY,
+        )
+        tools.append(Tool(contract=contract, fn=_caller(session, item.name, name)))
+    return tools, names
+
+
+def sanitize_tool_name(name: str, *, prefix: str = "") -> str:
+    """``prefix + name`` as a valid tether tool name: other characters become ``_``."""
+    text = _INVALID_NAME_CHARS.sub("_", prefix + name).strip("_") or "tool"
+    if text[0].isdigit():
+        text = "_" + text
+    text = text[:_MAX_NAME]
+    if not TOOL_NAME_PATTERN.match(text):  # pragma: no cover - defensive
+        raise ConfigError(f"MCP tool {name!r} cannot be given a valid tether name; rename it")
+    return text
+
+
+def _unique(name: str, taken: Mapping[str, str]) -> str:
+    if name not in taken:
+        return name
+    for n in range(2, 1000):
+        suffix = f"_{n}"
+        candidate = name[: _MAX_NAME - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+    raise ConfigError(f"too many MCP tools sanitize to {name!r}; pass a prefix or rename them")
+
+
+def normalize_input_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an MCP input schema that tether accepts: an object that forbids unknown keys.
+
+    MCP servers often leave ``additionalProperties`` open; tether requires it closed, so the
+    model is held to the declared properties (the server accepts those in any case).
+    """
+    result = copy.deepcopy(dict(schema))
+    result["type"] = "object"
+    properties = result.get("properties")
+    if not isinstance(properties, dict):
+        properties = {}
+        result["properties"] = properties
+    result["additionalProperties"] = False
+    required = result.get("required")
+    if isinstance(required, list):
+        result["required"] = [r for r in required if r in properties]
+    elif required is not None:
+        del result["required"]
+    return result
+
+
+def _caller(
+    session: ClientSession, mcp_name: str, tether_name: str
+) -> Callable[..., Awaitable[Any]]:
+    async def call_mcp_tool(**arguments: Any) -> Any:
+        try:
+            result = await session.call_tool(mcp_name, arguments)
+        except MCPError as exc:
+            raise ToolError(
+                f"MCP tool {mcp_name!r} failed: {exc}; check the arguments and try again",
+                tool=tether_name,
+                detail={"mcp_tool": mcp_name},
+            ) from exc
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            raise ToolError(
+                f"the MCP server for tool {mcp_name!r} is no longer connected; "
+                "restart the toolset",
+                tool=tether_name,
+                detail={"mcp_tool": mcp_name},
+            ) from exc
+        return tool_result_value(result, tool=tether_name, mcp_name=mcp_name)
+
+    call_mcp_tool.__name__ = tether_name
+    return call_mcp_tool
+
+
+def tool_result_value(result: mcp_types.CallToolResult, *, tool: str, mcp_name: str) -> Any:
+    """Structured content if any, else the text content joined; an error result raises."""
+    text = "\n".join(c.text for c in result.content if isinstance(c, mcp_types.TextContent))
+    if result.is_error:
+        raise ToolError(
+            f"MCP tool {mcp_name!r} reported an error: {text or 'no details'}",
+            tool=tool,
+            detail={"mcp_tool": mcp_name},
+        )
+    if result.structured_content is not None:
+        return result.structured_content
+    if text or not result.content:
+        return text
+    return [json.loads(c.model_dump_json(by_alias=True, exclude_none=True)) for c in result.content]
