@@ -278,3 +278,23 @@ def test_fork_reexecutes_from_a_step_into_a_new_run(tmp_path: Path) -> None:
     kinds = [(e["step"], e["kind"]) for e in env.events(forked["run_id"])]
     assert kinds.count((1, "tool_call_finished")) == 1
     assert kinds[-1][1] == "run_finished"
+
+
+def test_detached_runs_are_executed_by_a_worker(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    queued = [
+        env.tether("run", "--agent", AGENT, f"bump {i}", "--detach", "--json") for i in range(2)
+    ]
+    assert all(q.returncode == 0 for q in queued), [q.stderr for q in queued]
+    run_ids = [json.loads(q.stdout)["run_id"] for q in queued]
+    listed = json.loads(env.tether("runs", "list", "--json").stdout)
+    assert {r["status"] for r in listed} == {"queued"}
+    worker = env.spawn("worker", "--executor-id", "w1", "--concurrency", "2", "--grace", "5")
+    try:
+        for run_id in run_ids:
+            assert env.wait_status(run_id) == "succeeded"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert worker.returncode == 0, env.output(worker)
+    assert sorted(env.lines("effects")) == sorted([str(n) for n in range(STEPS)] * 2)
