@@ -31,8 +31,10 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="Inspect runs.", no_args_is_help=True)
 tools_app = typer.Typer(help="Inspect tools.", no_args_is_help=True)
+mcp_app = typer.Typer(help="Model Context Protocol.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(tools_app, name="tools")
+app.add_typer(mcp_app, name="mcp")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_AGENT = "assistant"
@@ -343,6 +345,22 @@ def tools_list(
     for c in contracts:
         table.add_row(c.name, c.side_effect, f"{c.timeout_ms} ms", c.description.split("\n")[0])
     _out().print(table)
+
+
+@mcp_app.command("serve")
+def mcp_serve(
+    agent: Annotated[str | None, typer.Option(help="serve this agent's tools")] = None,
+) -> None:
+    """Serve tether's tools (default: the built-ins) to MCP clients over stdio."""
+    from tether.mcp_server import serve_stdio
+
+    with _errors():
+        tools = find_agent(agent).resolved_tools() if agent else None
+        settings = load_settings()
+    if tools is None:
+        serve_stdio(workspace=settings.workspace)
+    else:
+        serve_stdio(tools, workspace=settings.workspace)
 
 
 def main() -> None:

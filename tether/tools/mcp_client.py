@@ -8,25 +8,26 @@
         await runtime.run(agent, "What time is it in UTC?")
 
 The server process and its ``ClientSession`` stay open while the toolset is; leaving the
-``async with`` block closes both. Enter and leave it in the same task that awaited
-``mcp_tools`` (anyio's cancel scopes require it); the tools may be called from any task on the
-same event loop.
+``async with`` block (or ``aclose()``) closes both. The connection lives in a task of its own,
+so the toolset may be closed from any task, and its tools called from any task on the same
+event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
 import sys
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Self, TextIO
 
 import anyio
 import mcp_types
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
+from mcp_types.jsonrpc import CONNECTION_CLOSED
 
 from tether.errors import ConfigError, ToolError, UsageError
 from tether.tools.contract import (
@@ -44,11 +45,10 @@ _MAX_NAME = 64
 class McpToolset:
     """The tools of one running MCP server; an async context manager that stops the server."""
 
-    def __init__(self, tools: Sequence[Tool], names: Mapping[str, str], stack: AsyncExitStack):
+    def __init__(self, tools: Sequence[Tool], names: Mapping[str, str], connection: _Connection):
         self.tools: tuple[Tool, ...] = tuple(tools)
         self.mcp_names: Mapping[str, str] = dict(names)  # tether name -> MCP name
-        self._stack = stack
-        self._closed = False
+        self._connection = connection
 
     def __getitem__(self, name: str) -> Tool:
         for t in self.tools:
@@ -69,9 +69,73 @@ class McpToolset:
 
     async def aclose(self) -> None:
         """Close the session and stop the server process (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            await self._stack.aclose()
+        await self._connection.aclose()
+
+
+class _Connection:
+    """A ``ClientSession`` over ``stdio_client``, held open by a task of its own.
+
+    anyio requires a cancel scope to be left by the task that entered it; owning the
+    connection in a dedicated task lets any task (a test fixture's teardown, a runtime
+    shutting down) close the toolset.
+    """
+
+    def __init__(self, params: StdioServerParameters, errlog: TextIO) -> None:
+        self._params, self._errlog = params, errlog
+        self._ready: asyncio.Future[ClientSession] = asyncio.get_running_loop().create_future()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self) -> ClientSession:
+        self._task = asyncio.create_task(self._hold(), name="tether-mcp-connection")
+        try:
+            return await asyncio.shield(self._ready)
+        except Exception as exc:
+            await self.aclose()
+            cause = _first_leaf(exc)
+            raise ConfigError(
+                f"MCP server {[self._params.command, *self._params.args]!r} did not start: "
+                f"{type(cause).__name__}: {cause}; check the command and its stderr output"
+            ) from exc
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _hold(self) -> None:
+        try:
+            async with (
+                stdio_client(self._params, errlog=self._errlog) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                self._ready.set_result(session)
+                await self._stop.wait()
+        except asyncio.CancelledError:
+            self._ready.cancel()  # no-op once the session was handed out
+            raise
+        except BaseException as exc:
+            if not self._ready.done():
+                self._ready.set_exception(exc)
+                return  # reported through open()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop the connection task; cancel it if the session is still starting."""
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if not self._ready.done():
+            task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.result()  # a failure while shutting the session down
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def mcp_tools(
@@ -92,27 +156,26 @@ async def mcp_tools(
     is in ``write_tools``; ``"read"`` if it is in ``read_tools``; ``"read"`` if the server marks
     it ``readOnlyHint``; ``"high_risk"`` if it marks it ``destructiveHint``; else ``"write"``.
     Names may be the MCP tool's name or the tether name (``prefix`` + sanitized MCP name).
-    ``env`` is merged over the SDK's safe default environment.
+    ``env`` is merged over the SDK's safe default environment. A server that cannot be
+    started, or exits before the MCP handshake, raises ``ConfigError``.
     """
     if not command:
-        raise UsageError("mcp_tools needs a command, e.g. [sys.executable, '-m', 'mcp_server_time']")
+        raise UsageError(
+            "mcp_tools needs a command, e.g. [sys.executable, '-m', 'mcp_server_time']"
+        )
     params = StdioServerParameters(
         command=command[0], args=list(command[1:]), env=dict(env) if env else None, cwd=cwd
     )
     policy = _SideEffectPolicy(side_effects or {}, frozenset(write_tools), frozenset(read_tools))
-    stack = AsyncExitStack()
+    connection = _Connection(params, errlog or sys.stderr)
+    session = await connection.open()
     try:
-        read, write = await stack.enter_async_context(
-            stdio_client(params, errlog=errlog or sys.stderr)
-        )
-        session = await stack.enter_async_context(ClientSession(read, write))
-        await session.initialize()
         listed = await _list_all_tools(session)
         tools, names = _build_tools(session, listed, prefix, policy, timeout_ms)
     except BaseException:
-        await stack.aclose()
+        await connection.aclose()
         raise
-    return McpToolset(tools, names, stack)
+    return McpToolset(tools, names, connection)
 
 
 async def _list_all_tools(session: ClientSession) -> list[mcp_types.Tool]:
@@ -229,22 +292,28 @@ def _caller(
         try:
             result = await session.call_tool(mcp_name, arguments)
         except MCPError as exc:
+            if exc.code == CONNECTION_CLOSED:
+                raise _disconnected(mcp_name, tether_name) from exc
             raise ToolError(
-                f"MCP tool {mcp_name!r} failed: {exc}; check the arguments and try again",
+                f"MCP tool {mcp_name!r} failed: {exc.message}; check the arguments and try again",
                 tool=tether_name,
-                detail={"mcp_tool": mcp_name},
+                detail={"mcp_tool": mcp_name, "mcp_code": exc.code},
             ) from exc
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
-            raise ToolError(
-                f"the MCP server for tool {mcp_name!r} is no longer connected; "
-                "restart the toolset",
-                tool=tether_name,
-                detail={"mcp_tool": mcp_name},
-            ) from exc
+            raise _disconnected(mcp_name, tether_name) from exc
         return tool_result_value(result, tool=tether_name, mcp_name=mcp_name)
 
     call_mcp_tool.__name__ = tether_name
     return call_mcp_tool
+
+
+def _disconnected(mcp_name: str, tether_name: str) -> ToolError:
+    return ToolError(
+        f"the MCP server for tool {mcp_name!r} is no longer connected; "
+        "use another tool, or restart the toolset",
+        tool=tether_name,
+        detail={"mcp_tool": mcp_name},
+    )
 
 
 def tool_result_value(result: mcp_types.CallToolResult, *, tool: str, mcp_name: str) -> Any:
