@@ -44,7 +44,10 @@ def build_request(
     headers: dict[str, str] = {}
     secret_headers: list[str] = []
     for name, template in {**common_headers, **spec.headers}.items():
-        headers[name] = _fill_header(spec, name, template, arguments, secrets, used, secret_values)
+        value = _fill_header(spec, name, template, arguments, secrets, used, secret_values)
+        if value is None:
+            continue
+        headers[name] = value
         if "{" + SECRET_PREFIX in template:
             secret_headers.append(name)
     params = [(n, v) for n in spec.query if n in arguments for v in _query_values(arguments[n])]
@@ -101,7 +104,14 @@ def _fill_header(
     secrets: Mapping[str, str],
     used: set[str],
     secret_values: list[str],
-) -> str:
+) -> str | None:
+    """The header's value; None (no header) when it is just one argument that is absent."""
+    only = PLACEHOLDER.fullmatch(template)
+    if only is not None and not only.group(1).startswith(SECRET_PREFIX):
+        used.add(only.group(1))
+        if arguments.get(only.group(1)) is None:
+            return None
+
     def fill(match: Any) -> str:
         key: str = match.group(1)
         if key.startswith(SECRET_PREFIX):
