@@ -114,7 +114,7 @@ def test_allow_list_by_host_address_network_and_wildcard() -> None:
 
 @pytest.mark.parametrize("entry", ["10.0.0.0/33", "", "http://x", "a b"])
 def test_bad_allow_entries_are_config_errors(entry: str) -> None:
-    with pytest.raises(ConfigError, match="tools.yaml: allow"):
+    with pytest.raises(ConfigError, match=r"tools\.yaml: allow"):
         AllowList.parse([entry], source="tools.yaml: allow")
 
 
