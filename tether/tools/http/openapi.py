@@ -305,7 +305,7 @@ def _request_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tool_name(text: str) -> str:
-    name = _NOT_NAME.sub("_", text).strip("_") or "operation"
+    name = re.sub("_+", "_", _NOT_NAME.sub("_", text)).strip("_") or "operation"
     return ("_" + name if name[0].isdigit() else name)[:64]
 
 

@@ -50,6 +50,9 @@ class OpenApiRef(HttpToolsRef):
     operations: list[str] | None = None
     side_effects: dict[str, SideEffect] = Field(default_factory=dict)
     prefix: str = ""
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="sent by every operation; may name {secret:NAME}"
+    )
     timeout_ms: int = Field(default=10_000, gt=0, le=600_000)
 
     def load(self, allow: Iterable[str] = ()) -> tuple[Tool, ...]:
@@ -60,6 +63,7 @@ class OpenApiRef(HttpToolsRef):
             operations=self.operations,
             side_effects=self.side_effects,
             prefix=self.prefix,
+            headers=self.headers,
             timeout_ms=self.timeout_ms,
         )
         return toolset.tools
