@@ -12,8 +12,8 @@ import yaml
 
 from tests.agent_helpers import agent, make_runtime, scripted
 from tests.tools.http_server import PetServer, pet_server
-from tether import Agent
-from tether.errors import ConfigError, ToolArgumentError
+from tether import Agent, load_agent
+from tether.errors import AgentSpecError, ConfigError, ToolArgumentError
 from tether.testing import answer, call
 from tether.tools import RetryPolicy, Tool, ToolContext, ToolExecutor, ToolRegistry
 from tether.tools.http import HttpToolset, load_http_tools
@@ -462,3 +462,15 @@ def test_http_tools_are_tether_tools(toolset: HttpToolset) -> None:
         "required": [],
         "additionalProperties": False,
     }
+
+
+def test_a_bad_tool_file_names_the_agent_file_too(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("name: a\nhttp_tools: [missing.yaml]\nopenapi: [x.json]\n")
+    with pytest.raises(AgentSpecError) as info:
+        load_agent(tmp_path / "a.yaml")
+    message = str(info.value)
+    assert str(tmp_path / "a.yaml") in message and str(tmp_path / "missing.yaml") in message
+    assert "not found" in message
+    (tmp_path / "b.yaml").write_text("name: b\nhttp_tools: [{path: p.yaml, allowed: []}]\n")
+    with pytest.raises(AgentSpecError, match=r"http_tools\.0\.allowed"):
+        load_agent(tmp_path / "b.yaml")

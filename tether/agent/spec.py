@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tether.errors import AgentSpecError
+from tether.errors import AgentSpecError, ConfigError
 from tether.tools import BUILTIN_TOOLS, Tool, tool
 from tether.tools.http.refs import HttpToolsRef, OpenApiRef, absolute_refs, load_refs
 from tether.tools.sandbox import run_python_code
@@ -102,7 +102,10 @@ class Agent:
         if not self.http_tools and not self.openapi:
             return own
         spec = self.spec()
-        return own + load_refs(spec.http_tools, spec.openapi, http_allow)
+        try:
+            return own + load_refs(spec.http_tools, spec.openapi, http_allow)
+        except ConfigError as exc:
+            raise AgentSpecError(f"{self.source}: field 'http_tools'/'openapi': {exc}") from exc
 
     def spec(self) -> AgentSpec:
         names = [
