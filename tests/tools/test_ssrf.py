@@ -127,8 +127,9 @@ def test_the_refusal_says_how_to_allow_list() -> None:
 class Recorder:
     """Inner transports that record every connection attempt and reach only 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, unreachable: frozenset[str] = frozenset()) -> None:
         self.attempts: list[str] = []
+        self.unreachable = unreachable  # addresses whose connection "fails" (simulated)
 
     def factory(self) -> httpx.AsyncBaseTransport:
         return _Recording(self)
@@ -141,6 +142,8 @@ class _Recording(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.recorder.attempts.append(f"{request.url.host}|{request.headers['host']}")
+        if request.url.host in self.recorder.unreachable:
+            raise httpx.ConnectError("simulated: connection refused", request=request)
         if request.url.host != "127.0.0.1":
             raise AssertionError(f"the guard let a request through to {request.url}")
         return await self.inner.handle_async_request(request)
@@ -220,6 +223,20 @@ async def test_a_name_is_pinned_to_its_checked_address(pets: PetServer) -> None:
     # connected to the address that was checked, with the name in the Host header
     assert recorder.attempts == [f"127.0.0.1|pets.test:{port}"]
     assert pets.requests[0].headers["host"] == f"pets.test:{port}"
+
+
+async def test_the_next_checked_address_is_tried_when_connecting_fails(pets: PetServer) -> None:
+    recorder = Recorder(unreachable=frozenset({"::1"}))
+    port = httpx.URL(pets.url).port
+    transport = GuardedTransport(
+        AllowList.parse(["pets.test"]),
+        resolver=fake_resolver({"pets.test": ["::1", "127.0.0.1"]}),
+        transport_factory=recorder.factory,
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get(f"http://pets.test:{port}/pets/7")
+    assert response.json()["name"] == "Tom"
+    assert recorder.attempts == [f"::1|pets.test:{port}", f"127.0.0.1|pets.test:{port}"]
 
 
 def tool_file(tmp_path: Path, url: str, allow: list[str], recorder: Recorder) -> HttpToolset:

@@ -2,9 +2,10 @@
 checked address.
 
 Each request's host is resolved once (``getaddrinfo`` in a worker thread), every address is
-checked (:func:`tether.tools.http.ssrf.check`), and the request is sent to the first checked
-address with the original ``Host`` header and TLS server name (SNI), so the certificate is
-verified for the host name and a second DNS answer cannot swap the target (no rebinding gap).
+checked (:func:`tether.tools.http.ssrf.check`), and the request is sent to a checked address
+(the next one if connecting fails) with the original ``Host`` header and TLS server name (SNI),
+so the certificate is verified for the host name and a second DNS answer cannot swap the target
+(no rebinding gap).
 Redirects are not followed here: the caller follows them hop by hop, and each hop passes through
 this transport again.
 """
@@ -41,6 +42,23 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         if address not in found:
             found.append(address)
     return found
+
+
+def _checked_first(addresses: list[IPAddress], first: IPAddress) -> list[IPAddress]:
+    """Every address passed the check; the verdict's comes first, the rest in resolver order."""
+    return [first, *(a for a in addresses if a != first)]
+
+
+def _pinned(
+    request: httpx.Request, address: IPAddress, extensions: dict[str, object]
+) -> httpx.Request:
+    return httpx.Request(
+        request.method,
+        request.url.copy_with(host=str(address)),
+        headers=request.headers,  # keeps the original Host header
+        stream=request.stream,
+        extensions=extensions,
+    )
 
 
 def _default_transport() -> httpx.AsyncBaseTransport:
@@ -91,14 +109,14 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         extensions = dict(request.extensions)
         if url.scheme == "https" and literal is None:
             extensions["sni_hostname"] = host
-        pinned = httpx.Request(
-            request.method,
-            url.copy_with(host=str(verdict.address)),
-            headers=request.headers,  # keeps the original Host header
-            stream=request.stream,
-            extensions=extensions,
-        )
-        return await self._inner_for(host).handle_async_request(pinned)
+        inner = self._inner_for(host)
+        *others, last = _checked_first(addresses, verdict.address)
+        for address in others:
+            try:
+                return await inner.handle_async_request(_pinned(request, address, extensions))
+            except httpx.ConnectError:  # nothing was sent: try the next checked address
+                continue
+        return await inner.handle_async_request(_pinned(request, last, extensions))
 
     def _inner_for(self, host: str) -> httpx.AsyncBaseTransport:
         key = host.lower()
