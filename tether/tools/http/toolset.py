@@ -16,6 +16,7 @@ re-checked, and headers that carry secrets are dropped when a redirect leaves th
 from __future__ import annotations
 
 import hashlib
+import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,6 +56,7 @@ class HttpToolset:
         self._resolver = resolver
         self._transport_factory = transport_factory
         self._client: httpx.AsyncClient | None = None
+        self._ssl: ssl.SSLContext | None = None  # built once: loading CA certificates is slow
         self.tools: tuple[Tool, ...] = tuple(self._make_tool(t) for t in spec.tools)
 
     def __getitem__(self, name: str) -> Tool:
@@ -84,9 +86,16 @@ class HttpToolset:
 
     def _new_client(self) -> httpx.AsyncClient:
         transport = GuardedTransport(
-            self.allow, resolver=self._resolver, transport_factory=self._transport_factory
+            self.allow,
+            resolver=self._resolver,
+            transport_factory=self._transport_factory or self._pool,
         )
         return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+
+    def _pool(self) -> httpx.AsyncBaseTransport:
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        return httpx.AsyncHTTPTransport(verify=self._ssl, trust_env=False)
 
     @asynccontextmanager
     async def _borrow(self) -> AsyncIterator[httpx.AsyncClient]:
