@@ -78,6 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, pet) if pet else self._send(404, {"message": f"no pet {route[1]}"})
         elif route == ["whoami"]:
             self._send(200, {"authorization": r.headers.get("authorization", "")})
+        elif route == ["cookie"]:
+            self._send(200, {"cookie": r.headers.get("cookie")}, {"Set-Cookie": "session=abc"})
         elif route[0] == "status":
             code = int(route[1])
             extra = {"Retry-After": "0"} if code == 429 else {}

@@ -71,6 +71,7 @@ TOOLS: dict[str, Any] = {
             "url": "/status/{code}",
         },
         {"name": "flaky", "description": "Fails twice, then works.", "url": "/flaky"},
+        {"name": "cookie", "description": "Sets a cookie.", "url": "/cookie"},
         {"name": "big", "description": "A big response.", "url": "/big"},
         {
             "name": "slow",
@@ -474,3 +475,13 @@ def test_a_bad_tool_file_names_the_agent_file_too(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("name: b\nhttp_tools: [{path: p.yaml, allowed: []}]\n")
     with pytest.raises(AgentSpecError, match=r"http_tools\.0\.allowed"):
         load_agent(tmp_path / "b.yaml")
+
+
+async def test_cookies_do_not_carry_state_between_calls(
+    toolset: HttpToolset, pets: PetServer, tmp_path: Path
+) -> None:
+    async with toolset:
+        first = await run_call(toolset, context(tmp_path), "cookie")
+        second = await run_call(toolset, context(tmp_path), "cookie")
+    assert first.result["body"] == second.result["body"] == {"cookie": None}
+    assert "cookie" not in pets.requests[1].headers

@@ -19,6 +19,7 @@ import hashlib
 import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -90,7 +91,11 @@ class HttpToolset:
             resolver=self._resolver,
             transport_factory=self._transport_factory or self._pool,
         )
-        return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+        # no cookie jar: a toolset serves many runs, and cookies would carry state between them
+        no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        return httpx.AsyncClient(
+            transport=transport, follow_redirects=False, trust_env=False, cookies=no_cookies
+        )
 
     def _pool(self) -> httpx.AsyncBaseTransport:
         if self._ssl is None:
