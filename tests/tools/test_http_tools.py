@@ -416,12 +416,14 @@ async def test_an_agent_file_names_http_tools_relative_to_itself(
 
 
 async def test_without_an_allow_list_the_guard_blocks_loopback(
-    tmp_path: Path, pets: PetServer
+    tmp_path: Path, pets: PetServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "agents"
     folder.mkdir()
     write_tools(folder, pets, allow=[])
-    a = Agent(name="pets", model="scripted", http_tools=[str(folder / "pets.yaml")])
+    monkeypatch.chdir(folder)
+    a = Agent(name="pets", model="scripted", http_tools=["pets.yaml"])
+    assert a.portable_spec().http_tools[0].path == str(folder.resolve() / "pets.yaml")
     model = scripted(call("get_pet", pet_id="7"), answer("blocked"))
     rt = make_runtime(tmp_path, model, secrets={"PETS_TOKEN": SECRET})
     result = await rt.run(a, "Who is pet 7?")

@@ -293,3 +293,17 @@ async def test_a_blocked_tool_call_is_a_structured_result(tmp_path: Path) -> Non
     assert outcome.error["host"] == "169.254.169.254"
     assert "allow-list it" in outcome.error["message"]
     assert recorder.attempts == []
+
+
+@pytest.mark.parametrize(
+    "value", ["127.0.0.1, 10.0.0.0/8 ,api.internal", '["127.0.0.1", "10.0.0.0/8", "api.internal"]']
+)
+def test_tether_http_allow_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from tether.settings import load_settings
+
+    monkeypatch.setenv("TETHER_HTTP_ALLOW", value)
+    allow = load_settings().http_allow
+    assert allow == ["127.0.0.1", "10.0.0.0/8", "api.internal"]
+    assert check("db", [ip("10.1.1.1")], AllowList.parse(allow)).allowed

@@ -152,7 +152,10 @@ class Agent:
 
 
 def _ref_data(ref: BaseModel | str) -> Any:
-    return ref.model_dump() if isinstance(ref, BaseModel) else ref
+    """A file reference with an absolute path (relative to the working folder), so the spec
+    means the same file in another process."""
+    data = ref.model_dump() if isinstance(ref, BaseModel) else {"path": ref}
+    return data | {"path": str(Path(data["path"]).resolve())}
 
 
 def _tool_ref(t: Tool) -> str:
