@@ -4,6 +4,7 @@ every request it receives."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -122,9 +123,14 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def pet_server() -> Iterator[PetServer]:
+def pet_server(tls: ssl.SSLContext | None = None) -> Iterator[PetServer]:
+    """The pet store on 127.0.0.1; with ``tls``, over HTTPS with that server context."""
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.state = PetServer(url=f"http://127.0.0.1:{server.server_address[1]}")
+    scheme = "http"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    server.state = PetServer(url=f"{scheme}://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

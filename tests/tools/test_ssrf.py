@@ -14,7 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.tools.http_server import PetServer
+from tests.tools.http_server import PetServer, pet_server
+from tests.tools.tls import certificate, client_context, server_context
 from tether.errors import ConfigError, EgressBlocked
 from tether.tools import ToolContext, ToolExecutor, ToolRegistry
 from tether.tools.http import (
@@ -307,3 +308,24 @@ def test_tether_http_allow_is_read_from_the_environment(
     allow = load_settings().http_allow
     assert allow == ["127.0.0.1", "10.0.0.0/8", "api.internal"]
     assert check("db", [ip("10.1.1.1")], AllowList.parse(allow)).allowed
+
+
+async def test_https_to_a_pinned_address_keeps_the_server_name(tmp_path: Path) -> None:
+    cert, key = certificate(tmp_path, "pets.test")
+    seen: list[str | None] = []
+    client_tls = client_context(cert)
+    with pet_server(tls=server_context(cert, key, seen)) as server:
+        port = httpx.URL(server.url).port
+        transport = GuardedTransport(
+            AllowList.parse(["pets.test", "127.0.0.1"]),
+            resolver=fake_resolver(NAMES),
+            transport_factory=lambda: httpx.AsyncHTTPTransport(verify=client_tls),
+        )
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.get(f"https://pets.test:{port}/pets/1")
+            assert response.json()["name"] == "Rex"
+            # the certificate names pets.test, not the address: verification used the name
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await client.get(f"https://127.0.0.1:{port}/pets/1")
+    assert seen[0] == "pets.test"  # SNI: the host name, while the socket went to 127.0.0.1
+    assert server.requests[0].headers["host"] == f"pets.test:{port}"
