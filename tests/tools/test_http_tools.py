@@ -487,3 +487,17 @@ async def test_cookies_do_not_carry_state_between_calls(
         second = await run_call(toolset, context(tmp_path), "cookie")
     assert first.result["body"] == second.result["body"] == {"cookie": None}
     assert "cookie" not in pets.requests[1].headers
+
+
+def test_the_agent_version_follows_tool_content_not_location(
+    tmp_path: Path, pets: PetServer
+) -> None:
+    versions = []
+    for folder in (tmp_path / "a", tmp_path / "b"):
+        folder.mkdir()
+        write_tools(folder, pets)
+        versions.append(Agent(name="p", http_tools=[str(folder / "pets.yaml")]).version)
+    assert versions[0] == versions[1]
+    write_tools(tmp_path / "b", pets, max_response_bytes=2048)
+    changed = Agent(name="p", http_tools=[str(tmp_path / "b" / "pets.yaml")]).version
+    assert changed != versions[0]

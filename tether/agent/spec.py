@@ -146,7 +146,14 @@ class Agent:
     def version(self) -> str:
         """A content hash of everything that defines the agent's behaviour."""
         tools = [[t.contract.name, t.contract.version] for t in self.resolved_tools()]
-        body = self.spec().model_dump(mode="json") | {"tools": tools}
+        spec = self.spec()
+        body = spec.model_dump(mode="json", exclude={"http_tools", "openapi"}) | {"tools": tools}
+        # tool files count by content (in the tools' versions) and options, not by location
+        refs = [
+            r.model_dump(mode="json", exclude={"path"}) for r in (*spec.http_tools, *spec.openapi)
+        ]
+        if refs:
+            body["tool_files"] = refs
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         return digest[:16]
 

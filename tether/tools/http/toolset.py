@@ -117,7 +117,8 @@ class HttpToolset:
 
         call_http_tool.__name__ = spec.name
         digest = hashlib.sha256(
-            f"{spec.model_dump_json()}|{self.base_url}|{self.spec.headers}".encode()
+            f"{spec.model_dump_json()}|{self.base_url}|"
+            f"{self.spec.model_dump_json(exclude={'tools'})}".encode()
         ).hexdigest()
         contract = ToolContract(
             name=spec.name,
