@@ -22,7 +22,7 @@ from tether.types import RunStatus, ToolCall
 SECRET = "pets-token-0123456789abcdef"
 TOOLS: dict[str, Any] = {
     "allow": ["127.0.0.1"],
-    "headers": {"Authorization": "Bearer {secret:PETS_TOKEN}"},
+    "headers": {"Authorization": "Bearer {secret:pets_token}"},
     "tools": [
         {
             "name": "get_pet",
@@ -114,7 +114,7 @@ def context(tmp_path: Path, **secrets: str) -> ToolContext:
         run_id="run-1",
         idempotency_key="run-1:0:0",
         workspace=tmp_path,
-        secrets=secrets or {"PETS_TOKEN": SECRET},
+        secrets=secrets or {"pets_token": SECRET},
         call_id="call-1",
     )
 
@@ -192,7 +192,7 @@ async def test_a_missing_secret_fails_before_sending(
     toolset: HttpToolset, pets: PetServer, tmp_path: Path
 ) -> None:
     outcome = await run_call(toolset, context(tmp_path, OTHER="x"), "whoami")
-    assert not outcome.ok and outcome.error["missing_secret"] == "PETS_TOKEN"
+    assert not outcome.ok and outcome.error["missing_secret"] == "pets_token"
     assert "TETHER_SECRETS" in outcome.error["message"]
     assert pets.requests == []
 
@@ -327,6 +327,13 @@ def test_tool_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
         ),
         (
             {
+                "headers": {"X-Key": "{secret:API-KEY}"},
+                "tools": [{"name": "x", "description": "d", "url": "http://h"}],
+            },
+            "secret name 'API-KEY'",
+        ),
+        (
+            {
                 "allow": ["10.0.0.0/33"],
                 "tools": [{"name": "x", "description": "d", "url": "http://h"}],
             },
@@ -364,7 +371,7 @@ async def test_agent_run_sends_the_secret_and_never_journals_it(
         call("get_pet", pet_id="1", color="red"),  # invalid: never sent
         answer("Rex"),
     )
-    rt = make_runtime(tmp_path, model, secrets={"PETS_TOKEN": SECRET})
+    rt = make_runtime(tmp_path, model, secrets={"pets_token": SECRET})
     async with toolset:
         result = await rt.run(agent(*toolset.tools), "Who is pet 1?")
     model.assert_consumed()
@@ -401,7 +408,7 @@ async def test_an_agent_file_names_http_tools_relative_to_itself(
         )
     )
     model = scripted(call("get_pet", pet_id="7"), answer("Tom"))
-    rt = make_runtime(tmp_path, model, secrets={"PETS_TOKEN": SECRET})
+    rt = make_runtime(tmp_path, model, secrets={"pets_token": SECRET})
     result = await rt.run(folder / "pets-agent.yaml", "Who is pet 7?")
     assert result.status is RunStatus.SUCCEEDED
     assert [r.path for r in pets.requests] == ["/pets/7"]
@@ -425,7 +432,7 @@ async def test_without_an_allow_list_the_guard_blocks_loopback(
     a = Agent(name="pets", model="scripted", http_tools=["pets.yaml"])
     assert a.portable_spec().http_tools[0].path == str(folder.resolve() / "pets.yaml")
     model = scripted(call("get_pet", pet_id="7"), answer("blocked"))
-    rt = make_runtime(tmp_path, model, secrets={"PETS_TOKEN": SECRET})
+    rt = make_runtime(tmp_path, model, secrets={"pets_token": SECRET})
     result = await rt.run(a, "Who is pet 7?")
     (finished,) = [
         e.payload for e in rt.store.journal.read(result.run_id) if e.kind == "tool_call_finished"
@@ -436,7 +443,7 @@ async def test_without_an_allow_list_the_guard_blocks_loopback(
     rt.close()
     # the settings' allow-list (TETHER_HTTP_ALLOW) opens it
     model = scripted(call("get_pet", pet_id="7"), answer("Tom"))
-    rt = make_runtime(tmp_path, model, secrets={"PETS_TOKEN": SECRET}, http_allow=["127.0.0.0/8"])
+    rt = make_runtime(tmp_path, model, secrets={"pets_token": SECRET}, http_allow=["127.0.0.0/8"])
     result = await rt.run(a, "Who is pet 7?")
     assert [r.path for r in pets.requests] == ["/pets/7"]
     rt.close()

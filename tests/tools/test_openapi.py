@@ -181,7 +181,7 @@ async def call_tool(toolset: HttpToolset, tmp_path: Path, name: str, /, **args: 
         idempotency_key="r:1",
         workspace=tmp_path,
         call_id="c",
-        secrets={"PETS_TOKEN": SECRET},
+        secrets={"pets_token": SECRET},
     )
     prepared = executor.prepare(
         ToolRegistry(toolset.tools), ToolCall(id="c", name=name, arguments=args)
@@ -194,7 +194,7 @@ async def test_imported_operations_call_the_server(tmp_path: Path, pets: PetServ
         write_doc(tmp_path, petstore()),
         base_url=pets.url,
         allow=["127.0.0.1"],
-        headers={"Authorization": "Bearer {secret:PETS_TOKEN}"},
+        headers={"Authorization": "Bearer {secret:pets_token}"},
     )
     async with toolset:
         listed = await call_tool(toolset, tmp_path, "listPets", tag="dog", limit=5)

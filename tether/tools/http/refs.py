@@ -51,7 +51,7 @@ class OpenApiRef(HttpToolsRef):
     side_effects: dict[str, SideEffect] = Field(default_factory=dict)
     prefix: str = ""
     headers: dict[str, str] = Field(
-        default_factory=dict, description="sent by every operation; may name {secret:NAME}"
+        default_factory=dict, description="sent by every operation; may name {secret:name}"
     )
     timeout_ms: int = Field(default=10_000, gt=0, le=600_000)
 

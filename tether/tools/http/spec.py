@@ -5,7 +5,7 @@ A tool file::
     base_url: https://api.example.com/v1
     allow: []                      # SSRF exceptions: hosts, IPs, CIDRs
     headers:                       # sent by every tool of the file
-      Authorization: "Bearer {secret:EXAMPLE_TOKEN}"
+      Authorization: "Bearer {secret:example_token}"
     tools:
       - name: get_pet
         description: Look up a pet by its id.
@@ -36,6 +36,7 @@ Method = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 SECRET_PREFIX = "secret:"
+SECRET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class HttpToolSpec(BaseModel):
@@ -76,6 +77,13 @@ class HttpToolSpec(BaseModel):
 
     def path_params(self) -> list[str]:
         return [p for p in PLACEHOLDER.findall(self.url)]
+
+    def secret_names(self, common_headers: dict[str, str]) -> tuple[str, ...]:
+        """The secrets this tool's headers (and the file's) name, in order, once each."""
+        templates = [*common_headers.values(), *self.headers.values()]
+        found = (p for v in templates for p in PLACEHOLDER.findall(v))
+        names = (p[len(SECRET_PREFIX) :] for p in found if p.startswith(SECRET_PREFIX))
+        return tuple(dict.fromkeys(names))
 
     def header_args(self) -> list[str]:
         found = (p for v in self.headers.values() for p in PLACEHOLDER.findall(v))
@@ -152,6 +160,12 @@ def _check_tool(t: HttpToolSpec, spec: HttpToolFile, where: str) -> None:
         if name not in properties:
             raise ConfigError(
                 f"{where}.{field}: {name!r} is not a property of input_schema; add it"
+            )
+    for name in t.secret_names(spec.headers):
+        if not SECRET_NAME.match(name):
+            raise ConfigError(
+                f"{where}.headers: secret name {name!r} must match {SECRET_NAME.pattern} "
+                "(lower case letters, digits and '_'); rename it"
             )
     if t.body_arg and t.method in READ_METHODS:
         raise ConfigError(f"{where}.body_arg: a {t.method} request has no body; remove it")
