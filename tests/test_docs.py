@@ -64,10 +64,21 @@ def test_readme_yaml_snippets_are_valid_agent_fields() -> None:
 
     from tether.agent.spec import AgentSpec
 
-    snippets = [b for b in blocks("yaml") if not b.startswith("# agents/")]
+    snippets = [b for b in blocks("yaml") if not b.startswith(("# agents/", "# tools/"))]
     assert snippets
     for snippet in snippets:
         AgentSpec.model_validate({"name": "snippet", **yaml.safe_load(snippet)})
+
+
+def test_readme_http_tool_file_loads(tmp_path: Path) -> None:
+    from tether.tools.http import load_http_tools
+
+    (block,) = [b for b in blocks("yaml") if b.startswith("# tools/")]
+    path = tmp_path / "pets.yaml"
+    path.write_text(block)
+    toolset = load_http_tools(path)
+    tiers = {t.name: t.contract.side_effect for t in toolset.tools}
+    assert tiers == {"get_pet": "read", "create_pet": "write"}
 
 
 def test_readme_python_fragments_compile() -> None:

@@ -20,6 +20,8 @@ Developer misuse, run failures and control-flow signals are kept apart::
         │   ├── ToolArgumentError    its arguments violate the input schema
         │   ├── ToolOutputError      its result violates the output schema
         │   ├── TransientToolError   a failure worth retrying
+        │   ├── HttpStatusError      an HTTP tool's server answered with an error status
+        │   ├── EgressBlocked        the SSRF guard refused an HTTP tool's target
         │   └── UnknownToolError     no tool has that name
         ├── PolicyDenied             policy refused the call
         └── BudgetExceeded           a limit was reached
@@ -129,6 +131,18 @@ class TransientToolError(ToolError):
     """A failure worth retrying (a tool raises it for flaky dependencies)."""
 
     code = "transient"
+
+
+class HttpStatusError(ToolError):
+    """An HTTP tool's server answered 4xx/5xx; ``detail`` has the status and a short body."""
+
+    code = "http_status"
+
+
+class EgressBlocked(ToolError):
+    """The SSRF guard refused an HTTP tool's target (private, loopback, link-local...)."""
+
+    code = "egress_blocked"
 
 
 class PolicyDenied(RunError):

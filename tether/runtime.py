@@ -192,7 +192,7 @@ class Runtime:
         """
         spec_agent = self.resolve_agent(agent)
         resolved_model = self.resolve_model(spec_agent, model)
-        registry = ToolRegistry(spec_agent.resolved_tools())
+        registry = ToolRegistry(spec_agent.resolved_tools(http_allow=self.settings.http_allow))
         run_id = new_run_id(self.clock)
         now = self.clock.now()
         await asyncio.to_thread(
@@ -275,7 +275,7 @@ class Runtime:
             segment,
             agent,
             model,
-            ToolRegistry(agent.resolved_tools()),
+            ToolRegistry(agent.resolved_tools(http_allow=self.settings.http_allow)),
             RunState.replay(run_id, kept),
         )
         ctx.applied.update(e.id for e in kept)

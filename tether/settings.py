@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tether.errors import ConfigError
 
@@ -62,6 +64,20 @@ class Settings(BaseSettings):
     breaker_reset_s: float = Field(default=30.0, gt=0, description="open breaker's cool-down")
     cache_ttl_s: float = Field(default=3600.0, ge=0, description="response cache TTL; 0: off")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
+    http_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="SSRF exceptions for HTTP tools: hosts, IPs, CIDRs (comma-separated or JSON)",
+    )
+
+    @field_validator("http_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @property
     def db_url(self) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.tools.http_server import PetServer, pet_server
 from tether.tools import ToolContext
 
 
@@ -16,3 +18,9 @@ def ctx(tmp_path: Path) -> ToolContext:
     return ToolContext(
         run_id="run-1", idempotency_key="run-1:call-1", workspace=workspace, call_id="call-1"
     )
+
+
+@pytest.fixture
+def pets() -> Iterator[PetServer]:
+    with pet_server() as server:
+        yield server

@@ -17,3 +17,11 @@ def test_all_is_sorted_and_complete() -> None:
         if not name.startswith("_") and getattr(value, "__module__", "").startswith("tether.tools")
     }
     assert public <= set(exported)
+
+
+def test_http_all_is_sorted_and_complete() -> None:
+    import tether.tools.http as http
+
+    assert http.__all__ == sorted(http.__all__)
+    for name in http.__all__:
+        assert hasattr(http, name), name

@@ -1,7 +1,9 @@
 """Agents: declared in Python (``Agent(...)``) or YAML, validated on load.
 
 A YAML agent names its tools: built-in names (``calculator``) or ``module:attribute`` references
-to ``@tool`` functions. Errors name the file and the field, and say what to fix.
+to ``@tool`` functions, plus HTTP tool files (``http_tools:``) and OpenAPI documents
+(``openapi:``), with paths relative to the agent file. Errors name the file and the field, and
+say what to fix.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tether.errors import AgentSpecError
+from tether.errors import AgentSpecError, ConfigError
 from tether.tools import BUILTIN_TOOLS, Tool, tool
+from tether.tools.http.refs import HttpToolsRef, OpenApiRef, absolute_refs, load_refs
 from tether.tools.sandbox import run_python_code
 
 # tools an agent file may name: the built-ins and the sandboxed code runner
@@ -53,6 +56,12 @@ class AgentSpec(BaseModel):
         default_factory=list, description="model ids tried in order when the model fails"
     )
     tools: list[str] = Field(default_factory=list)
+    http_tools: list[HttpToolsRef] = Field(
+        default_factory=list, description="HTTP tool files (paths or {path, allow, base_url})"
+    )
+    openapi: list[OpenApiRef] = Field(
+        default_factory=list, description="OpenAPI documents: one tool per operation"
+    )
     limits: Limits = Field(default_factory=Limits)
     preselect_k: int = Field(default=3, ge=1, le=64, description="tools shown per step")
     guided: bool = Field(
@@ -75,6 +84,8 @@ class Agent:
     model: str | None = None
     fallback: Sequence[str] = ()
     tools: Sequence[Tool | Callable[..., Any] | str] = ()
+    http_tools: Sequence[HttpToolsRef | str] = ()
+    openapi: Sequence[OpenApiRef | str] = ()
     limits: Limits = field(default_factory=Limits)
     preselect_k: int = 3
     guided: bool = False
@@ -85,8 +96,16 @@ class Agent:
         self.spec()  # validate eagerly, tools included
         self.resolved_tools()
 
-    def resolved_tools(self) -> tuple[Tool, ...]:
-        return tuple(_resolve_tool(t, self.source) for t in self.tools)
+    def resolved_tools(self, *, http_allow: Sequence[str] = ()) -> tuple[Tool, ...]:
+        """The agent's tools; ``http_allow`` adds SSRF exceptions for its HTTP tools."""
+        own = tuple(_resolve_tool(t, self.source) for t in self.tools)
+        if not self.http_tools and not self.openapi:
+            return own
+        spec = self.spec()
+        try:
+            return own + load_refs(spec.http_tools, spec.openapi, http_allow)
+        except ConfigError as exc:
+            raise AgentSpecError(f"{self.source}: field 'http_tools'/'openapi': {exc}") from exc
 
     def spec(self) -> AgentSpec:
         names = [
@@ -101,6 +120,8 @@ class Agent:
                 "model": self.model,
                 "fallback": list(self.fallback),
                 "tools": names,
+                "http_tools": [_ref_data(r) for r in self.http_tools],
+                "openapi": [_ref_data(r) for r in self.openapi],
                 "limits": self.limits,
                 "preselect_k": self.preselect_k,
                 "guided": self.guided,
@@ -125,9 +146,23 @@ class Agent:
     def version(self) -> str:
         """A content hash of everything that defines the agent's behaviour."""
         tools = [[t.contract.name, t.contract.version] for t in self.resolved_tools()]
-        body = self.spec().model_dump(mode="json") | {"tools": tools}
+        spec = self.spec()
+        body = spec.model_dump(mode="json", exclude={"http_tools", "openapi"}) | {"tools": tools}
+        # tool files count by content (in the tools' versions) and options, not by location
+        refs = [
+            r.model_dump(mode="json", exclude={"path"}) for r in (*spec.http_tools, *spec.openapi)
+        ]
+        if refs:
+            body["tool_files"] = refs
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         return digest[:16]
+
+
+def _ref_data(ref: BaseModel | str) -> Any:
+    """A file reference with an absolute path (relative to the working folder), so the spec
+    means the same file in another process."""
+    data = ref.model_dump() if isinstance(ref, BaseModel) else {"path": ref}
+    return data | {"path": str(Path(data["path"]).resolve())}
 
 
 def _tool_ref(t: Tool) -> str:
@@ -204,7 +239,7 @@ def load_agent(path: str | Path) -> Agent:
         raise AgentSpecError(f"{p}:{where} is not valid YAML; fix the syntax") from exc
     if not isinstance(data, dict):
         raise AgentSpecError(f"{p}: expected a mapping with 'name', 'instructions', 'tools'")
-    spec = _validate_spec(data, str(p))
+    spec = _validate_spec(absolute_refs(data, p.parent), str(p))
     return agent_from_spec(spec, source=str(p))
 
 
@@ -216,6 +251,8 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         model=spec.model,
         fallback=list(spec.fallback),
         tools=list(spec.tools),
+        http_tools=list(spec.http_tools),
+        openapi=list(spec.openapi),
         limits=spec.limits,
         preselect_k=spec.preselect_k,
         guided=spec.guided,

@@ -355,8 +355,8 @@ def mcp_serve(
     from tether.mcp_server import serve_stdio
 
     with _errors():
-        tools = find_agent(agent).resolved_tools() if agent else None
         settings = load_settings()
+        tools = find_agent(agent).resolved_tools(http_allow=settings.http_allow) if agent else None
     if tools is None:
         serve_stdio(workspace=settings.workspace)
     else:
