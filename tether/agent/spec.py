@@ -60,6 +60,9 @@ class AgentSpec(BaseModel):
         description="code picks the tool for each part of the goal, the model fills arguments",
     )
     mode: Literal["react"] = "react"
+    scopes: list[str] | None = Field(
+        default=None, description="auth scopes the agent holds; None: no scope checks"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +82,7 @@ class Agent:
     preselect_k: int = 3
     guided: bool = False
     description: str = ""
+    scopes: Sequence[str] | None = None  # auth scopes the agent holds (policy checks them)
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -104,6 +108,7 @@ class Agent:
                 "limits": self.limits,
                 "preselect_k": self.preselect_k,
                 "guided": self.guided,
+                "scopes": None if self.scopes is None else list(self.scopes),
             },
             self.source,
         )
@@ -125,7 +130,8 @@ class Agent:
     def version(self) -> str:
         """A content hash of everything that defines the agent's behaviour."""
         tools = [[t.contract.name, t.contract.version] for t in self.resolved_tools()]
-        body = self.spec().model_dump(mode="json") | {"tools": tools}
+        unset = {"scopes"} if self.scopes is None else set()  # versions from before scopes
+        body = self.spec().model_dump(mode="json", exclude=unset) | {"tools": tools}
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         return digest[:16]
 
@@ -219,6 +225,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         limits=spec.limits,
         preselect_k=spec.preselect_k,
         guided=spec.guided,
+        scopes=spec.scopes,
         source=source,
     )
 
