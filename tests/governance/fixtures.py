@@ -25,7 +25,9 @@ unless { principal in Tenant::"acme" };
 
 @id("payments.need_amount")
 @reason("a payment without an amount is refused")
-forbid (principal, action in [Action::"invoke", Action::"invoke_unattended"], resource == Tool::"pay")
+forbid (
+  principal, action in [Action::"invoke", Action::"invoke_unattended"], resource == Tool::"pay"
+)
 unless { context has amount };
 
 @id("payments.over_100_need_a_person")
@@ -35,7 +37,9 @@ unless { context has amount && context.amount <= 100 };
 
 @id("payments.cap")
 @reason("payments over 10000 are refused")
-forbid (principal, action in [Action::"invoke", Action::"invoke_unattended"], resource == Tool::"pay")
+forbid (
+  principal, action in [Action::"invoke", Action::"invoke_unattended"], resource == Tool::"pay"
+)
 when { context has amount && context.amount > 10000 };
 
 @id("hr.needs_a_user")

@@ -75,7 +75,8 @@ def test_an_unguarded_optional_attribute_fails_validation(tmp_path: Path) -> Non
 def test_an_unknown_attribute_or_action_fails_validation(tmp_path: Path) -> None:
     folder = write_project(tmp_path / "policies")
     (folder / "typo.cedar").write_text(
-        'permit (principal, action == Action::"invoke", resource is Tool) when { resource.teir == "read" };'
+        'permit (principal, action == Action::"invoke", resource is Tool)\n'
+        'when { resource.teir == "read" };'
     )
     with pytest.raises(ConfigError, match=r"typo\.cedar: .*teir"):
         PolicySource(folder=folder, clock=FakeClock()).current()

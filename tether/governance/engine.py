@@ -73,6 +73,7 @@ class Policies:
         }
         self._entities: dict[tuple[Principal, str], cedarpy.Entities] = {}
         self._slices: dict[tuple[Principal, Uid, tuple[str, ...]], cedarpy.PolicySet] = {}
+        self._all: cedarpy.PolicySet | None = None
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -126,7 +127,9 @@ class Policies:
         return handle
 
     def _full(self) -> cedarpy.PolicySet:
-        return self._slice_of(list(self.policies))
+        if self._all is None:
+            self._all = self._slice_of(list(self.policies))
+        return self._all
 
     def _slice(
         self, principal: Principal, resource: Resource, family: tuple[str, str]
