@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,11 @@ async def test_a_run_with_a_broken_policy_file_is_never_created(tmp_path: Path) 
         await rt.run(Agent(name="a", model="scripted"), "hi")
     assert rt.store.runs.list() == []
     rt.close()
+
+
+def test_the_readme_policy_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = re.findall(r"```cedar\n(.*?)```", readme, flags=re.S)
+    (tmp_path / "payments.cedar").write_text(block)
+    policies = PolicySource(folder=tmp_path, clock=FakeClock()).current()
+    assert {"payments.over_100", "payments.cap"} <= set(policies.policies)
