@@ -170,3 +170,22 @@ async def test_without_a_policies_folder_read_and_write_run(tmp_path: Path) -> N
     assert result.status is RunStatus.SUCCEEDED and RAN == ["pay 5 amy"]
     assert [d.outcome for d in decisions(rt, result.run_id)] == ["allow", "allow", "allow"]
     rt.close()
+
+
+async def test_a_model_that_needs_approval_pauses_the_run(tmp_path: Path) -> None:
+    model = ScriptedModel(steps=[answer("hi")])
+    rt = runtime(tmp_path, model)
+    (tmp_path / "policies" / "models.cedar").write_text(
+        '@id("models.scripted_needs_a_person")\n'
+        '@reason("the scripted model needs a person")\n'
+        'forbid (principal, action == Action::"call_model_unattended", resource is Model)\n'
+        'when { resource.provider == "scripted" };\n'
+    )
+    result = await rt.run(make_agent(), "hello")
+    assert result.status is RunStatus.PAUSED and model.requests == []
+    assert "the scripted model needs a person" in (result.reason or "")
+    events = rt.store.journal.read(result.run_id)
+    (approval,) = [e.payload for e in events if isinstance(e.payload, ApprovalRequested)]
+    assert approval.target == "model" and approval.model == "scripted"
+    assert approval.reasons == ["models.scripted_needs_a_person"]
+    rt.close()
