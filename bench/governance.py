@@ -4,14 +4,19 @@ The policy set: tether's packs plus project policies (per-tenant tool rules, amo
 thresholds, per-agent rules) over 40 tools and 10 tenants, 100 policies in all.
 
 - policy_decision_p50_ms / _p99_ms: one tool-call decision as the runtime makes it
-  (risk fields, data and origin labels, one Cedar batch for both actions), 5000 calls over
-  the 40 tools; the first call per tool (entity and slice caches warming) included.
+  (risk fields, data and origin labels with redaction on, the default; one Cedar batch for
+  both actions), 5000 calls over the 40 tools from 10 tenants (one call in ten from the
+  wrong tenant); the first call per tool (entity and slice caches warming) included.
 - policy_decision_unsliced_p50_ms: the same Cedar request on the full, unsliced set
   (the baseline that slicing is measured against, same run).
+- policy_step_overhead_ms: what the gate adds to one step of a real run (scripted model, one
+  read tool call per step, SQLite journal): per-step wall time with the gate minus without
+  it, medians of 5 runs each of 100 steps, interleaved, after one warm-up run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -21,15 +26,55 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import metric, write_results
+from tether import Agent, Limits, Runtime, tool
 from tether.governance import TOOL_FAMILY, PolicySource, Principal, Resource
 from tether.governance.facts import tool_entity
 from tether.governance.gate import PolicyGate
 from tether.redact import Redactor
-from tether.testing import FakeClock
+from tether.settings import Settings
+from tether.testing import FakeClock, ScriptedModel, answer, call
 from tether.tools.contract import ToolContract
 from tether.types import UserMessage
 
 N = 5000
+STEPS = 100
+
+
+@tool
+def echo(n: int) -> dict[str, int]:
+    """Return the number it is given.
+
+    Args:
+        n: any integer
+    """
+    return {"n": n}
+
+
+async def per_step_ms(folder: Path, gated: bool) -> float:
+    model = ScriptedModel(steps=[*(call("echo", n=i) for i in range(STEPS)), answer("done")])
+    settings = Settings(home=folder / ("g" if gated else "n"), workspace=folder, policies=folder)
+    rt = Runtime(settings=settings, models={"scripted": model})
+    limits = Limits(max_steps=STEPS + 1, max_tool_calls=STEPS, max_identical_calls=STEPS)
+    agent = Agent(name="bench", model="scripted", tools=[echo], limits=limits)
+    ctx = await rt.start(agent, "echo")
+    if not gated:
+        ctx.gate = None
+    t = time.perf_counter()
+    await rt.drive(ctx)
+    wall = (time.perf_counter() - t) * 1000 / (STEPS + 1)
+    rt.close()
+    return wall
+
+
+def step_overhead(folder: Path) -> tuple[float, float]:
+    with_gate, without = [], []
+    asyncio.run(per_step_ms(folder, True))  # warm up: imports, the policy load, caches
+    for n in range(5):
+        for gated in (n % 2 == 0, n % 2 == 1):  # alternate which goes first
+            (with_gate if gated else without).append(asyncio.run(per_step_ms(folder, gated)))
+    return statistics.median(with_gate), statistics.median(without)
+
+
 TOOLS = 40
 TENANTS = 10
 
@@ -83,14 +128,24 @@ def main() -> None:
         source = PolicySource(folder=folder, clock=FakeClock())
         policies = source.current()
         assert len(policies) == 100, len(policies)
-        principal = Principal(agent="support", tenant="t3", user="alice")
-        gate = PolicyGate(source=source, principal=principal, detector=Redactor())
+        gates = [
+            PolicyGate(
+                source=source,
+                principal=Principal(agent="support", tenant=f"t{t}", user="alice"),
+                detector=Redactor(),
+                state_redacted=True,
+            )
+            for t in range(TENANTS)
+        ]
+        principal = gates[3].principal
         tools = contracts()
         history = [UserMessage(content="pay the invoices")]
         times: list[float] = []
         outcomes: dict[str, int] = {}
         for n in range(N):
             c = tools[n % TOOLS]
+            # nine calls in ten from the tool's own tenant, one from another
+            gate = gates[(n % TOOLS + (0 if n % 10 else 1)) % TENANTS]
             args = {"amount": n % 200, "note": "invoice 42"}
             t = time.perf_counter()
             verdict = gate.decide_tool(c, args, history, tokens_left=10_000, tool_calls_left=10)
@@ -104,6 +159,7 @@ def main() -> None:
             t = time.perf_counter()
             policies.authorize(principal, resource, TOOL_FAMILY, context, sliced=False)
             full.append((time.perf_counter() - t) * 1000)
+        gated_ms, plain_ms = step_overhead(folder)
     p50, p99 = statistics.median(times), percentile(times, 0.99)
     unsliced = statistics.median(full)
     note = f"100 policies, {TOOLS} tools, {N} decisions; outcomes {outcomes}"
@@ -115,9 +171,18 @@ def main() -> None:
             "policy_decision_unsliced_p50_ms": metric(
                 unsliced, "ms", "", "the same Cedar request on all 100 policies (no slicing)"
             ),
+            "policy_step_overhead_ms": metric(
+                gated_ms - plain_ms,
+                "ms",
+                "",
+                f"per step {gated_ms:.3f} ms with the gate, {plain_ms:.3f} ms without",
+            ),
         },
     )
-    print(f"p50 {p50:.4f} ms, p99 {p99:.4f} ms, unsliced p50 {unsliced:.4f} ms -> {path}")
+    print(
+        f"p50 {p50:.4f} ms, p99 {p99:.4f} ms, unsliced p50 {unsliced:.4f} ms, "
+        f"step {gated_ms:.3f} vs {plain_ms:.3f} ms -> {path}"
+    )
 
 
 if __name__ == "__main__":

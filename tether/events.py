@@ -100,8 +100,10 @@ class PolicyDecided(_Payload):
     """A policy decision about one tool or model call (DESIGN §2.8), with its reasons.
 
     Tool decisions take the call's index; model decisions the negative index ``-1 - n`` of
-    the model's place in the fallback chain. ``context`` holds the facts decided on (risk
-    fields, labels, budget left), redacted like every payload.
+    the model's place in the fallback chain. A deny or approval also holds ``messages`` (the
+    policies' ``@reason`` texts), ``context`` (the facts decided on: risk fields, labels,
+    budget left), ``tenant`` and ``user``; an allow keeps to the ids (the facts are in the
+    call's own events). Redacted like every payload.
     """
 
     kind: Literal["policy_decision"] = "policy_decision"

@@ -128,7 +128,7 @@ class Runtime:
             user=user,
             scopes=None if agent.scopes is None else tuple(agent.scopes),
         )
-        # finds data in the clear (redaction on: the state holds markers instead)
+        # finds data in the clear; with redaction on the state holds markers instead
         detector = Redactor([v.get_secret_value() for v in s.secrets.values()])
         return PolicyGate(
             source=self.policies,
@@ -136,6 +136,7 @@ class Runtime:
             regions=s.model_regions,
             approved=s.approved_labels,
             detector=detector,
+            state_redacted=s.redact,
         )
 
     @property

@@ -189,3 +189,14 @@ async def test_a_model_that_needs_approval_pauses_the_run(tmp_path: Path) -> Non
     assert approval.target == "model" and approval.model == "scripted"
     assert approval.reasons == ["models.scripted_needs_a_person"]
     rt.close()
+
+
+async def test_redacted_pii_reaches_a_hosted_model_only_as_a_marker(tmp_path: Path) -> None:
+    hosted = ScriptedModel(steps=[answer("ok")], model_id="openai:gpt-4o")
+    rt = runtime(tmp_path, hosted)  # redaction on (the default)
+    result = await rt.run(make_agent(model="openai:gpt-4o"), "mail jane.doe@example.com")
+    assert result.status is RunStatus.SUCCEEDED
+    prompt = " ".join(m.content or "" for m in hosted.requests[0].messages)
+    assert "jane.doe@example.com" not in prompt and "[REDACTED:email]" in prompt
+    assert [d.outcome for d in decisions(rt, result.run_id)] == ["allow"]
+    rt.close()

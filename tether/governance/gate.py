@@ -30,7 +30,7 @@ from tether.governance.labels import labels_of_text, labels_of_value, origin_lab
 from tether.governance.loader import PolicySource
 from tether.redact import Redactor
 from tether.tools.contract import ToolContract
-from tether.types import AssistantMessage, Message
+from tether.types import AssistantMessage, Message, SystemMessage
 
 _LABEL_CACHE_LIMIT = 4096
 
@@ -51,9 +51,15 @@ class PolicyGate:
     regions: Mapping[str, str] = field(default_factory=dict)
     approved: Mapping[str, Sequence[str]] = field(default_factory=dict)
     detector: Redactor | None = None  # finds data in the clear; None: only markers count
+    # redaction on: the run state (conversation, tool arguments) is already redacted, so only
+    # the system prompt, built from the agent's own text, is scanned
+    state_redacted: bool = False
     _tools: dict[str, Resource] = field(default_factory=dict, repr=False)
     _models: dict[str, Resource] = field(default_factory=dict, repr=False)
-    _text_labels: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # id(message) -> (the message, its labels): the entry holds the message, so its id
+    # cannot be reused while cached
+    _labels_of: dict[int, tuple[Message, frozenset[str]]] = field(default_factory=dict, repr=False)
+    _system_labels: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def decide_tool(
         self,
@@ -66,7 +72,7 @@ class PolicyGate:
     ) -> Verdict:
         context: dict[str, Any] = {
             **risk_context(contract, arguments),
-            "data_labels": sorted(labels_of_value(dict(arguments), self.detector)),
+            "data_labels": sorted(labels_of_value(dict(arguments), self._scanner)),
             "origin_labels": sorted(origin_labels(history)),
             **budget_context(tokens_left, tool_calls_left),
         }
@@ -109,19 +115,31 @@ class PolicyGate:
         decision = policies.authorize(self.principal, resource, family, context)
         return Verdict(decision=decision, context=context, policies_version=policies.version)
 
+    @property
+    def _scanner(self) -> Redactor | None:
+        return None if self.state_redacted else self.detector
+
     def _labels(self, messages: Iterable[Message]) -> set[str]:
         found: set[str] = set()
         for m in messages:
-            found.update(self._text_label(m.content or ""))
-            if isinstance(m, AssistantMessage) and m.tool_calls:
-                found.update(labels_of_value([c.arguments for c in m.tool_calls], self.detector))
+            found.update(self._message_labels(m))
         return found
 
-    def _text_label(self, text: str) -> frozenset[str]:
-        # keyed by the text itself: str hashes are cached, and the state keeps the texts alive
-        known = self._text_labels.get(text)
-        if known is None:
-            if len(self._text_labels) >= _LABEL_CACHE_LIMIT:
-                self._text_labels.clear()
-            known = self._text_labels[text] = labels_of_text(text, self.detector)
-        return known
+    def _message_labels(self, m: Message) -> frozenset[str]:
+        if isinstance(m, SystemMessage):  # rebuilt each step: cached by its text
+            known = self._system_labels.get(m.content)
+            if known is None:
+                if len(self._system_labels) >= _LABEL_CACHE_LIMIT:
+                    self._system_labels.clear()
+                known = self._system_labels[m.content] = labels_of_text(m.content, self.detector)
+            return known
+        cached = self._labels_of.get(id(m))
+        if cached is not None and cached[0] is m:
+            return cached[1]
+        labels = labels_of_text(m.content or "", self._scanner)
+        if isinstance(m, AssistantMessage) and m.tool_calls:
+            labels |= labels_of_value([c.arguments for c in m.tool_calls], self._scanner)
+        if len(self._labels_of) >= _LABEL_CACHE_LIMIT:
+            self._labels_of.clear()
+        self._labels_of[id(m)] = (m, labels)
+        return labels

@@ -214,8 +214,23 @@ async def _journaled_decision(ctx: RunContext, key: EventKey) -> PolicyDecided |
 
 
 def _payload(ctx: RunContext, verdict: Verdict, target: str, call_id: str | None) -> PolicyDecided:
+    """The journaled decision. An allow is kept short (one per step, and every string costs
+    a redaction pass): the facts it was decided on are in the call's own events. A deny or an
+    approval request also records the context and the policies' reasons in words."""
     d = verdict.decision
     p = ctx.gate.principal if ctx.gate is not None else None
+    if d.allowed:
+        return PolicyDecided(
+            target="tool" if target == "tool" else "model",
+            action=d.action,
+            principal=d.principal,
+            resource=d.resource,
+            outcome=d.outcome,
+            reasons=list(d.reasons),
+            errors=list(d.errors),
+            call_id=call_id,
+            policies_version=verdict.policies_version,
+        )
     return PolicyDecided(
         target="tool" if target == "tool" else "model",
         action=d.action,
