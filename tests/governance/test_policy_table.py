@@ -384,3 +384,13 @@ def test_an_unknown_tier_is_denied(tmp_path: Path) -> None:
     context = {"data_labels": [], "origin_labels": ["user"], "tokens_left": 9, "tool_calls_left": 9}
     decision = policies.authorize(g.principal, Resource.of(entity), TOOL_FAMILY, context)
     assert decision.outcome == "deny" and decision.reasons == ("tether.default_deny",)
+
+
+def test_risk_fields_must_name_a_known_field_and_an_argument() -> None:
+    from tests.governance.fixtures import contract
+    from tether.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="risk_fields names 'price'"):
+        contract("shop", "write", risk_fields={"price": "total"}, args=("total",))
+    with pytest.raises(ConfigError, match="maps 'amount' to 'sum', which is not an argument"):
+        contract("shop", "write", risk_fields={"amount": "sum"}, args=("total",))
