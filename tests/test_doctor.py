@@ -29,6 +29,15 @@ def test_healthy_environment(tmp_path: Path) -> None:
     assert checks["database"]["ok"] and "journal wal" in str(checks["database"]["detail"])
     assert checks["openai key"]["detail"] == "set"
     assert checks["anthropic key"]["detail"] == "not set"
+    assert checks["policies"]["ok"] and "packs only" in str(checks["policies"]["detail"])
+
+
+def test_a_broken_policy_file_fails_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "bad.cedar").write_text("permit (principal, action, resource")
+    code, checks = doctor(tmp_path, TETHER_POLICIES=str(tmp_path / "policies"))
+    assert code == 1
+    assert not checks["policies"]["ok"] and "bad.cedar" in str(checks["policies"]["detail"])
 
 
 def test_broken_model_path_fails_with_a_fix(tmp_path: Path) -> None:

@@ -119,12 +119,15 @@ def assert_exactly_once(env: Env, run_id: str, killed_model_call: int | None) ->
     expected_kinds = [(0, "run_started")]
     for k in range(STEPS):
         expected_kinds += [
+            (k, "policy_decision"),  # the model call's
             (k, "model_request"),
             (k, "model_response"),
+            (k, "policy_decision"),  # the tool call's, committed with its intent
             (k, "tool_call_started"),
             (k, "tool_call_finished"),
         ]
     expected_kinds += [
+        (STEPS, "policy_decision"),
         (STEPS, "model_request"),
         (STEPS, "model_response"),
         (STEPS + 1, "run_finished"),

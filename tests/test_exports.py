@@ -27,5 +27,6 @@ def test_no_accidental_public_names() -> None:
         "cli",
         "durable",
         "observability",
+        "governance",
     }
     assert public - modules == set(tether.__all__)

@@ -29,17 +29,20 @@ async def test_tool_call_then_answer_is_journaled(tmp_path: Path) -> None:
     assert (result.steps, result.tool_calls) == (2, 1)
     assert kinds(rt, result.run_id) == [
         "run_started",
+        "policy_decision",
         "model_request",
         "model_response",
+        "policy_decision",
         "tool_call_started",
         "tool_call_finished",
+        "policy_decision",
         "model_request",
         "model_response",
         "run_finished",
     ]
     events = rt.store.journal.read(result.run_id)
-    started = events[3].payload
-    finished = events[4].payload
+    started = events[5].payload
+    finished = events[6].payload
     assert started.arguments == {"expression": "17*23+4"}  # type: ignore[union-attr]
     assert started.validated  # type: ignore[union-attr]
     assert finished.ok and finished.result["result"] == 395  # type: ignore[union-attr]

@@ -31,6 +31,8 @@ class RunStarted(_Payload):
     tools: list[str]
     limits: dict[str, Any]
     tether_version: str
+    tenant: str = "default"  # who the run acts for: policy decisions use these
+    user: str | None = None
 
 
 class ModelRequested(_Payload):
@@ -94,6 +96,48 @@ class ToolCallFinished(_Payload):
     fallback_from: str | None = None  # the tool that failed before this one answered
 
 
+class PolicyDecided(_Payload):
+    """A policy decision about one tool or model call (DESIGN §2.8), with its reasons.
+
+    Tool decisions take the call's index; model decisions the negative index ``-1 - n`` of
+    the model's place in the fallback chain. A deny or approval also holds ``messages`` (the
+    policies' ``@reason`` texts), ``context`` (the facts decided on: risk fields, labels,
+    budget left), ``tenant`` and ``user``; an allow keeps to the ids (the facts are in the
+    call's own events). Redacted like every payload.
+    """
+
+    kind: Literal["policy_decision"] = "policy_decision"
+    target: Literal["tool", "model"]
+    action: str
+    principal: str
+    resource: str
+    outcome: Literal["allow", "deny", "require_approval"]
+    reasons: list[str] = Field(default_factory=list)
+    messages: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    call_id: str | None = None
+    tenant: str = "default"
+    user: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    policies_version: str = ""
+
+
+class ApprovalRequested(_Payload):
+    """A call that policy lets run only once a person approves; the run pauses here."""
+
+    kind: Literal["approval_requested"] = "approval_requested"
+    target: Literal["tool", "model"]
+    call_id: str | None = None
+    tool: str | None = None
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    side_effect: str | None = None
+    idempotency_key: str | None = None
+    model: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    messages: list[str] = Field(default_factory=list)
+    policies_version: str = ""
+
+
 class ToolCompensated(_Payload):
     """The undo of a completed write (``tether runs compensate``), or why it was not undone."""
 
@@ -124,6 +168,8 @@ Payload = Annotated[
     | ToolCallStarted
     | ToolCallFinished
     | ToolCompensated
+    | PolicyDecided
+    | ApprovalRequested
     | RunFinished,
     Field(discriminator="kind"),
 ]
@@ -135,6 +181,8 @@ EventKind = Literal[
     "tool_call_started",
     "tool_call_finished",
     "tool_compensated",
+    "policy_decision",
+    "approval_requested",
     "run_finished",
 ]
 

@@ -26,6 +26,8 @@ from tether.agent.state import RunState
 from tether.clock import Clock, SystemClock
 from tether.errors import ModelUnavailable, StoreError
 from tether.events import RunStarted
+from tether.governance import PolicySource, Principal
+from tether.governance.gate import PolicyGate
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
 from tether.redact import Redactor
@@ -101,6 +103,41 @@ class Runtime:
 
     _redactor: Redactor | None = None
     _factory: ModelFactory | None = None
+    _policies: PolicySource | None = None
+
+    @property
+    def policies(self) -> PolicySource:
+        """The project's policies (``TETHER_POLICIES``) and the packs, reloaded on change."""
+        if self._policies is None:
+            s = self.settings
+            self._policies = PolicySource(
+                folder=s.policies,
+                clock=self.clock,
+                packs=s.policy_packs,
+                reload_ms=s.policy_reload_ms,
+            )
+        return self._policies
+
+    def gate(self, agent: Agent, tenant: str, user: str | None) -> PolicyGate:
+        """The policy gate of one run: its principal and the settings' model facts."""
+        s = self.settings
+        principal = Principal(
+            agent=agent.name,
+            agent_version=agent.version,
+            tenant=tenant,
+            user=user,
+            scopes=None if agent.scopes is None else tuple(agent.scopes),
+        )
+        # finds data in the clear; with redaction on the state holds markers instead
+        detector = Redactor([v.get_secret_value() for v in s.secrets.values()])
+        return PolicyGate(
+            source=self.policies,
+            principal=principal,
+            regions=s.model_regions,
+            approved=s.approved_labels,
+            detector=detector,
+            state_redacted=s.redact,
+        )
 
     @property
     def redactor(self) -> Redactor:
@@ -142,13 +179,17 @@ class Runtime:
         *,
         model: str | None = None,
         on_delta: Callable[[str], None] | None = None,
+        tenant: str | None = None,
+        user: str | None = None,
     ) -> RunResult:
         """Run ``agent`` on ``goal`` to completion (or a pause) and return the result.
 
         ``on_delta`` receives the model's text as it streams (models that can stream).
+        ``tenant`` and ``user`` (default: the settings') are who the run acts for; policy
+        decides every tool and model call with them.
         """
         started = time.perf_counter()
-        ctx = await self.start(agent, goal, model=model)
+        ctx = await self.start(agent, goal, model=model, tenant=tenant, user=user)
         ctx.on_delta = on_delta
         if self.durable:
             from tether.durable import run_segment  # DBOS lives only in tether.durable
@@ -185,14 +226,19 @@ class Runtime:
         *,
         model: str | None = None,
         status: RunStatus = RunStatus.RUNNING,
+        tenant: str | None = None,
+        user: str | None = None,
     ) -> RunContext:
-        """Check the agent and model, create the run and journal ``run_started``.
+        """Check the agent, model and policies, create the run and journal ``run_started``.
 
         Configuration errors raise here, before anything is stored.
         """
         spec_agent = self.resolve_agent(agent)
         resolved_model = self.resolve_model(spec_agent, model)
         registry = ToolRegistry(spec_agent.resolved_tools(http_allow=self.settings.http_allow))
+        self.policies.current()  # a policy file that does not load fails here
+        tenant = tenant or self.settings.tenant
+        user = user if user is not None else self.settings.user
         run_id = new_run_id(self.clock)
         now = self.clock.now()
         await asyncio.to_thread(
@@ -206,11 +252,13 @@ class Runtime:
                 status=status,
                 created_at=now,
                 updated_at=now,
+                tenant=tenant,
             ),
         )
         ctx = self._context(
             run_id, 0, spec_agent, resolved_model, registry, RunState(run_id=run_id)
         )
+        ctx.gate = self.gate(spec_agent, tenant, user)
         await ctx.record(
             ctx.key(0, "run_started"),
             RunStarted(
@@ -222,6 +270,8 @@ class Runtime:
                 tools=list(registry.names()),
                 limits=spec_agent.limits.model_dump(),
                 tether_version=tether_version(),
+                tenant=tenant,
+                user=user,
             ),
         )
         return ctx
@@ -279,6 +329,7 @@ class Runtime:
             RunState.replay(run_id, kept),
         )
         ctx.applied.update(e.id for e in kept)
+        ctx.gate = self.gate(agent, started.tenant, started.user)
         return ctx
 
     async def drive(
@@ -325,9 +376,13 @@ class Runtime:
         *,
         model: str | None = None,
         on_delta: Callable[[str], None] | None = None,
+        tenant: str | None = None,
+        user: str | None = None,
     ) -> RunResult:
         """Blocking wrapper around ``run`` for scripts and the CLI."""
-        return asyncio.run(self.run(agent, goal, model=model, on_delta=on_delta))
+        return asyncio.run(
+            self.run(agent, goal, model=model, on_delta=on_delta, tenant=tenant, user=user)
+        )
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,23 @@ class Settings(BaseSettings):
     breaker_failures: int = Field(default=5, ge=1, description="failures that open a breaker")
     breaker_reset_s: float = Field(default=30.0, gt=0, description="open breaker's cool-down")
     cache_ttl_s: float = Field(default=3600.0, ge=0, description="response cache TTL; 0: off")
+    policies: Path = Field(
+        default=Path("policies"), description="folder of *.cedar policies and entities.json"
+    )
+    policy_packs: list[str] = Field(
+        default_factory=lambda: ["ladder", "scopes", "models", "residency", "classification"],
+        description="policy packs loaded with the project's policies",
+    )
+    policy_reload_ms: int = Field(default=1000, ge=0, description="how often to check files")
+    tenant: str = Field(default="default", description="tenant runs act for by default")
+    user: str | None = Field(default=None, description="user runs act for by default")
+    model_regions: dict[str, str] = Field(
+        default_factory=dict, description="model id or provider -> region (data residency)"
+    )
+    approved_labels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="model id, provider or tool name -> data labels it may receive (pii, secret)",
+    )
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
     http_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

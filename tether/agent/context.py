@@ -10,6 +10,7 @@ from tether.agent.spec import Agent
 from tether.agent.state import RunState
 from tether.clock import Clock
 from tether.events import Event, EventKey, Payload
+from tether.governance.gate import PolicyGate
 from tether.models.base import Model
 from tether.settings import Settings
 from tether.store import Store
@@ -32,6 +33,7 @@ class RunContext:
     check_journal: bool = False  # durable mode: a step whose result is journaled is not redone
     on_delta: Callable[[str], None] | None = None  # streamed text goes here as it arrives
     applied: set[str] = field(default_factory=set)
+    gate: PolicyGate | None = None  # policy decisions before each tool and model call
 
     def key(self, step: int, kind: str, index: int = 0) -> EventKey:
         return EventKey(run_id=self.run_id, segment=self.segment, step=step, kind=kind, index=index)

@@ -69,6 +69,9 @@ class AgentSpec(BaseModel):
         description="code picks the tool for each part of the goal, the model fills arguments",
     )
     mode: Literal["react"] = "react"
+    scopes: list[str] | None = Field(
+        default=None, description="auth scopes the agent holds; None: no scope checks"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +93,7 @@ class Agent:
     preselect_k: int = 3
     guided: bool = False
     description: str = ""
+    scopes: Sequence[str] | None = None  # auth scopes the agent holds (policy checks them)
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -125,6 +129,7 @@ class Agent:
                 "limits": self.limits,
                 "preselect_k": self.preselect_k,
                 "guided": self.guided,
+                "scopes": None if self.scopes is None else list(self.scopes),
             },
             self.source,
         )
@@ -147,7 +152,9 @@ class Agent:
         """A content hash of everything that defines the agent's behaviour."""
         tools = [[t.contract.name, t.contract.version] for t in self.resolved_tools()]
         spec = self.spec()
-        body = spec.model_dump(mode="json", exclude={"http_tools", "openapi"}) | {"tools": tools}
+        unset = {"scopes"} if self.scopes is None else set()  # versions from before scopes
+        body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
+        body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
         refs = [
             r.model_dump(mode="json", exclude={"path"}) for r in (*spec.http_tools, *spec.openapi)
@@ -256,6 +263,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         limits=spec.limits,
         preselect_k=spec.preselect_k,
         guided=spec.guided,
+        scopes=spec.scopes,
         source=source,
     )
 

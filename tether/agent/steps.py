@@ -27,7 +27,8 @@ from tether.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from tether.models.base import StreamingModel
+from tether.governance.hooks import authorize_model, authorize_tool
+from tether.models.base import Model, StreamingModel
 from tether.tools import PreparedCall, ToolContext, to_jsonable
 from tether.types import ModelRequest, ModelResponse, RunStatus, TextDelta
 
@@ -67,9 +68,14 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
             output_schema=request.output_schema,
         ),
     )
+    gated = await authorize_model(ctx, step, request)
+    if gated.refs is not None:
+        return gated.refs
     started = time.perf_counter()
     try:
-        response = await _call_model(ctx, request)
+        if gated.model is None:
+            raise ModelError(gated.denied or "policy denied the model call")
+        response = await _call_model(ctx, request, gated.model)
     except ModelError as exc:
         failed = ModelResponded(
             model=ctx.model.id,
@@ -77,19 +83,22 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
             finish_reason="error",
             latency_ms=(time.perf_counter() - started) * 1000,
         )
-        await ctx.record_many([journaled_request, (response_key, failed)])
+        await ctx.record_many([*gated.events, journaled_request, (response_key, failed)])
         return (request_key.id, response_key.id)
     latency = response.latency_ms or (time.perf_counter() - started) * 1000
-    # one commit for both: a crash before it loses nothing but a model call to redo
+    # one commit for all: a crash before it loses nothing but a model call to redo
     await ctx.record_many(
-        [journaled_request, (response_key, _response_payload(ctx, response, latency))]
+        [
+            *gated.events,
+            journaled_request,
+            (response_key, _response_payload(ctx, response, latency)),
+        ]
     )
     return (request_key.id, response_key.id)
 
 
-async def _call_model(ctx: RunContext, request: ModelRequest) -> ModelResponse:
+async def _call_model(ctx: RunContext, request: ModelRequest, model: Model) -> ModelResponse:
     """Ask the model; stream its text to ``ctx.on_delta`` when both sides can."""
-    model = ctx.model
     if ctx.on_delta is None or not isinstance(model, StreamingModel):
         return await model.request(request)
     async for event in model.stream(request):
@@ -160,6 +169,9 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             ]
         )
         return refs
+    gated = await authorize_tool(ctx, step, index, prepared, key)
+    if gated.refs is not None:
+        return gated.refs
     contract = prepared.tool.contract
     intent = (
         ctx.key(step, "tool_call_started", index),
@@ -184,7 +196,7 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             return resumed
     # a side effect's intent is committed before the call; a read's goes with its outcome
     if contract.side_effect != "read":
-        await ctx.record(*intent)
+        await ctx.record_many([*gated.events, intent])
     outcome = await ctx.executor.execute(prepared, tool_ctx)
     finished = (
         ctx.key(step, "tool_call_finished", index),
@@ -200,7 +212,9 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             fallback_from=getattr(outcome, "fallback_from", None),
         ),
     )
-    await ctx.record_many([intent, finished] if contract.side_effect == "read" else [finished])
+    await ctx.record_many(
+        [*gated.events, intent, finished] if contract.side_effect == "read" else [finished]
+    )
     return refs
 
 

@@ -93,6 +93,30 @@ def check_database(settings: Settings) -> Check:
     )
 
 
+def check_policies(settings: Settings) -> Check:
+    from tether.clock import SystemClock
+    from tether.governance import PolicySource
+
+    source = PolicySource(
+        folder=settings.policies, clock=SystemClock(), packs=settings.policy_packs
+    )
+    try:
+        loaded = source.current()
+    except TetherError as exc:
+        return Check(
+            name="policies",
+            ok=False,
+            detail=" ".join(str(exc).split()),
+            fix=f"fix the file named above (policies folder: {settings.policies})",
+        )
+    where = settings.policies if settings.policies.is_dir() else "packs only, no policies folder"
+    return Check(
+        name="policies",
+        ok=True,
+        detail=f"{len(loaded)} policies ({where}; packs {', '.join(settings.policy_packs)})",
+    )
+
+
 def check_sandbox() -> Check:
     path = shutil.which("bwrap")
     return Check(
@@ -136,6 +160,7 @@ def run_checks(settings: Settings) -> list[Check]:
         check_model_file(settings),
         check_llama(),
         check_database(settings),
+        check_policies(settings),
         check_sandbox(),
         *check_keys(settings),
     ]

@@ -9,7 +9,14 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from tether.events import Event, ModelResponded, RunFinished, ToolCallFinished, ToolCallStarted
+from tether.events import (
+    Event,
+    ModelResponded,
+    PolicyDecided,
+    RunFinished,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from tether.store import RunRecord
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "running": "yellow", "paused": "cyan"}
@@ -42,6 +49,16 @@ def trace_lines(events: Sequence[Event]) -> list[Text]:
                     ("model ", "magenta"),
                     what,
                     (f"  [{p.input_tokens}+{p.output_tokens} tok, {p.latency_ms:.0f} ms]", "dim"),
+                )
+            )
+        elif isinstance(p, PolicyDecided) and p.outcome != "allow":
+            why = "; ".join(p.messages) or ", ".join(p.reasons)
+            lines.append(
+                Text.assemble(
+                    "        ",
+                    ("policy ", "yellow"),
+                    f"{p.outcome.replace('_', ' ')} {p.resource}: ",
+                    (short(why, 120), "yellow"),
                 )
             )
         elif isinstance(p, ToolCallStarted):

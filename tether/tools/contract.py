@@ -16,6 +16,10 @@ from tether.types import ToolSpec
 SideEffect = Literal["read", "write", "high_risk"]
 SIDE_EFFECTS: tuple[SideEffect, ...] = ("read", "write", "high_risk")
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
+# context fields a policy may test, with their Cedar types (tether/governance/schema.cedarschema)
+RISK_FIELDS: Mapping[str, str] = MappingProxyType(
+    {"amount": "Long", "quantity": "Long", "recipient": "String"}
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,11 +71,15 @@ class ToolContract:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cost: Decimal = Decimal(0)
     version: str = "1"
+    # policy context field -> argument name (``{"amount": "total"}``); default: arguments
+    # named like a risk field
+    risk_fields: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name(self.name)
         _check_input_schema(self.name, self.input_schema)
         self._check_limits()
+        _check_risk_fields(self.name, self.risk_fields, self.input_schema)
 
     def _check_limits(self) -> None:
         where = f"tool {self.name!r}"
@@ -107,6 +115,21 @@ def _check_name(name: object) -> None:
             "(letters, digits and '_', not starting with a digit, at most 64 characters); "
             "rename the tool"
         )
+
+
+def _check_risk_fields(name: str, risk: Mapping[str, str], schema: dict[str, Any]) -> None:
+    properties = schema.get("properties", {})
+    for context_field, argument in risk.items():
+        if context_field not in RISK_FIELDS:
+            raise ConfigError(
+                f"tool {name!r}: risk_fields names {context_field!r}; "
+                f"use one of {sorted(RISK_FIELDS)}"
+            )
+        if argument not in properties:
+            raise ConfigError(
+                f"tool {name!r}: risk_fields maps {context_field!r} to {argument!r}, "
+                "which is not an argument; name one of the input schema's properties"
+            )
 
 
 def _check_input_schema(name: str, schema: object) -> None:

@@ -13,7 +13,7 @@ import functools
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union, overload
 
@@ -45,6 +45,7 @@ def tool(
     rate_limit_qps: float | None = None,
     version: str = "1",
     output_schema: dict[str, Any] | None = None,
+    risk_fields: Mapping[str, str] | None = None,
     reconcile: Callable[[ToolContext], Any] | None = None,
     compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
@@ -65,6 +66,7 @@ def tool(
     rate_limit_qps: float | None = None,
     version: str = "1",
     output_schema: dict[str, Any] | None = None,
+    risk_fields: Mapping[str, str] | None = None,
     reconcile: Callable[[ToolContext], Any] | None = None,
     compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
@@ -79,6 +81,7 @@ def tool(
         "rate_limit_qps": rate_limit_qps,
         "version": version,
         "output_schema": output_schema,
+        "risk_fields": dict(risk_fields or {}),
     }
 
     def build(func: Callable[..., Any]) -> Tool:

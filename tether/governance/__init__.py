@@ -1,0 +1,27 @@
+"""Governance: policy decisions for every tool call and model call (DESIGN §2.8).
+
+``loader`` reads and validates policy files (the I/O edge), ``engine`` decides (pure),
+``facts`` and ``labels`` build what a decision is made on, ``gate`` wires decisions into the
+run's tool and model steps and journals them.
+"""
+
+from tether.governance.decision import DEFAULT_DENY, Decision, Outcome
+from tether.governance.engine import Policies, Resource
+from tether.governance.facts import MODEL_FAMILY, TOOL_FAMILY, ModelFacts, Principal
+from tether.governance.loader import PACKS, PolicySource, Source, compile_policies
+
+__all__ = [
+    "DEFAULT_DENY",
+    "MODEL_FAMILY",
+    "PACKS",
+    "TOOL_FAMILY",
+    "Decision",
+    "ModelFacts",
+    "Outcome",
+    "Policies",
+    "PolicySource",
+    "Principal",
+    "Resource",
+    "Source",
+    "compile_policies",
+]
