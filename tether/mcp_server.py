@@ -1,4 +1,4 @@
-"""Serve tether tools to MCP clients (``tether mcp serve``).
+"""Serve tether tools to MCP clients (``tether mcp serve``), over stdio or Streamable HTTP.
 
 Each tool is listed with its name, description, input schema and side-effect hints, and called
 through tether's :class:`~tether.tools.executor.ToolExecutor`: arguments are validated against
@@ -21,7 +21,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
-from tether.errors import ToolError
+from tether.errors import ToolError, UsageError
 from tether.tools import BUILTIN_TOOLS
 from tether.tools.contract import Tool, ToolContext, ToolContract
 from tether.tools.executor import ToolExecutor, ToolOutcome, failure
@@ -121,3 +121,60 @@ async def serve_stdio_async(
 def serve_stdio(tools: Sequence[Tool] = BUILTIN_TOOLS, *, workspace: Path | None = None) -> None:
     """Blocking entry point for ``tether mcp serve``: tether's built-in tools by default."""
     anyio.run(lambda: serve_stdio_async(tools, workspace=workspace))
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def check_loopback(host: str) -> None:
+    """The HTTP server has no authentication, so it binds to loopback only."""
+    if host not in LOOPBACK:
+        raise UsageError(
+            f"tether mcp serve binds to loopback only, not {host!r}; use 127.0.0.1 "
+            "(put a reverse proxy with authentication in front of it for remote clients)"
+        )
+
+
+def http_app(
+    tools: Sequence[Tool] = BUILTIN_TOOLS,
+    *,
+    workspace: Path | None = None,
+    host: str = "127.0.0.1",
+    path: str = "/mcp",
+) -> Any:
+    """The Streamable HTTP ASGI app (Starlette) serving ``tools`` at ``path``.
+
+    On a loopback ``host`` the SDK turns on DNS-rebinding protection (Host and Origin must be
+    loopback too).
+    """
+    server = build_server(tools, workspace=workspace)
+    return server.streamable_http_app(streamable_http_path=path, host=host)
+
+
+async def serve_http_async(
+    tools: Sequence[Tool] = BUILTIN_TOOLS,
+    *,
+    workspace: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    path: str = "/mcp",
+) -> None:
+    """Serve ``tools`` over Streamable HTTP at ``http://host:port/path`` until SIGINT/SIGTERM."""
+    import uvicorn
+
+    app = http_app(tools, workspace=workspace, host=host, path=path)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()
+
+
+def serve_http(
+    tools: Sequence[Tool] = BUILTIN_TOOLS,
+    *,
+    workspace: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    path: str = "/mcp",
+) -> None:
+    """Blocking entry point for ``tether mcp serve --transport http``."""
+    check_loopback(host)
+    anyio.run(lambda: serve_http_async(tools, workspace=workspace, host=host, port=port, path=path))
