@@ -22,6 +22,8 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 from tether.errors import ToolError, UsageError
+from tether.secrets import SecretSource
+from tether.settings import load_settings
 from tether.tools import BUILTIN_TOOLS
 from tether.tools.contract import Tool, ToolContext, ToolContract
 from tether.tools.executor import ToolExecutor, ToolOutcome, failure
@@ -32,9 +34,14 @@ SERVER_NAME = "tether"
 
 
 def build_server(
-    tools: Sequence[Tool] = BUILTIN_TOOLS, *, workspace: Path | None = None
+    tools: Sequence[Tool] = BUILTIN_TOOLS,
+    *,
+    workspace: Path | None = None,
+    secrets: SecretSource | None = None,
 ) -> Server[Any]:
-    """An MCP server exposing ``tools``; tools that take a ``ToolContext`` see ``workspace``."""
+    """An MCP server exposing ``tools``; tools that take a ``ToolContext`` see ``workspace``
+    and the secrets they declare (from ``secrets``, default: the settings' sources)."""
+    source = secrets if secrets is not None else load_settings().secret_source()
     registry = ToolRegistry(tools)
     executor = ToolExecutor()
     root = (workspace or Path.cwd()).resolve()
@@ -48,7 +55,7 @@ def build_server(
     async def on_call_tool(
         ctx: ServerRequestContext[Any], params: mcp_types.CallToolRequestParams
     ) -> mcp_types.CallToolResult:
-        outcome = await _execute(executor, registry, root, params.name, params.arguments)
+        outcome = await _execute(executor, registry, root, source, params)
         return call_result(outcome)
 
     return Server(SERVER_NAME, on_list_tools=on_list_tools, on_call_tool=on_call_tool)
@@ -72,11 +79,11 @@ async def _execute(
     executor: ToolExecutor,
     registry: ToolRegistry,
     workspace: Path,
-    name: str,
-    arguments: dict[str, Any] | None,
+    secrets: SecretSource,
+    params: mcp_types.CallToolRequestParams,
 ) -> ToolOutcome:
     call_id = uuid.uuid4().hex
-    call = ToolCall(id=call_id, name=name, arguments=arguments or {})
+    call = ToolCall(id=call_id, name=params.name, arguments=params.arguments or {})
     try:
         # resolves the tool and runs tether.tools.validation.validate_arguments
         prepared = executor.prepare(registry, call)
@@ -87,6 +94,7 @@ async def _execute(
         idempotency_key=f"mcp-{call_id}",
         workspace=workspace,
         call_id=call_id,
+        secrets=secrets.for_tool(prepared.tool.name, prepared.tool.contract.secrets),
     )
     return await executor.execute(prepared, ctx)
 

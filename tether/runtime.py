@@ -31,6 +31,7 @@ from tether.governance.gate import PolicyGate
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
 from tether.redact import Redactor
+from tether.secrets import SecretSource
 from tether.settings import Settings, load_settings
 from tether.store import RunRecord, Store
 from tether.tools import ToolExecutor, ToolRegistry
@@ -102,6 +103,7 @@ class Runtime:
     _store: Store | None = None
 
     _redactor: Redactor | None = None
+    _secrets: SecretSource | None = None
     _factory: ModelFactory | None = None
     _policies: PolicySource | None = None
 
@@ -141,11 +143,20 @@ class Runtime:
 
     @property
     def redactor(self) -> Redactor:
-        """One redactor per runtime: the settings' secret values plus the built-in patterns."""
+        """One redactor per runtime: every secret value known at start (settings, environment,
+        secrets file) plus the built-in patterns; values read later are added as tools read
+        them (``secrets``)."""
         if self._redactor is None:
-            values = [s.get_secret_value() for s in self.settings.secrets.values()]
+            values = self.settings.secret_source().known_values()
             self._redactor = Redactor(values, enabled=self.settings.redact)
         return self._redactor
+
+    @property
+    def secrets(self) -> SecretSource:
+        """Tools' scoped credentials; each value a tool reads is first given to the redactor."""
+        if self._secrets is None:
+            self._secrets = self.settings.secret_source(on_value=self.redactor.add_secret)
+        return self._secrets
 
     @property
     def store(self) -> Store:
@@ -296,6 +307,7 @@ class Runtime:
             settings=self.settings,
             clock=self.clock,
             state=state,
+            secrets=self.secrets,
         )
 
     def rebuild(

@@ -188,7 +188,7 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
         idempotency_key=key,
         call_id=call.id,
         workspace=ctx.settings.workspace,
-        secrets={k: v.get_secret_value() for k, v in ctx.settings.secrets.items()},
+        secrets=ctx.secrets.for_tool(contract.name, contract.secrets),
     )
     if contract.side_effect != "read" and await ctx.journaled(intent[0]) is not None:
         resumed = await _resume_write(ctx, prepared, tool_ctx, step, index)
