@@ -120,6 +120,7 @@ def _on_tool_finished(state: RunState, p: ToolCallFinished, index: int) -> None:
     state.tool_calls += 1
     state.calls_done += 1
     state.done_calls.add(index)
+    state.cost += Decimal(p.cost)
     state._held[index] = p
     # results join the conversation in call order: index i once 0..i-1 have joined
     while (joined := len(state.done_calls) - len(state._held)) in state._held:

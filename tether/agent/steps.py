@@ -251,6 +251,7 @@ def call_finished(
             attempts=outcome.attempts,
             cached=getattr(outcome, "cached", False),
             fallback_from=getattr(outcome, "fallback_from", None),
+            cost=str(contract.cost) if outcome.attempts > 0 else "0",
         ),
     )
 

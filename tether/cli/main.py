@@ -17,6 +17,7 @@ from rich.table import Table
 
 from tether.agent.spec import Agent, load_agent
 from tether.cli.render import print_run, record_json, runs_lines, summary_line
+from tether.costs import cost_report
 from tether.errors import ConfigError, StoreError, UsageError
 from tether.runtime import Runtime
 from tether.settings import load_settings
@@ -282,10 +283,12 @@ def runs_show(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a run: its goal, steps, tool calls with results, answer and usage."""
+    """Show a run: its goal, steps, tool calls with results, answer, usage and costs (per
+    model and per tool)."""
     record, events = _with_store(lambda rt: _record_and_events(rt, run_id))
     if as_json:
-        typer.echo(json.dumps(record_json(record), ensure_ascii=False))
+        body = record_json(record) | {"costs": cost_report(events).to_json()}
+        typer.echo(json.dumps(body, ensure_ascii=False))
     else:
         print_run(_out(), record, events)
 
