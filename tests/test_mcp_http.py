@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tether import Agent
+from tether import Agent, load_agent
 from tether.errors import ConfigError, UsageError
 from tether.testing import answer, call, calls
 from tether.tools.mcp_client import McpServer, mcp_tools
@@ -147,7 +148,7 @@ async def test_unreachable_url_is_a_config_error() -> None:
         ({}, "exactly one of 'command'"),
         ({"url": "http://x/mcp", "command": ["x"]}, "exactly one of 'command'"),
         ({"url": "ftp://x/mcp"}, "not an http"),
-        ({"command": ["srv"], "headers": {"a": "b"}}, "'headers' apply"),
+        ({"command": ["srv"], "headers": {"a": "b"}}, "apply to a 'url' server only"),
         ({"url": "http://127.0.0.1/mcp", "side_effects": {"t": "sometimes"}}, "side_effects"),
     ],
 )
@@ -168,3 +169,53 @@ def test_http_serve_refuses_a_public_address() -> None:
     )
     assert done.returncode == 64
     assert "loopback only" in done.stderr
+
+
+async def test_agent_file_names_mcp_servers_by_url_and_by_command(
+    tmp_path: Path, tether_url: str
+) -> None:
+    token = "tok-4a7f19c2e8d05b36"
+    time_server = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
+    path = tmp_path / "mixed.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "mixed",
+                "model": "scripted",
+                "preselect_k": 8,
+                "mcp": [
+                    {"url": tether_url, "prefix": "remote_", "header_secrets": {"X-Key": "mcp"}},
+                    {"command": time_server, "read_tools": ["convert_time"]},
+                ],
+            }
+        )
+    )
+    agent = load_agent(path)
+    assert [s.url is not None for s in agent.mcp] == [True, False]
+    model = scripted(
+        calls(
+            ("remote_calculator", {"expression": "2+3"}),
+            ("get_current_time", {"timezone": "UTC"}),
+        ),
+        answer("ok"),
+    )
+    rt = make_runtime(tmp_path, model, secrets={"mcp": token})
+    result = await rt.run(agent, "add and tell the time")
+    events = rt.store.journal.read(result.run_id)
+    rt.close()
+    model.assert_consumed()
+    assert result.status.value == "succeeded"
+    [run_started] = [e.payload for e in events if e.kind == "run_started"]
+    assert {"remote_calculator", "get_current_time", "convert_time"} <= set(run_started.tools)
+    finished_events = sorted(
+        (e for e in events if e.kind == "tool_call_finished"), key=lambda e: e.key.index
+    )
+    done = [e.payload for e in finished_events]
+    assert [d.ok for d in done] == [True, True], done
+    assert done[0].result == {"expression": "2+3", "result": 5}
+    assert token not in json.dumps([e.to_json() for e in events])
+
+    missing = make_runtime(tmp_path / "other", scripted(answer("never")))
+    with pytest.raises(ConfigError, match="needs secret 'mcp'"):
+        await missing.run(agent, "go")
+    missing.close()

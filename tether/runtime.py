@@ -10,7 +10,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
@@ -34,7 +35,7 @@ from tether.redact import Redactor
 from tether.secrets import SecretSource
 from tether.settings import Settings, load_settings
 from tether.store import RunRecord, Store
-from tether.tools import ToolExecutor, ToolRegistry
+from tether.tools import Tool, ToolExecutor, ToolRegistry
 from tether.tools.resilience import ResilientToolExecutor, ToolRunner
 from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
 
@@ -200,16 +201,29 @@ class Runtime:
         decides every tool and model call with them.
         """
         started = time.perf_counter()
-        ctx = await self.start(agent, goal, model=model, tenant=tenant, user=user)
-        ctx.on_delta = on_delta
-        if self.durable:
-            from tether.durable import run_segment  # DBOS lives only in tether.durable
+        spec_agent = self.resolve_agent(agent)
+        async with self.mcp_tools(spec_agent) as mcp:
+            ctx = await self.start(
+                spec_agent, goal, model=model, tenant=tenant, user=user, extra_tools=mcp
+            )
+            ctx.on_delta = on_delta
+            if self.durable:
+                from tether.durable import run_segment  # DBOS lives only in tether.durable
 
-            await run_segment(self, ctx)
-        else:
-            await self.drive(ctx)
+                await run_segment(self, ctx)
+            else:
+                await self.drive(ctx)
         await asyncio.to_thread(self.export_trace, ctx.run_id)
         return self.result(ctx, time.perf_counter() - started)
+
+    def mcp_tools(self, agent: Agent) -> AbstractAsyncContextManager[list[Tool]]:
+        """The tools of the agent's MCP servers, connected while the block runs (header
+        secrets from this runtime's secret sources)."""
+        if not agent.mcp:
+            return nullcontext([])
+        from tether.tools.mcp_client import open_servers  # the MCP SDK only when used
+
+        return open_servers(agent.mcp, secrets=self.secrets)
 
     def export_trace(self, run_id: str) -> None:
         """Send a run's spans (built from its journal) to ``tracer_provider`` or, when
@@ -239,14 +253,18 @@ class Runtime:
         status: RunStatus = RunStatus.RUNNING,
         tenant: str | None = None,
         user: str | None = None,
+        extra_tools: Sequence[Tool] = (),
     ) -> RunContext:
         """Check the agent, model and policies, create the run and journal ``run_started``.
 
-        Configuration errors raise here, before anything is stored.
+        ``extra_tools`` join the agent's own (the tools of its MCP servers). Configuration
+        errors raise here, before anything is stored.
         """
         spec_agent = self.resolve_agent(agent)
         resolved_model = self.resolve_model(spec_agent, model)
-        registry = ToolRegistry(spec_agent.resolved_tools(http_allow=self.settings.http_allow))
+        registry = ToolRegistry(
+            [*spec_agent.resolved_tools(http_allow=self.settings.http_allow), *extra_tools]
+        )
         self.policies.current()  # a policy file that does not load fails here
         tenant = tenant or self.settings.tenant
         user = user if user is not None else self.settings.user

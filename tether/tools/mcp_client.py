@@ -22,7 +22,8 @@ import copy
 import json
 import re
 import sys
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TextIO
 
@@ -32,6 +33,7 @@ from mcp import ClientSession, MCPError
 from mcp_types.jsonrpc import CONNECTION_CLOSED
 
 from tether.errors import ConfigError, ToolError
+from tether.secrets import SecretSource
 from tether.tools.contract import (
     NO_RETRY,
     TOOL_NAME_PATTERN,
@@ -39,7 +41,8 @@ from tether.tools.contract import (
     Tool,
     ToolContract,
 )
-from tether.tools.mcp_transports import McpServer, Transport, as_server
+from tether.tools.mcp_config import McpServer, as_server
+from tether.tools.mcp_transports import Transport, transport_for
 
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]+")
 _MAX_NAME = 64
@@ -185,12 +188,19 @@ async def mcp_tools(
     return await open_toolset(config, errlog=errlog)
 
 
-async def open_toolset(config: McpServer, *, errlog: TextIO | None = None) -> McpToolset:
-    """The tools of the MCP server ``config`` names (see :func:`mcp_tools`)."""
+async def open_toolset(
+    config: McpServer, *, errlog: TextIO | None = None, secrets: SecretSource | None = None
+) -> McpToolset:
+    """The tools of the MCP server ``config`` names (see :func:`mcp_tools`); its
+    ``header_secrets`` are looked up in ``secrets`` when it connects."""
+    if config.header_secrets:
+        config = config.model_copy(
+            update={"headers": config.headers | _secret_headers(config, secrets)}
+        )
     policy = _SideEffectPolicy(
         config.side_effects, frozenset(config.write_tools), frozenset(config.read_tools)
     )
-    connection = _Connection(config.transport(errlog or sys.stderr), config.where)
+    connection = _Connection(transport_for(config, errlog or sys.stderr), config.where)
     session = await connection.open()
     try:
         listed = await _list_all_tools(session)
@@ -199,6 +209,36 @@ async def open_toolset(config: McpServer, *, errlog: TextIO | None = None) -> Mc
         await connection.aclose()
         raise
     return McpToolset(tools, names, connection)
+
+
+def _secret_headers(config: McpServer, secrets: SecretSource | None) -> dict[str, str]:
+    headers = {}
+    for header, name in config.header_secrets.items():
+        value = secrets.get(name) if secrets is not None else None
+        if value is None:
+            raise ConfigError(
+                f"MCP server {config.where}: header {header!r} needs secret {name!r}, which is "
+                f"not set; set TETHER_SECRET_{name.upper()} or add it to TETHER_SECRETS_FILE"
+            )
+        headers[header] = value
+    return headers
+
+
+@asynccontextmanager
+async def open_servers(
+    servers: Sequence[McpServer],
+    *,
+    errlog: TextIO | None = None,
+    secrets: SecretSource | None = None,
+) -> AsyncIterator[list[Tool]]:
+    """The tools of every server in ``servers``, connected for the ``async with`` block."""
+    async with AsyncExitStack() as stack:
+        tools: list[Tool] = []
+        for server in servers:
+            toolset = await open_toolset(server, errlog=errlog, secrets=secrets)
+            stack.push_async_callback(toolset.aclose)
+            tools.extend(toolset.tools)
+        yield tools
 
 
 async def _list_all_tools(session: ClientSession) -> list[mcp_types.Tool]:
