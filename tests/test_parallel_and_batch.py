@@ -11,6 +11,7 @@ from typing import Any
 
 from tether import Agent, ToolContext, tool
 from tether.agent.schedule import Unit, plan_calls
+from tether.agent.state import RunState
 from tether.testing import answer, calls
 from tether.tools import ToolRegistry
 from tether.types import RunStatus, ToolCall, ToolResultMessage
@@ -80,10 +81,14 @@ async def test_results_join_the_conversation_in_call_order(tmp_path: Path) -> No
     rt = make_runtime(tmp_path, model)
     result = await rt.run(make_agent(slow_first, fast_second), "go")
     finished = journal(rt, result.run_id, "tool_call_finished")
+    replayed = RunState.replay(result.run_id, rt.store.journal.read(result.run_id))
     rt.close()
     assert [e.payload.tool for e in finished] == ["fast_second", "slow_first"]  # finish order
     shown = [m for m in model.requests[-1].messages if isinstance(m, ToolResultMessage)]
     assert [m.name for m in shown] == ["slow_first", "fast_second"]  # call order
+    # a run rebuilt from its journal sees the same conversation as the live one did
+    rebuilt = [m for m in replayed.messages if isinstance(m, ToolResultMessage)]
+    assert rebuilt == shown
 
 
 async def test_writes_stay_ordered_and_reads_wait_for_them(tmp_path: Path) -> None:
@@ -278,3 +283,34 @@ async def test_a_failing_batch_fails_each_call_with_a_structured_error(tmp_path:
     rt.close()
     assert [e.payload.ok for e in finished] == [False, False]
     assert all("1 results for 2 calls" in e.payload.error["message"] for e in finished)
+
+
+def test_a_rebuilt_run_skips_exactly_the_calls_already_journaled() -> None:
+    from tether.agent.loop import Act, next_node
+    from tether.events import Event, EventKey, ModelResponded, RunStarted, ToolCallFinished
+
+    def event(kind: str, payload: Any, index: int = 0, step: int = 0) -> Event:
+        key = EventKey(run_id="r", segment=0, step=step, kind=kind, index=index)
+        return Event(key=key, payload=payload)
+
+    started = RunStarted(
+        goal="g", agent="a", agent_version="1", model="m", tools=[], limits={}, tether_version="0"
+    )
+    three = [{"id": f"c{i}", "name": "probe", "arguments": {"n": i}} for i in range(3)]
+    events = [
+        event("run_started", started),
+        event("model_response", ModelResponded(model="m", tool_calls=three)),
+        # call 2 finished, then the process died while 0 and 1 still ran
+        event("tool_call_finished", ToolCallFinished(call_id="c2", tool="probe", ok=True), 2),
+    ]
+    state = RunState.replay("r", events)
+    node = next_node(state)
+    assert isinstance(node, Act) and node.done == frozenset({2})
+    assert not any(isinstance(m, ToolResultMessage) for m in state.messages)  # held back
+    for i in (1, 0):
+        state.apply(
+            event("tool_call_finished", ToolCallFinished(call_id=f"c{i}", tool="probe", ok=True), i)
+        )
+    results = [m.tool_call_id for m in state.messages if isinstance(m, ToolResultMessage)]
+    assert results == ["c0", "c1", "c2"]  # call order, whatever the finish order
+    assert state.tool_calls == 3
