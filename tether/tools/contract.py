@@ -81,6 +81,8 @@ class ToolContract:
     # may run at the same time as other calls of the same model step; None: reads yes, writes
     # no (they run one after another, in the order the model asked)
     parallel: bool | None = None
+    # "process": a sync tool runs in a subprocess that its timeout kills (tether.tools.isolate)
+    isolation: Literal["thread", "process"] = "thread"
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -111,6 +113,10 @@ class ToolContract:
             )
         if self.cost < 0:
             raise ConfigError(f"{where}: cost is {self.cost!r}; a per-call cost must be >= 0")
+        if self.isolation not in ("thread", "process"):
+            raise ConfigError(
+                f"{where}: isolation is {self.isolation!r}; use 'thread' or 'process'"
+            )
         if self.output_schema is not None and not isinstance(self.output_schema, dict):
             raise ConfigError(f"{where}: output_schema must be a JSON Schema dict or None")
 

@@ -51,6 +51,7 @@ def tool(
     secrets: Sequence[str] = (),
     parallel: bool | None = None,
     batch: Callable[..., Any] | None = None,
+    isolation: Literal["thread", "process"] = "thread",
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -75,6 +76,7 @@ def tool(
     secrets: Sequence[str] = (),
     parallel: bool | None = None,
     batch: Callable[..., Any] | None = None,
+    isolation: Literal["thread", "process"] = "thread",
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a :class:`Tool` of a function; use bare (``@tool``) or with options (``@tool(...)``).
 
@@ -82,6 +84,7 @@ def tool(
     ``parallel``: may run alongside the other calls of one model step (default: reads only).
     ``batch``: a function making several calls at once (see ``Tool.batch``); the executor uses
     it when the model asks for this tool more than once in one step.
+    ``isolation="process"``: a sync tool runs in a subprocess killed at its timeout.
     """
     options: dict[str, Any] = {
         "side_effect": side_effect,
@@ -96,6 +99,7 @@ def tool(
         "risk_fields": dict(risk_fields or {}),
         "secrets": tuple(secrets) if not isinstance(secrets, str) else secrets,
         "parallel": parallel,
+        "isolation": isolation,
     }
 
     def build(func: Callable[..., Any]) -> Tool:

@@ -110,7 +110,12 @@ class ToolExecutor:
         kwargs = dict(prepared.arguments)
         if tool.wants_context is not None:
             kwargs[tool.wants_context] = ctx
-        raw = await _call_with_timeout(tool.contract, tool.fn, (), kwargs)
+        if tool.contract.isolation == "process" and not inspect.iscoroutinefunction(tool.fn):
+            from tether.tools.isolate import run_isolated  # the timeout kills the child
+
+            raw = await run_isolated(tool, dict(prepared.arguments), ctx)
+        else:
+            raw = await _call_with_timeout(tool.contract, tool.fn, (), kwargs)
         value = to_jsonable(raw)
         validate_output(tool.contract, value, cache=self._validators)
         return value
