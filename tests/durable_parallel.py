@@ -72,3 +72,26 @@ class ParallelModel:
 
 def model() -> ParallelModel:
     return ParallelModel()
+
+
+class McpModel:
+    """Calls two tools of an MCP server (one per step), then answers; can die between them."""
+
+    id = "python:tests.durable_parallel:mcp_model"
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        done = sum(1 for m in request.messages if isinstance(m, ToolResultMessage))
+        _maybe_die(f"mcp-model:{done}")
+        usage = Usage(input_tokens=10, output_tokens=5)
+        if done == 0:
+            call = ToolCall(id="t0", name="get_current_time", arguments={"timezone": "UTC"})
+        elif done == 1:
+            arguments = {"source_timezone": "UTC", "time": "12:00", "target_timezone": "UTC"}
+            call = ToolCall(id="t1", name="convert_time", arguments=arguments)
+        else:
+            return ModelResponse(text="converted", usage=usage, model=self.id)
+        return ModelResponse(tool_calls=(call,), usage=usage, model=self.id)
+
+
+def mcp_model() -> McpModel:
+    return McpModel()

@@ -5,6 +5,7 @@ resumed without repeating them."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -65,3 +66,25 @@ def test_crash_after_a_batch_never_repeats_its_effects(
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert record["status"] == "succeeded"
     assert env.lines("calls") == ["batch 3", "batch 3"]  # re-sent with the same keys
+
+
+def test_a_resumed_run_reconnects_its_agents_mcp_servers(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    path = tmp_path / "mcp.yaml"
+    server = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
+    path.write_text(
+        "name: clock\nmodel: python:tests.durable_parallel:mcp_model\npreselect_k: 8\n"
+        f"mcp: [{{command: {json.dumps(server)}}}]\n"
+    )
+    crashed = env.tether("run", "--agent", str(path), "time", TETHER_TEST_KILL="mcp-model:1")
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    run_id = str(env.only_run()["run_id"])
+    time.sleep(2.0)  # the dead executor's lease expires
+    resumed = env.tether("runs", "resume", run_id, "--json")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads(resumed.stdout)["status"] == "succeeded"
+    finished = [e["payload"] for e in env.events(run_id) if e["kind"] == "tool_call_finished"]
+    assert [(p["tool"], p["ok"]) for p in finished] == [
+        ("get_current_time", True),
+        ("convert_time", True),  # called by the process that resumed the run
+    ]

@@ -10,8 +10,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
@@ -207,6 +207,7 @@ class Runtime:
                 spec_agent, goal, model=model, tenant=tenant, user=user, extra_tools=mcp
             )
             ctx.on_delta = on_delta
+            ctx.mcp_connected = True
             if self.durable:
                 from tether.durable import run_segment  # DBOS lives only in tether.durable
 
@@ -224,6 +225,18 @@ class Runtime:
         from tether.tools.mcp_client import open_servers  # the MCP SDK only when used
 
         return open_servers(agent.mcp, secrets=self.secrets)
+
+    @asynccontextmanager
+    async def connect_mcp(self, ctx: RunContext) -> AsyncIterator[None]:
+        """Connect a rebuilt run's MCP servers (a worker resuming it) for the block; a run
+        that ``run`` started is connected already."""
+        if ctx.mcp_connected or not ctx.agent.mcp:
+            yield
+            return
+        async with self.mcp_tools(ctx.agent) as tools:
+            ctx.registry = ToolRegistry([*ctx.registry, *tools])
+            ctx.mcp_connected = True
+            yield
 
     def export_trace(self, run_id: str) -> None:
         """Send a run's spans (built from its journal) to ``tracer_provider`` or, when

@@ -32,6 +32,7 @@ class RunContext:
     clock: Clock
     state: RunState
     secrets: SecretSource = field(default_factory=SecretSource)  # tools' scoped credentials
+    mcp_connected: bool = False  # the agent's MCP servers' tools are in ``registry``
     check_journal: bool = False  # durable mode: a step whose result is journaled is not redone
     on_delta: Callable[[str], None] | None = None  # streamed text goes here as it arrives
     applied: set[str] = field(default_factory=set)

@@ -89,7 +89,8 @@ async def segment_workflow(run_id: str, segment: int) -> str:
         run_id, executor_id=process.executor_id, segment=segment, status=RunStatus.RUNNING
     )
     try:
-        await process.runtime.drive(ctx, DurableRunner(), reraise=(DBOSException,))
+        async with process.runtime.connect_mcp(ctx):  # a resumed run's MCP servers
+            await process.runtime.drive(ctx, DurableRunner(), reraise=(DBOSException,))
     finally:
         process.live.pop(run_id, None)
     return ctx.state.status.value
