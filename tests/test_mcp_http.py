@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -219,3 +220,13 @@ async def test_agent_file_names_mcp_servers_by_url_and_by_command(
     with pytest.raises(ConfigError, match="needs secret 'mcp'"):
         await missing.run(agent, "go")
     missing.close()
+
+
+def test_readme_mcp_servers_validate() -> None:
+    readme = (ROOT / "README.md").read_text()
+    [block] = [
+        b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S) if b.startswith("mcp:")
+    ]
+    servers = [McpServer.parse(s, source="README") for s in yaml.safe_load(block)["mcp"]]
+    assert [s.url is not None for s in servers] == [True, False]
+    assert servers[0].header_secrets == {"Authorization": "crm_mcp_token"}
