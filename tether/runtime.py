@@ -132,7 +132,7 @@ class Runtime:
             scopes=None if agent.scopes is None else tuple(agent.scopes),
         )
         # finds data in the clear; with redaction on the state holds markers instead
-        detector = Redactor([v.get_secret_value() for v in s.secrets.values()])
+        detector = Redactor(s.secret_source().known_values())  # env, file and settings
         return PolicyGate(
             source=self.policies,
             principal=principal,
