@@ -28,5 +28,8 @@ def test_no_accidental_public_names() -> None:
         "durable",
         "observability",
         "governance",
+        "costs",
+        "secrets",
+        "mcp_server",
     }
     assert public - modules == set(tether.__all__)

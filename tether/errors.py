@@ -5,6 +5,7 @@ Developer misuse, run failures and control-flow signals are kept apart::
     TetherError                      every error tether raises
     ├── ConfigError                  misuse: bad settings, agent file, model id (exit 64)
     │   ├── AgentSpecError           an agent file or definition is invalid
+    │   ├── SecretError              a tool's secret is undeclared or not set
     │   └── UnknownModelError        a model id names no known provider or file
     ├── UsageError                   a command or API was called wrongly (exit 64)
     │   └── RunNotFound              no run has that id
@@ -50,6 +51,10 @@ class ConfigError(TetherError):
 
 class AgentSpecError(ConfigError):
     """An agent file or definition is invalid; the message names the file and field."""
+
+
+class SecretError(ConfigError):
+    """A tool asked for a secret it did not declare, or a declared secret is not set."""
 
 
 class UnknownModelError(ConfigError):

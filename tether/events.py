@@ -94,6 +94,7 @@ class ToolCallFinished(_Payload):
     reconciled: bool = False  # the outcome came from the tool's reconcile hook after a crash
     cached: bool = False  # served from the read-tool cache
     fallback_from: str | None = None  # the tool that failed before this one answered
+    cost: str = "0"  # the contract's per-call cost, charged when the tool ran
 
 
 class PolicyDecided(_Payload):

@@ -1,4 +1,4 @@
-"""Serve tether tools to MCP clients (``tether mcp serve``).
+"""Serve tether tools to MCP clients (``tether mcp serve``), over stdio or Streamable HTTP.
 
 Each tool is listed with its name, description, input schema and side-effect hints, and called
 through tether's :class:`~tether.tools.executor.ToolExecutor`: arguments are validated against
@@ -21,7 +21,9 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
-from tether.errors import ToolError
+from tether.errors import ToolError, UsageError
+from tether.secrets import SecretSource
+from tether.settings import load_settings
 from tether.tools import BUILTIN_TOOLS
 from tether.tools.contract import Tool, ToolContext, ToolContract
 from tether.tools.executor import ToolExecutor, ToolOutcome, failure
@@ -32,9 +34,14 @@ SERVER_NAME = "tether"
 
 
 def build_server(
-    tools: Sequence[Tool] = BUILTIN_TOOLS, *, workspace: Path | None = None
+    tools: Sequence[Tool] = BUILTIN_TOOLS,
+    *,
+    workspace: Path | None = None,
+    secrets: SecretSource | None = None,
 ) -> Server[Any]:
-    """An MCP server exposing ``tools``; tools that take a ``ToolContext`` see ``workspace``."""
+    """An MCP server exposing ``tools``; tools that take a ``ToolContext`` see ``workspace``
+    and the secrets they declare (from ``secrets``, default: the settings' sources)."""
+    source = secrets if secrets is not None else load_settings().secret_source()
     registry = ToolRegistry(tools)
     executor = ToolExecutor()
     root = (workspace or Path.cwd()).resolve()
@@ -48,7 +55,7 @@ def build_server(
     async def on_call_tool(
         ctx: ServerRequestContext[Any], params: mcp_types.CallToolRequestParams
     ) -> mcp_types.CallToolResult:
-        outcome = await _execute(executor, registry, root, params.name, params.arguments)
+        outcome = await _execute(executor, registry, root, source, params)
         return call_result(outcome)
 
     return Server(SERVER_NAME, on_list_tools=on_list_tools, on_call_tool=on_call_tool)
@@ -72,11 +79,11 @@ async def _execute(
     executor: ToolExecutor,
     registry: ToolRegistry,
     workspace: Path,
-    name: str,
-    arguments: dict[str, Any] | None,
+    secrets: SecretSource,
+    params: mcp_types.CallToolRequestParams,
 ) -> ToolOutcome:
     call_id = uuid.uuid4().hex
-    call = ToolCall(id=call_id, name=name, arguments=arguments or {})
+    call = ToolCall(id=call_id, name=params.name, arguments=params.arguments or {})
     try:
         # resolves the tool and runs tether.tools.validation.validate_arguments
         prepared = executor.prepare(registry, call)
@@ -87,6 +94,7 @@ async def _execute(
         idempotency_key=f"mcp-{call_id}",
         workspace=workspace,
         call_id=call_id,
+        secrets=secrets.for_tool(prepared.tool.name, prepared.tool.contract.secrets),
     )
     return await executor.execute(prepared, ctx)
 
@@ -121,3 +129,60 @@ async def serve_stdio_async(
 def serve_stdio(tools: Sequence[Tool] = BUILTIN_TOOLS, *, workspace: Path | None = None) -> None:
     """Blocking entry point for ``tether mcp serve``: tether's built-in tools by default."""
     anyio.run(lambda: serve_stdio_async(tools, workspace=workspace))
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def check_loopback(host: str) -> None:
+    """The HTTP server has no authentication, so it binds to loopback only."""
+    if host not in LOOPBACK:
+        raise UsageError(
+            f"tether mcp serve binds to loopback only, not {host!r}; use 127.0.0.1 "
+            "(put a reverse proxy with authentication in front of it for remote clients)"
+        )
+
+
+def http_app(
+    tools: Sequence[Tool] = BUILTIN_TOOLS,
+    *,
+    workspace: Path | None = None,
+    host: str = "127.0.0.1",
+    path: str = "/mcp",
+) -> Any:
+    """The Streamable HTTP ASGI app (Starlette) serving ``tools`` at ``path``.
+
+    On a loopback ``host`` the SDK turns on DNS-rebinding protection (Host and Origin must be
+    loopback too).
+    """
+    server = build_server(tools, workspace=workspace)
+    return server.streamable_http_app(streamable_http_path=path, host=host)
+
+
+async def serve_http_async(
+    tools: Sequence[Tool] = BUILTIN_TOOLS,
+    *,
+    workspace: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    path: str = "/mcp",
+) -> None:
+    """Serve ``tools`` over Streamable HTTP at ``http://host:port/path`` until SIGINT/SIGTERM."""
+    import uvicorn
+
+    app = http_app(tools, workspace=workspace, host=host, path=path)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()
+
+
+def serve_http(
+    tools: Sequence[Tool] = BUILTIN_TOOLS,
+    *,
+    workspace: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    path: str = "/mcp",
+) -> None:
+    """Blocking entry point for ``tether mcp serve --transport http``."""
+    check_loopback(host)
+    anyio.run(lambda: serve_http_async(tools, workspace=workspace, host=host, port=port, path=path))

@@ -10,7 +10,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
@@ -31,9 +32,10 @@ from tether.governance.gate import PolicyGate
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
 from tether.redact import Redactor
+from tether.secrets import SecretSource
 from tether.settings import Settings, load_settings
 from tether.store import RunRecord, Store
-from tether.tools import ToolExecutor, ToolRegistry
+from tether.tools import Tool, ToolExecutor, ToolRegistry
 from tether.tools.resilience import ResilientToolExecutor, ToolRunner
 from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
 
@@ -102,6 +104,7 @@ class Runtime:
     _store: Store | None = None
 
     _redactor: Redactor | None = None
+    _secrets: SecretSource | None = None
     _factory: ModelFactory | None = None
     _policies: PolicySource | None = None
 
@@ -129,7 +132,7 @@ class Runtime:
             scopes=None if agent.scopes is None else tuple(agent.scopes),
         )
         # finds data in the clear; with redaction on the state holds markers instead
-        detector = Redactor([v.get_secret_value() for v in s.secrets.values()])
+        detector = Redactor(s.secret_source().known_values())  # env, file and settings
         return PolicyGate(
             source=self.policies,
             principal=principal,
@@ -141,11 +144,20 @@ class Runtime:
 
     @property
     def redactor(self) -> Redactor:
-        """One redactor per runtime: the settings' secret values plus the built-in patterns."""
+        """One redactor per runtime: every secret value known at start (settings, environment,
+        secrets file) plus the built-in patterns; values read later are added as tools read
+        them (``secrets``)."""
         if self._redactor is None:
-            values = [s.get_secret_value() for s in self.settings.secrets.values()]
+            values = self.settings.secret_source().known_values()
             self._redactor = Redactor(values, enabled=self.settings.redact)
         return self._redactor
+
+    @property
+    def secrets(self) -> SecretSource:
+        """Tools' scoped credentials; each value a tool reads is first given to the redactor."""
+        if self._secrets is None:
+            self._secrets = self.settings.secret_source(on_value=self.redactor.add_secret)
+        return self._secrets
 
     @property
     def store(self) -> Store:
@@ -189,16 +201,42 @@ class Runtime:
         decides every tool and model call with them.
         """
         started = time.perf_counter()
-        ctx = await self.start(agent, goal, model=model, tenant=tenant, user=user)
-        ctx.on_delta = on_delta
-        if self.durable:
-            from tether.durable import run_segment  # DBOS lives only in tether.durable
+        spec_agent = self.resolve_agent(agent)
+        async with self.mcp_tools(spec_agent) as mcp:
+            ctx = await self.start(
+                spec_agent, goal, model=model, tenant=tenant, user=user, extra_tools=mcp
+            )
+            ctx.on_delta = on_delta
+            ctx.mcp_connected = True
+            if self.durable:
+                from tether.durable import run_segment  # DBOS lives only in tether.durable
 
-            await run_segment(self, ctx)
-        else:
-            await self.drive(ctx)
+                await run_segment(self, ctx)
+            else:
+                await self.drive(ctx)
         await asyncio.to_thread(self.export_trace, ctx.run_id)
         return self.result(ctx, time.perf_counter() - started)
+
+    def mcp_tools(self, agent: Agent) -> AbstractAsyncContextManager[list[Tool]]:
+        """The tools of the agent's MCP servers, connected while the block runs (header
+        secrets from this runtime's secret sources)."""
+        if not agent.mcp:
+            return nullcontext([])
+        from tether.tools.mcp_client import open_servers  # the MCP SDK only when used
+
+        return open_servers(agent.mcp, secrets=self.secrets)
+
+    @asynccontextmanager
+    async def connect_mcp(self, ctx: RunContext) -> AsyncIterator[None]:
+        """Connect a rebuilt run's MCP servers (a worker resuming it) for the block; a run
+        that ``run`` started is connected already."""
+        if ctx.mcp_connected or not ctx.agent.mcp:
+            yield
+            return
+        async with self.mcp_tools(ctx.agent) as tools:
+            ctx.registry = ToolRegistry([*ctx.registry, *tools])
+            ctx.mcp_connected = True
+            yield
 
     def export_trace(self, run_id: str) -> None:
         """Send a run's spans (built from its journal) to ``tracer_provider`` or, when
@@ -228,14 +266,18 @@ class Runtime:
         status: RunStatus = RunStatus.RUNNING,
         tenant: str | None = None,
         user: str | None = None,
+        extra_tools: Sequence[Tool] = (),
     ) -> RunContext:
         """Check the agent, model and policies, create the run and journal ``run_started``.
 
-        Configuration errors raise here, before anything is stored.
+        ``extra_tools`` join the agent's own (the tools of its MCP servers). Configuration
+        errors raise here, before anything is stored.
         """
         spec_agent = self.resolve_agent(agent)
         resolved_model = self.resolve_model(spec_agent, model)
-        registry = ToolRegistry(spec_agent.resolved_tools(http_allow=self.settings.http_allow))
+        registry = ToolRegistry(
+            [*spec_agent.resolved_tools(http_allow=self.settings.http_allow), *extra_tools]
+        )
         self.policies.current()  # a policy file that does not load fails here
         tenant = tenant or self.settings.tenant
         user = user if user is not None else self.settings.user
@@ -296,6 +338,7 @@ class Runtime:
             settings=self.settings,
             clock=self.clock,
             state=state,
+            secrets=self.secrets,
         )
 
     def rebuild(

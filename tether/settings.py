@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tether.errors import ConfigError
+from tether.secrets import SecretSource
 
 
 class Settings(BaseSettings):
@@ -35,6 +37,9 @@ class Settings(BaseSettings):
     redact: bool = Field(default=True, description="redact secrets and PII in stored events")
     secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description="named secrets for tools; their values are redacted"
+    )
+    secrets_file: Path | None = Field(
+        default=None, description="secrets for tools: .json, .toml or NAME=value (mode 600)"
     )
     workspace: Path = Field(default=Path("."), description="folder the file tools may read")
     worker_concurrency: int = Field(default=4, ge=1, le=1000, description="runs per worker")
@@ -99,6 +104,16 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.db or f"sqlite:///{self.home / 'tether.db'}"
+
+    def secret_source(self, on_value: Callable[[str], None] | None = None) -> SecretSource:
+        """Tools' secrets, read at each lookup from the live environment
+        (``TETHER_SECRET_<NAME>``, ``TETHER_SECRETS``), ``secrets_file`` and ``secrets``."""
+        return SecretSource(
+            environ=os.environ,
+            file=self.secrets_file,
+            static={k: v.get_secret_value() for k, v in self.secrets.items()},
+            on_value=on_value,
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -4,6 +4,7 @@ limits, redirects and runs through the Runtime."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.agent_helpers import agent, make_runtime, scripted
 from tests.tools.http_server import PetServer, pet_server
 from tether import Agent, load_agent
 from tether.errors import AgentSpecError, ConfigError, ToolArgumentError
+from tether.secrets import SecretSource
 from tether.testing import answer, call
 from tether.tools import RetryPolicy, Tool, ToolContext, ToolExecutor, ToolRegistry
 from tether.tools.http import HttpToolset, load_http_tools
@@ -195,6 +197,22 @@ async def test_a_missing_secret_fails_before_sending(
     assert not outcome.ok and outcome.error["missing_secret"] == "pets_token"
     assert "TETHER_SECRETS" in outcome.error["message"]
     assert pets.requests == []
+
+
+async def test_http_tools_declare_their_header_secrets_and_get_only_those(
+    toolset: HttpToolset, pets: PetServer, tmp_path: Path
+) -> None:
+    """Through a run, a tool's ``ctx.secrets`` holds only what its contract declares
+    (tether.secrets): an HTTP tool declares the secrets its headers name."""
+    assert {t.contract.secrets for t in toolset.tools} == {("pets_token",)}
+    source = SecretSource(static={"pets_token": SECRET, "other_read": "x"})
+    scoped = replace(context(tmp_path), secrets=source.for_tool("whoami", ("pets_token",)))
+    sent = await run_call(toolset, scoped, "whoami")
+    assert sent.ok and pets.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+    unset = replace(context(tmp_path), secrets=SecretSource().for_tool("whoami", ("pets_token",)))
+    missing = await run_call(toolset, unset, "whoami")
+    assert not missing.ok and missing.error["missing_secret"] == "pets_token"
+    assert len(pets.requests) == 1  # nothing sent without it
 
 
 async def test_404_is_a_structured_error_the_model_can_act_on(

@@ -92,7 +92,7 @@ async def _undo(
             idempotency_key="compensate:" + intent.idempotency_key,
             call_id=intent.call_id,
             workspace=ctx.settings.workspace,
-            secrets={k: v.get_secret_value() for k, v in ctx.settings.secrets.items()},
+            secrets=ctx.secrets.for_tool(tool.name, tool.contract.secrets),
         )
         try:
             value = to_jsonable(

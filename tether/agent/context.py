@@ -12,6 +12,7 @@ from tether.clock import Clock
 from tether.events import Event, EventKey, Payload
 from tether.governance.gate import PolicyGate
 from tether.models.base import Model
+from tether.secrets import SecretSource
 from tether.settings import Settings
 from tether.store import Store
 from tether.tools import ToolRegistry
@@ -30,6 +31,8 @@ class RunContext:
     settings: Settings
     clock: Clock
     state: RunState
+    secrets: SecretSource = field(default_factory=SecretSource)  # tools' scoped credentials
+    mcp_connected: bool = False  # the agent's MCP servers' tools are in ``registry``
     check_journal: bool = False  # durable mode: a step whose result is journaled is not redone
     on_delta: Callable[[str], None] | None = None  # streamed text goes here as it arrives
     applied: set[str] = field(default_factory=set)

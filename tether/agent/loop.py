@@ -8,12 +8,15 @@ rebuilt from its journal goes on.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from tether.agent.context import RunContext
 from tether.agent.runner import DirectRunner, StepRunner
+from tether.agent.schedule import Unit, plan_calls
 from tether.agent.state import RunState, call_signature
-from tether.agent.stops import stopped
+from tether.agent.stops import StepRefs, stopped
 from tether.types import RunStatus, ToolCall
 
 
@@ -58,20 +61,25 @@ def after_response(state: RunState, step: int) -> Node:
 
 @dataclass(frozen=True, kw_only=True)
 class Act:
-    """Run the tool calls the model asked for, unless a cap or the no-progress detector stops."""
+    """Run the tool calls the model asked for, unless a cap or the no-progress detector stops.
+
+    Calls run in waves (``tether.agent.schedule``): reads of one step at the same time, writes
+    one by one in order, several calls of a tool with a batch form as one batch call.
+    """
 
     step: int
     calls: tuple[ToolCall, ...]
-    start: int = 0  # calls before this index already ran (a rebuilt run)
+    done: frozenset[int] = frozenset()  # calls that already ran (a rebuilt run)
 
     async def run(self, ctx: RunContext, runner: StepRunner) -> Node:
         state, limits = ctx.state, ctx.agent.limits
-        if state.tool_calls + len(self.calls) - self.start > limits.max_tool_calls:
+        todo = [c for i, c in enumerate(self.calls) if i not in self.done]
+        if state.tool_calls + len(todo) > limits.max_tool_calls:
             return Finish(
                 status=RunStatus.BUDGET_EXCEEDED,
                 reason=f"tool calls would exceed max_tool_calls={limits.max_tool_calls}",
             )
-        for call in self.calls[self.start :]:
+        for call in todo:
             seen = state.signatures[call_signature(call.name, call.arguments)]
             if seen >= limits.max_identical_calls:
                 return Finish(
@@ -79,16 +87,42 @@ class Act:
                     reason=f"the model repeated {call.name!r} with the same arguments "
                     f"{seen + 1} times",
                 )
-        for index in range(self.start, len(self.calls)):
-            refs = await runner.tool(ctx, self.step, index)
-            stop = stopped(refs)
-            if stop is not None:
-                status, why = stop
-                return Finish(
-                    status=status, reason=why or f"run {status.value} during step {self.step + 1}"
-                )
-            await ctx.ensure_applied(refs)
+        for wave in plan_calls(self.calls, ctx.registry, self.done):
+            results = await _together([_unit(ctx, runner, self.step, u) for u in wave])
+            for refs in results:
+                stop = stopped(refs)
+                if stop is not None:
+                    status, why = stop
+                    return Finish(
+                        status=status,
+                        reason=why or f"run {status.value} during step {self.step + 1}",
+                    )
+            for refs in results:
+                await ctx.ensure_applied(refs)
         return Think()
+
+
+def _unit(ctx: RunContext, runner: StepRunner, step: int, unit: Unit) -> Awaitable[StepRefs]:
+    if unit.batch:
+        return runner.batch(ctx, step, unit.indices)
+    return runner.tool(ctx, step, unit.indices[0])
+
+
+async def _together(steps: Sequence[Awaitable[StepRefs]]) -> list[StepRefs]:
+    """Await ``steps`` concurrently (started in order, so a durable layer numbers them
+    deterministically); if one fails the others are cancelled and its error propagates."""
+    if len(steps) == 1:
+        return [await steps[0]]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(s)) for s in steps]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [t.result() for t in tasks]
+
+
+async def _awaited(step: Awaitable[StepRefs]) -> StepRefs:
+    return await step
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,9 +142,10 @@ def next_node(state: RunState) -> Node:
     """Where a run rebuilt from its journal goes on: finish, the calls left, or think."""
     if state.status.is_final:
         return Finish(status=state.status, output=state.output, reason=state.reason)
-    done = state.calls_done
-    if state.pending_calls and done < len(state.pending_calls):
-        return Act(step=state.steps - 1, calls=state.pending_calls, start=done)
+    if state.pending_calls and state.calls_done < len(state.pending_calls):
+        return Act(
+            step=state.steps - 1, calls=state.pending_calls, done=frozenset(state.done_calls)
+        )
     return Think()
 
 

@@ -9,8 +9,10 @@ returned a step's recorded result without running it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from tether.agent.batch_step import tool_batch_step
 from tether.agent.context import RunContext
 from tether.agent.steps import finish_step, model_step, tool_step
 from tether.agent.stops import StepRefs, requested_stop, stop_refs
@@ -22,13 +24,15 @@ class StepRunner(Protocol):
 
     async def tool(self, ctx: RunContext, step: int, index: int) -> StepRefs: ...
 
+    async def batch(self, ctx: RunContext, step: int, indices: Sequence[int]) -> StepRefs: ...
+
     async def finish(
         self, ctx: RunContext, status: RunStatus, output: str | None, reason: str | None
     ) -> StepRefs: ...
 
 
 class DirectRunner:
-    """Runs each step in this process, in order."""
+    """Runs each step in this process."""
 
     async def model(self, ctx: RunContext, step: int) -> StepRefs:
         stop = await requested_stop(ctx)
@@ -36,6 +40,9 @@ class DirectRunner:
 
     async def tool(self, ctx: RunContext, step: int, index: int) -> StepRefs:
         return await tool_step(ctx, step, index)
+
+    async def batch(self, ctx: RunContext, step: int, indices: Sequence[int]) -> StepRefs:
+        return await tool_batch_step(ctx, step, indices)
 
     async def finish(
         self, ctx: RunContext, status: RunStatus, output: str | None, reason: str | None

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tether.errors import AgentSpecError, ConfigError
 from tether.tools import BUILTIN_TOOLS, Tool, tool
 from tether.tools.http.refs import HttpToolsRef, OpenApiRef, absolute_refs, load_refs
+from tether.tools.mcp_config import McpServer
 from tether.tools.sandbox import run_python_code
 
 # tools an agent file may name: the built-ins and the sandboxed code runner
@@ -62,6 +63,9 @@ class AgentSpec(BaseModel):
     openapi: list[OpenApiRef] = Field(
         default_factory=list, description="OpenAPI documents: one tool per operation"
     )
+    mcp: list[McpServer] = Field(
+        default_factory=list, description="MCP servers (command or url) whose tools it uses"
+    )
     limits: Limits = Field(default_factory=Limits)
     preselect_k: int = Field(default=3, ge=1, le=64, description="tools shown per step")
     guided: bool = Field(
@@ -89,6 +93,7 @@ class Agent:
     tools: Sequence[Tool | Callable[..., Any] | str] = ()
     http_tools: Sequence[HttpToolsRef | str] = ()
     openapi: Sequence[OpenApiRef | str] = ()
+    mcp: Sequence[McpServer] = ()  # connected for each run (``Runtime.run``)
     limits: Limits = field(default_factory=Limits)
     preselect_k: int = 3
     guided: bool = False
@@ -126,6 +131,7 @@ class Agent:
                 "tools": names,
                 "http_tools": [_ref_data(r) for r in self.http_tools],
                 "openapi": [_ref_data(r) for r in self.openapi],
+                "mcp": list(self.mcp),
                 "limits": self.limits,
                 "preselect_k": self.preselect_k,
                 "guided": self.guided,
@@ -153,6 +159,7 @@ class Agent:
         tools = [[t.contract.name, t.contract.version] for t in self.resolved_tools()]
         spec = self.spec()
         unset = {"scopes"} if self.scopes is None else set()  # versions from before scopes
+        unset |= set() if self.mcp else {"mcp"}  # ... and from before MCP servers
         body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
         body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
@@ -260,6 +267,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         tools=list(spec.tools),
         http_tools=list(spec.http_tools),
         openapi=list(spec.openapi),
+        mcp=list(spec.mcp),
         limits=spec.limits,
         preselect_k=spec.preselect_k,
         guided=spec.guided,

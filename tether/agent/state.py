@@ -55,6 +55,10 @@ class RunState:
     pending_calls: tuple[ToolCall, ...] = ()
     model_error: str | None = None  # set when the last model call failed
     calls_done: int = 0  # tool calls of the last model response that have finished
+    done_calls: set[int] = field(default_factory=set)  # their indices, finished in any order
+    # results of calls that finished before an earlier-indexed one: they join ``messages`` in
+    # call order, so the conversation does not depend on which parallel call finished first
+    _held: dict[int, ToolCallFinished] = field(default_factory=dict)
     status: RunStatus = RunStatus.RUNNING
     output: str | None = None
     reason: str | None = None
@@ -62,9 +66,12 @@ class RunState:
     journaled_messages: int = 0  # conversation messages already in a model_request event
 
     def apply(self, event: Event) -> None:
-        handler = _HANDLERS.get(type(event.payload))
-        if handler is not None:
-            handler(self, event.payload)
+        if isinstance(event.payload, ToolCallFinished):
+            _on_tool_finished(self, event.payload, event.key.index)
+        else:
+            handler = _HANDLERS.get(type(event.payload))
+            if handler is not None:
+                handler(self, event.payload)
         self.last_seq = max(self.last_seq, event.seq)
 
     @classmethod
@@ -95,6 +102,8 @@ def _on_response(state: RunState, p: Any) -> None:
     calls = tuple(ToolCall(**c) for c in p.tool_calls)
     state.pending_calls = calls
     state.calls_done = 0
+    state.done_calls = set()
+    state._held = {}
     state.model_error = p.error
     if p.error is None:
         state.messages.append(AssistantMessage(content=p.text, tool_calls=calls))
@@ -105,10 +114,20 @@ def _on_tool_started(state: RunState, p: Any) -> None:
     state.signatures[call_signature(p.tool, p.arguments)] += 1
 
 
-def _on_tool_finished(state: RunState, p: Any) -> None:
-    assert isinstance(p, ToolCallFinished)
+def _on_tool_finished(state: RunState, p: ToolCallFinished, index: int) -> None:
+    if index in state.done_calls:
+        return
     state.tool_calls += 1
     state.calls_done += 1
+    state.done_calls.add(index)
+    state.cost += Decimal(p.cost)
+    state._held[index] = p
+    # results join the conversation in call order: index i once 0..i-1 have joined
+    while (joined := len(state.done_calls) - len(state._held)) in state._held:
+        _add_result(state, state._held.pop(joined))
+
+
+def _add_result(state: RunState, p: ToolCallFinished) -> None:
     if p.ok:
         state.succeeded_calls.append(p.tool)
     body = p.result if p.ok else {"error": p.error}
@@ -130,7 +149,6 @@ _HANDLERS: dict[type, Any] = {
     ModelRequested: _on_request,
     ModelResponded: _on_response,
     ToolCallStarted: _on_tool_started,
-    ToolCallFinished: _on_tool_finished,
     RunFinished: _on_finished,
 }
 

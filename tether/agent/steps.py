@@ -21,15 +21,17 @@ from tether.agent.state import message_to_dict
 from tether.agent.stops import StepRefs, stop_refs
 from tether.errors import ModelError, ToolError
 from tether.events import (
+    EventKey,
     ModelRequested,
     ModelResponded,
+    Payload,
     RunFinished,
     ToolCallFinished,
     ToolCallStarted,
 )
 from tether.governance.hooks import authorize_model, authorize_tool
 from tether.models.base import Model, StreamingModel
-from tether.tools import PreparedCall, ToolContext, to_jsonable
+from tether.tools import PreparedCall, ToolContext, ToolOutcome, to_jsonable
 from tether.types import ModelRequest, ModelResponse, RunStatus, TextDelta
 
 
@@ -137,10 +139,7 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
     A call the model can fix (unknown tool, bad arguments) never reaches a tool: it comes back
     to the model as a structured error result.
     """
-    refs = (
-        ctx.key(step, "tool_call_started", index).id,
-        ctx.key(step, "tool_call_finished", index).id,
-    )
+    refs = call_refs(ctx, step, index)
     if await ctx.journaled(ctx.key(step, "tool_call_finished", index)) is not None:
         return refs
     call = ctx.state.pending_calls[index]
@@ -148,60 +147,102 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
     try:
         prepared = ctx.executor.prepare(ctx.registry, call)
     except ToolError as exc:
-        error = exc.to_result()["error"] | {
-            "requested_tool": call.name,
-            "requested_arguments": call.arguments,
-        }
-        rejected = ToolCallStarted(
-            call_id=call.id,
-            tool=call.name,
-            arguments=call.arguments,
-            idempotency_key=key,
-            validated=False,
-        )
-        await ctx.record_many(
-            [
-                (ctx.key(step, "tool_call_started", index), rejected),
-                (
-                    ctx.key(step, "tool_call_finished", index),
-                    ToolCallFinished(call_id=call.id, tool=call.name, ok=False, error=error),
-                ),
-            ]
-        )
+        await reject_call(ctx, step, index, key, exc)
         return refs
     gated = await authorize_tool(ctx, step, index, prepared, key)
     if gated.refs is not None:
         return gated.refs
     contract = prepared.tool.contract
-    intent = (
-        ctx.key(step, "tool_call_started", index),
-        ToolCallStarted(
-            call_id=call.id,
-            tool=contract.name,
-            arguments=prepared.arguments,
-            idempotency_key=key,
-            side_effect=contract.side_effect,
-        ),
-    )
-    tool_ctx = ToolContext(
-        run_id=ctx.run_id,
-        idempotency_key=key,
-        call_id=call.id,
-        workspace=ctx.settings.workspace,
-        secrets={k: v.get_secret_value() for k, v in ctx.settings.secrets.items()},
-    )
+    intent = call_intent(ctx, step, index, prepared, key)
+    tool_ctx = tool_context(ctx, prepared, key)
     if contract.side_effect != "read" and await ctx.journaled(intent[0]) is not None:
-        resumed = await _resume_write(ctx, prepared, tool_ctx, step, index)
+        resumed = await resume_write(ctx, prepared, tool_ctx, step, index)
         if resumed is not None:
             return resumed
     # a side effect's intent is committed before the call; a read's goes with its outcome
     if contract.side_effect != "read":
         await ctx.record_many([*gated.events, intent])
     outcome = await ctx.executor.execute(prepared, tool_ctx)
-    finished = (
+    finished = call_finished(ctx, step, index, prepared, outcome)
+    await ctx.record_many(
+        [*gated.events, intent, finished] if contract.side_effect == "read" else [finished]
+    )
+    return refs
+
+
+Journaled = tuple[EventKey, Payload]
+
+
+def call_refs(ctx: RunContext, step: int, index: int) -> StepRefs:
+    """The ids of the intent and outcome events of call ``index``."""
+    return (
+        ctx.key(step, "tool_call_started", index).id,
+        ctx.key(step, "tool_call_finished", index).id,
+    )
+
+
+async def reject_call(ctx: RunContext, step: int, index: int, key: str, exc: ToolError) -> None:
+    """Journal a call that failed validation (unknown tool, bad arguments) as an error the
+    model can act on; the tool is never called."""
+    call = ctx.state.pending_calls[index]
+    error = exc.to_result()["error"] | {
+        "requested_tool": call.name,
+        "requested_arguments": call.arguments,
+    }
+    rejected = ToolCallStarted(
+        call_id=call.id,
+        tool=call.name,
+        arguments=call.arguments,
+        idempotency_key=key,
+        validated=False,
+    )
+    await ctx.record_many(
+        [
+            (ctx.key(step, "tool_call_started", index), rejected),
+            (
+                ctx.key(step, "tool_call_finished", index),
+                ToolCallFinished(call_id=call.id, tool=call.name, ok=False, error=error),
+            ),
+        ]
+    )
+
+
+def call_intent(
+    ctx: RunContext, step: int, index: int, prepared: PreparedCall, key: str
+) -> Journaled:
+    contract = prepared.tool.contract
+    return (
+        ctx.key(step, "tool_call_started", index),
+        ToolCallStarted(
+            call_id=prepared.call.id,
+            tool=contract.name,
+            arguments=prepared.arguments,
+            idempotency_key=key,
+            side_effect=contract.side_effect,
+        ),
+    )
+
+
+def tool_context(ctx: RunContext, prepared: PreparedCall, key: str) -> ToolContext:
+    """What the tool sees: run facts and only the secrets its contract declares."""
+    contract = prepared.tool.contract
+    return ToolContext(
+        run_id=ctx.run_id,
+        idempotency_key=key,
+        call_id=prepared.call.id,
+        workspace=ctx.settings.workspace,
+        secrets=ctx.secrets.for_tool(contract.name, contract.secrets),
+    )
+
+
+def call_finished(
+    ctx: RunContext, step: int, index: int, prepared: PreparedCall, outcome: ToolOutcome
+) -> Journaled:
+    contract = prepared.tool.contract
+    return (
         ctx.key(step, "tool_call_finished", index),
         ToolCallFinished(
-            call_id=call.id,
+            call_id=prepared.call.id,
             tool=contract.name,
             ok=outcome.ok,
             result=outcome.result,
@@ -210,12 +251,9 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             attempts=outcome.attempts,
             cached=getattr(outcome, "cached", False),
             fallback_from=getattr(outcome, "fallback_from", None),
+            cost=str(contract.cost) if outcome.attempts > 0 else "0",
         ),
     )
-    await ctx.record_many(
-        [*gated.events, intent, finished] if contract.side_effect == "read" else [finished]
-    )
-    return refs
 
 
 async def finish_step(
@@ -254,7 +292,7 @@ async def finish_step(
     return (key.id,)
 
 
-async def _resume_write(
+async def resume_write(
     ctx: RunContext, prepared: PreparedCall, tool_ctx: ToolContext, step: int, index: int
 ) -> StepRefs | None:
     """A write whose intent was journaled before a crash but whose outcome was not: it may

@@ -17,10 +17,11 @@ from rich.table import Table
 
 from tether.agent.spec import Agent, load_agent
 from tether.cli.render import print_run, record_json, runs_lines, summary_line
+from tether.costs import cost_report
 from tether.errors import ConfigError, StoreError, UsageError
 from tether.runtime import Runtime
 from tether.settings import load_settings
-from tether.tools import ToolRegistry
+from tether.tools import BUILTIN_TOOLS, ToolRegistry
 from tether.types import EXIT_USAGE, RunStatus
 
 app = typer.Typer(
@@ -282,10 +283,12 @@ def runs_show(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a run: its goal, steps, tool calls with results, answer and usage."""
+    """Show a run: its goal, steps, tool calls with results, answer, usage and costs (per
+    model and per tool)."""
     record, events = _with_store(lambda rt: _record_and_events(rt, run_id))
     if as_json:
-        typer.echo(json.dumps(record_json(record), ensure_ascii=False))
+        body = record_json(record) | {"costs": cost_report(events).to_json()}
+        typer.echo(json.dumps(body, ensure_ascii=False))
     else:
         print_run(_out(), record, events)
 
@@ -350,17 +353,31 @@ def tools_list(
 @mcp_app.command("serve")
 def mcp_serve(
     agent: Annotated[str | None, typer.Option(help="serve this agent's tools")] = None,
+    transport: Annotated[
+        str, typer.Option(help="'stdio', or 'http' (Streamable HTTP on 127.0.0.1)")
+    ] = "stdio",
+    host: Annotated[str, typer.Option(help="http: loopback address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="http: port to listen on")] = 8765,
 ) -> None:
-    """Serve tether's tools (default: the built-ins) to MCP clients over stdio."""
-    from tether.mcp_server import serve_stdio
+    """Serve tether's tools (default: the built-ins) to MCP clients over stdio or HTTP."""
+    from tether import mcp_server
 
     with _errors():
+        if transport not in ("stdio", "http"):
+            raise UsageError(f"--transport is {transport!r}; use 'stdio' or 'http'")
         settings = load_settings()
-        tools = find_agent(agent).resolved_tools(http_allow=settings.http_allow) if agent else None
-    if tools is None:
-        serve_stdio(workspace=settings.workspace)
+        tools = (
+            find_agent(agent).resolved_tools(http_allow=settings.http_allow)
+            if agent
+            else BUILTIN_TOOLS
+        )
+        if transport == "http":
+            mcp_server.check_loopback(host)
+            typer.echo(f"serving MCP on http://{host}:{port}/mcp", err=True)
+    if transport == "http":
+        mcp_server.serve_http(tools, workspace=settings.workspace, host=host, port=port)
     else:
-        serve_stdio(tools, workspace=settings.workspace)
+        mcp_server.serve_stdio(tools, workspace=settings.workspace)
 
 
 def main() -> None:

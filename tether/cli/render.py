@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from tether.costs import CostReport, cost_report
 from tether.events import (
     Event,
     ModelResponded,
@@ -117,6 +118,21 @@ def print_run(
     if finished is None and not record.status.is_final:
         console.print(Text("(run has not finished)", style="dim"))
     console.print(summary_line(record, wall_s))
+    for line in cost_lines(cost_report(events)):
+        console.print(line)
+
+
+def cost_lines(report: CostReport) -> list[Text]:
+    """``cost`` lines: the total, then each model and each tool that cost something."""
+    if report.total == 0:
+        return []
+    lines = [Text.assemble(("cost ", "bold"), str(report.total))]
+    for name, m in sorted(report.models.items()):
+        lines.append(Text(f"  model {name}: {m.cost} ({m.calls} calls)"))
+    for name, t in sorted(report.tools.items()):
+        if t.cost:
+            lines.append(Text(f"  tool {name}: {t.cost} ({t.calls} calls)"))
+    return lines
 
 
 def runs_lines(records: Sequence[RunRecord], width: int) -> list[Text]:

@@ -13,9 +13,12 @@ agent step, so a replay takes the same path as the original execution.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dbos import DBOS
 from dbos._error import DBOSException
 
+from tether.agent.batch_step import tool_batch_step
 from tether.agent.context import RunContext
 from tether.agent.steps import finish_step, model_step, tool_step
 from tether.agent.stops import StepRefs, requested_stop, stop_refs
@@ -45,6 +48,11 @@ async def _tool(run_id: str, segment: int, step: int, index: int) -> list[str]:
     return list(await tool_step(_context(run_id, segment), step, index))
 
 
+@DBOS.step(name="tether.tool_batch")
+async def _tool_batch(run_id: str, segment: int, step: int, indices: list[int]) -> list[str]:
+    return list(await tool_batch_step(_context(run_id, segment), step, indices))
+
+
 @DBOS.step(name="tether.finish")
 async def _finish(
     run_id: str, segment: int, status: str, output: str | None, reason: str | None
@@ -62,6 +70,9 @@ class DurableRunner:
     async def tool(self, ctx: RunContext, step: int, index: int) -> StepRefs:
         return tuple(await _tool(ctx.run_id, ctx.segment, step, index))
 
+    async def batch(self, ctx: RunContext, step: int, indices: Sequence[int]) -> StepRefs:
+        return tuple(await _tool_batch(ctx.run_id, ctx.segment, step, list(indices)))
+
     async def finish(
         self, ctx: RunContext, status: RunStatus, output: str | None, reason: str | None
     ) -> StepRefs:
@@ -78,7 +89,8 @@ async def segment_workflow(run_id: str, segment: int) -> str:
         run_id, executor_id=process.executor_id, segment=segment, status=RunStatus.RUNNING
     )
     try:
-        await process.runtime.drive(ctx, DurableRunner(), reraise=(DBOSException,))
+        async with process.runtime.connect_mcp(ctx):  # a resumed run's MCP servers
+            await process.runtime.drive(ctx, DurableRunner(), reraise=(DBOSException,))
     finally:
         process.live.pop(run_id, None)
     return ctx.state.status.value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from tether.types import (
@@ -30,6 +31,7 @@ class ScriptStep:
     tool_calls: tuple[ToolCall, ...] = ()
     expect: Callable[[ModelRequest], bool] | None = None
     raises: BaseException | None = None
+    cost: Decimal = Decimal(0)  # what the response says the call cost
 
 
 def call(name: str, /, **arguments: Any) -> ScriptStep:
@@ -101,6 +103,7 @@ class ScriptedModel:
             ),
             model=self.model_id,
             model_version="script",
+            cost=step.cost,
             finish_reason="tool_calls" if step.tool_calls else "stop",
         )
 

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from tether.errors import ConfigError
+from tether.secrets import check_declared, no_secrets
 from tether.types import ToolSpec
 
 SideEffect = Literal["read", "write", "high_risk"]
@@ -74,12 +75,26 @@ class ToolContract:
     # policy context field -> argument name (``{"amount": "total"}``); default: arguments
     # named like a risk field
     risk_fields: Mapping[str, str] = field(default_factory=dict)
+    # names of the secrets the tool may read (``ctx.secrets[name]``); ``*_write`` names are
+    # write credentials, which a read tool may not hold (tether.secrets)
+    secrets: tuple[str, ...] = ()
+    # may run at the same time as other calls of the same model step; None: reads yes, writes
+    # no (they run one after another, in the order the model asked)
+    parallel: bool | None = None
+    # "process": a sync tool runs in a subprocess that its timeout kills (tether.tools.isolate)
+    isolation: Literal["thread", "process"] = "thread"
 
     def __post_init__(self) -> None:
         _check_name(self.name)
         _check_input_schema(self.name, self.input_schema)
         self._check_limits()
         _check_risk_fields(self.name, self.risk_fields, self.input_schema)
+        declared = check_declared(self.name, self.side_effect, self.secrets)
+        object.__setattr__(self, "secrets", declared)
+
+    @property
+    def runs_in_parallel(self) -> bool:
+        return self.side_effect == "read" if self.parallel is None else self.parallel
 
     def _check_limits(self) -> None:
         where = f"tool {self.name!r}"
@@ -98,6 +113,10 @@ class ToolContract:
             )
         if self.cost < 0:
             raise ConfigError(f"{where}: cost is {self.cost!r}; a per-call cost must be >= 0")
+        if self.isolation not in ("thread", "process"):
+            raise ConfigError(
+                f"{where}: isolation is {self.isolation!r}; use 'thread' or 'process'"
+            )
         if self.output_schema is not None and not isinstance(self.output_schema, dict):
             raise ConfigError(f"{where}: output_schema must be a JSON Schema dict or None")
 
@@ -157,7 +176,8 @@ class ToolContext:
     run_id: str
     idempotency_key: str
     workspace: Path
-    secrets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # only the secrets the tool's contract declares, read at each access (tether.secrets)
+    secrets: Mapping[str, str] = field(default_factory=no_secrets)
     call_id: str
 
 
@@ -173,6 +193,9 @@ class Tool:
     reconcile: Callable[[ToolContext], Any] | None = None
     # compensate(ctx, arguments, result) undoes a completed call (``tether runs compensate``).
     compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None
+    # batch(arguments) (or batch(arguments, contexts)) makes several calls in one: a list of
+    # validated argument dicts in, a list of results (or exceptions) in the same order out.
+    batch: Callable[..., Any] | None = None
 
     @property
     def name(self) -> str:

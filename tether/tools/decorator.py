@@ -13,7 +13,7 @@ import functools
 import inspect
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union, overload
 
@@ -48,6 +48,10 @@ def tool(
     risk_fields: Mapping[str, str] | None = None,
     reconcile: Callable[[ToolContext], Any] | None = None,
     compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None,
+    secrets: Sequence[str] = (),
+    parallel: bool | None = None,
+    batch: Callable[..., Any] | None = None,
+    isolation: Literal["thread", "process"] = "thread",
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -69,8 +73,19 @@ def tool(
     risk_fields: Mapping[str, str] | None = None,
     reconcile: Callable[[ToolContext], Any] | None = None,
     compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None,
+    secrets: Sequence[str] = (),
+    parallel: bool | None = None,
+    batch: Callable[..., Any] | None = None,
+    isolation: Literal["thread", "process"] = "thread",
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    """Make a :class:`Tool` of a function; use bare (``@tool``) or with options (``@tool(...)``)."""
+    """Make a :class:`Tool` of a function; use bare (``@tool``) or with options (``@tool(...)``).
+
+    ``secrets``: the secret names the tool reads from ``ctx.secrets`` (tether.secrets).
+    ``parallel``: may run alongside the other calls of one model step (default: reads only).
+    ``batch``: a function making several calls at once (see ``Tool.batch``); the executor uses
+    it when the model asks for this tool more than once in one step.
+    ``isolation="process"``: a sync tool runs in a subprocess killed at its timeout.
+    """
     options: dict[str, Any] = {
         "side_effect": side_effect,
         "idempotent": idempotent,
@@ -82,11 +97,14 @@ def tool(
         "version": version,
         "output_schema": output_schema,
         "risk_fields": dict(risk_fields or {}),
+        "secrets": tuple(secrets) if not isinstance(secrets, str) else secrets,
+        "parallel": parallel,
+        "isolation": isolation,
     }
 
     def build(func: Callable[..., Any]) -> Tool:
         made = make_tool(func, name=name, description=description, **options)
-        return dataclasses.replace(made, reconcile=reconcile, compensate=compensate)
+        return dataclasses.replace(made, reconcile=reconcile, compensate=compensate, batch=batch)
 
     return build(fn) if fn is not None else build
 

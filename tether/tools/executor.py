@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,14 +101,8 @@ class ToolExecutor:
                 if not _may_retry(contract, exc, attempts):
                     return failure(exc, attempts=attempts, latency_ms=self._elapsed_ms(start))
                 await self._sleep(contract.retry.delay_s(attempts, self._rng.random()))
-            except ToolError as exc:
-                return failure(exc, attempts=attempts, latency_ms=self._elapsed_ms(start))
             except Exception as exc:
-                error = ToolError(
-                    f"{type(exc).__name__}: {exc}",
-                    tool=contract.name,
-                    detail={"exception": type(exc).__name__},
-                )
+                error = _as_tool_error(exc, prepared.tool)
                 return failure(error, attempts=attempts, latency_ms=self._elapsed_ms(start))
 
     async def _attempt(self, prepared: PreparedCall, ctx: ToolContext) -> Any:
@@ -115,10 +110,72 @@ class ToolExecutor:
         kwargs = dict(prepared.arguments)
         if tool.wants_context is not None:
             kwargs[tool.wants_context] = ctx
-        raw = await _call_with_timeout(tool, kwargs)
+        if tool.contract.isolation == "process" and not inspect.iscoroutinefunction(tool.fn):
+            from tether.tools.isolate import run_isolated  # the timeout kills the child
+
+            raw = await run_isolated(tool, dict(prepared.arguments), ctx)
+        else:
+            raw = await _call_with_timeout(tool.contract, tool.fn, (), kwargs)
         value = to_jsonable(raw)
         validate_output(tool.contract, value, cache=self._validators)
         return value
+
+    async def execute_batch(
+        self, prepared: Sequence[PreparedCall], ctxs: Sequence[ToolContext]
+    ) -> list[ToolOutcome]:
+        """Run calls of one tool as one call of its batch form (``Tool.batch``).
+
+        The batch gets the tool's timeout and retry policy as one call; each result is made
+        JSON and checked against the output schema on its own, and a result that is an
+        exception fails that call only. Never raises an ``Exception``.
+        """
+        tool = prepared[0].tool
+        start = self._clock()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                raw = await self._batch_attempt(tool, prepared, ctxs)
+                break
+            except (TransientToolError, ToolTimeout) as exc:
+                if not _may_retry(tool.contract, exc, attempts):
+                    return [self._failed(exc, attempts, start)] * len(prepared)
+                await self._sleep(tool.contract.retry.delay_s(attempts, self._rng.random()))
+            except Exception as exc:
+                return [self._failed(_as_tool_error(exc, tool), attempts, start)] * len(prepared)
+        latency = self._elapsed_ms(start)
+        return [self._batch_outcome(tool, value, attempts, latency) for value in raw]
+
+    async def _batch_attempt(
+        self, tool: Tool, prepared: Sequence[PreparedCall], ctxs: Sequence[ToolContext]
+    ) -> list[Any]:
+        assert tool.batch is not None
+        arguments = [dict(p.arguments) for p in prepared]
+        args: tuple[Any, ...] = (
+            (arguments, list(ctxs)) if _wants_contexts(tool.batch) else (arguments,)
+        )
+        raw = await _call_with_timeout(tool.contract, tool.batch, args, {})
+        if not isinstance(raw, list | tuple) or len(raw) != len(prepared):
+            got = f"{len(raw)} results" if isinstance(raw, list | tuple) else type(raw).__name__
+            raise ToolError(
+                f"the batch form of tool {tool.name!r} returned {got} for {len(prepared)} "
+                "calls; it must return one result per call, in order",
+                tool=tool.name,
+            )
+        return list(raw)
+
+    def _batch_outcome(self, tool: Tool, raw: Any, attempts: int, latency: float) -> ToolOutcome:
+        try:
+            if isinstance(raw, Exception):
+                raise raw
+            value = to_jsonable(raw)
+            validate_output(tool.contract, value, cache=self._validators)
+        except Exception as exc:
+            return failure(_as_tool_error(exc, tool), attempts=attempts, latency_ms=latency)
+        return ToolOutcome(ok=True, result=value, error=None, attempts=attempts, latency_ms=latency)
+
+    def _failed(self, exc: ToolError, attempts: int, start: float) -> ToolOutcome:
+        return failure(exc, attempts=attempts, latency_ms=self._elapsed_ms(start))
 
     def _elapsed_ms(self, start: float) -> float:
         return max(0.0, (self._clock() - start) * 1000.0)
@@ -137,14 +194,34 @@ def _may_retry(contract: ToolContract, exc: ToolError, attempts: int) -> bool:
     return True
 
 
-async def _call_with_timeout(tool: Tool, kwargs: dict[str, Any]) -> Any:
-    timeout_s = tool.contract.timeout_ms / 1000.0
+def _as_tool_error(exc: Exception, tool: Tool) -> ToolError:
+    if isinstance(exc, ToolError):
+        return exc
+    return ToolError(
+        f"{type(exc).__name__}: {exc}",
+        tool=tool.contract.name,
+        detail={"exception": type(exc).__name__},
+    )
+
+
+def _wants_contexts(fn: Callable[..., Any]) -> bool:
+    """A batch function taking two parameters also gets the calls' ``ToolContext`` list."""
+    try:
+        return len(inspect.signature(fn).parameters) >= 2
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+async def _call_with_timeout(
+    contract: ToolContract, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    timeout_s = contract.timeout_ms / 1000.0
     cm = asyncio.timeout(timeout_s)
     try:
         async with cm:
-            if inspect.iscoroutinefunction(tool.fn):
-                return await tool.fn(**kwargs)
-            result = await _run_in_thread(tool.fn, kwargs, tool.contract.name)
+            if inspect.iscoroutinefunction(fn):
+                return await fn(*args, **kwargs)
+            result = await _run_in_thread(functools.partial(fn, *args), kwargs, contract.name)
             if inspect.isawaitable(result):
                 return await result
             return result
@@ -152,10 +229,10 @@ async def _call_with_timeout(tool: Tool, kwargs: dict[str, Any]) -> Any:
         if not cm.expired():
             raise  # the tool's own TimeoutError: a plain failure, not ours
         raise ToolTimeout(
-            f"tool {tool.contract.name!r} did not finish within {tool.contract.timeout_ms} ms; "
+            f"tool {contract.name!r} did not finish within {contract.timeout_ms} ms; "
             "try again later, with a smaller request, or use another tool",
-            tool=tool.contract.name,
-            detail={"timeout_ms": tool.contract.timeout_ms},
+            tool=contract.name,
+            detail={"timeout_ms": contract.timeout_ms},
         ) from exc
 
 

@@ -1,16 +1,18 @@
-"""Use the tools of an MCP server (over stdio) as tether tools.
+"""Use the tools of an MCP server (over stdio or Streamable HTTP) as tether tools.
 
 ::
 
-    toolset = await mcp_tools([sys.executable, "-m", "mcp_server_time"])
+    toolset = await mcp_tools([sys.executable, "-m", "mcp_server_time"])  # a command: stdio
+    toolset = await mcp_tools("http://127.0.0.1:8765/mcp")              # a URL: Streamable HTTP
     async with toolset:
         agent = Agent(name="clock", model="...", tools=toolset.tools)
         await runtime.run(agent, "What time is it in UTC?")
 
-The server process and its ``ClientSession`` stay open while the toolset is; leaving the
-``async with`` block (or ``aclose()``) closes both. The connection lives in a task of its own,
-so the toolset may be closed from any task, and its tools called from any task on the same
-event loop.
+The server process (stdio) or HTTP session, and its ``ClientSession``, stay open while the
+toolset is; leaving the ``async with`` block (or ``aclose()``) closes them. The connection lives
+in a task of its own, so the toolset may be closed from any task, and its tools called from any
+task on the same event loop. :class:`McpServer` is the same choice as a config object (what an
+agent's configuration file holds): ``command`` or ``url``, plus tiers and a name prefix.
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ import copy
 import json
 import re
 import sys
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TextIO
 
 import anyio
 import mcp_types
-from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
+from mcp import ClientSession, MCPError
 from mcp_types.jsonrpc import CONNECTION_CLOSED
 
-from tether.errors import ConfigError, ToolError, UsageError
+from tether.errors import ConfigError, ToolError
+from tether.secrets import SecretSource
 from tether.tools.contract import (
     NO_RETRY,
     TOOL_NAME_PATTERN,
@@ -37,6 +41,8 @@ from tether.tools.contract import (
     Tool,
     ToolContract,
 )
+from tether.tools.mcp_config import McpServer, as_server
+from tether.tools.mcp_transports import Transport, transport_for
 
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]+")
 _MAX_NAME = 64
@@ -73,15 +79,16 @@ class McpToolset:
 
 
 class _Connection:
-    """A ``ClientSession`` over ``stdio_client``, held open by a task of its own.
+    """A ``ClientSession`` over a transport (stdio or Streamable HTTP), held open by a task of
+    its own.
 
     anyio requires a cancel scope to be left by the task that entered it; owning the
     connection in a dedicated task lets any task (a test fixture's teardown, a runtime
     shutting down) close the toolset.
     """
 
-    def __init__(self, params: StdioServerParameters, errlog: TextIO) -> None:
-        self._params, self._errlog = params, errlog
+    def __init__(self, transport: Transport, where: str) -> None:
+        self._transport, self._where = transport, where
         self._ready: asyncio.Future[ClientSession] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -94,8 +101,8 @@ class _Connection:
             await self.aclose()
             cause = _first_leaf(exc)
             raise ConfigError(
-                f"MCP server {[self._params.command, *self._params.args]!r} did not start: "
-                f"{type(cause).__name__}: {cause}; check the command and its stderr output"
+                f"MCP server {self._where} did not start: {type(cause).__name__}: {cause}; "
+                "check the command (and its stderr output) or that the URL serves MCP"
             ) from exc
         except BaseException:
             await self.aclose()
@@ -104,7 +111,7 @@ class _Connection:
     async def _hold(self) -> None:
         try:
             async with (
-                stdio_client(self._params, errlog=self._errlog) as (read, write),
+                self._transport() as (read, write),
                 ClientSession(read, write) as session,
             ):
                 await session.initialize()
@@ -139,10 +146,11 @@ def _first_leaf(exc: BaseException) -> BaseException:
 
 
 async def mcp_tools(
-    command: Sequence[str],
+    server: Sequence[str] | str | McpServer,
     *,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    headers: Mapping[str, str] | None = None,
     write_tools: Collection[str] = frozenset(),
     read_tools: Collection[str] = frozenset(),
     side_effects: Mapping[str, SideEffect] | None = None,
@@ -150,32 +158,87 @@ async def mcp_tools(
     timeout_ms: int = 30_000,
     errlog: TextIO | None = None,
 ) -> McpToolset:
-    """Start the MCP server ``command`` over stdio and return its tools as tether tools.
+    """Connect to an MCP server and return its tools as tether tools.
 
+    ``server`` is a command (a list: started and spoken to over stdio), a URL (a string:
+    Streamable HTTP, ``headers`` sent with every request) or an :class:`McpServer` config
+    (whose own settings then apply; the keyword options here are ignored for it).
     A tool's side effect is, first match wins: ``side_effects[name]``; ``"write"`` if the name
     is in ``write_tools``; ``"read"`` if it is in ``read_tools``; ``"read"`` if the server marks
     it ``readOnlyHint``; ``"high_risk"`` if it marks it ``destructiveHint``; else ``"write"``.
     Names may be the MCP tool's name or the tether name (``prefix`` + sanitized MCP name).
     ``env`` is merged over the SDK's safe default environment. A server that cannot be
-    started, or exits before the MCP handshake, raises ``ConfigError``.
+    started or reached, or fails the MCP handshake, raises ``ConfigError``.
     """
-    if not command:
-        raise UsageError(
-            "mcp_tools needs a command, e.g. [sys.executable, '-m', 'mcp_server_time']"
+    config = (
+        server
+        if isinstance(server, McpServer)
+        else as_server(
+            server,
+            env=dict(env) if env else None,
+            cwd=cwd,
+            headers=dict(headers) if headers else None,
+            write_tools=sorted(write_tools),
+            read_tools=sorted(read_tools),
+            side_effects=dict(side_effects or {}),
+            prefix=prefix,
+            timeout_ms=timeout_ms,
         )
-    params = StdioServerParameters(
-        command=command[0], args=list(command[1:]), env=dict(env) if env else None, cwd=cwd
     )
-    policy = _SideEffectPolicy(side_effects or {}, frozenset(write_tools), frozenset(read_tools))
-    connection = _Connection(params, errlog or sys.stderr)
+    return await open_toolset(config, errlog=errlog)
+
+
+async def open_toolset(
+    config: McpServer, *, errlog: TextIO | None = None, secrets: SecretSource | None = None
+) -> McpToolset:
+    """The tools of the MCP server ``config`` names (see :func:`mcp_tools`); its
+    ``header_secrets`` are looked up in ``secrets`` when it connects."""
+    if config.header_secrets:
+        config = config.model_copy(
+            update={"headers": config.headers | _secret_headers(config, secrets)}
+        )
+    policy = _SideEffectPolicy(
+        config.side_effects, frozenset(config.write_tools), frozenset(config.read_tools)
+    )
+    connection = _Connection(transport_for(config, errlog or sys.stderr), config.where)
     session = await connection.open()
     try:
         listed = await _list_all_tools(session)
-        tools, names = _build_tools(session, listed, prefix, policy, timeout_ms)
+        tools, names = _build_tools(session, listed, config.prefix, policy, config.timeout_ms)
     except BaseException:
         await connection.aclose()
         raise
     return McpToolset(tools, names, connection)
+
+
+def _secret_headers(config: McpServer, secrets: SecretSource | None) -> dict[str, str]:
+    headers = {}
+    for header, name in config.header_secrets.items():
+        value = secrets.get(name) if secrets is not None else None
+        if value is None:
+            raise ConfigError(
+                f"MCP server {config.where}: header {header!r} needs secret {name!r}, which is "
+                f"not set; set TETHER_SECRET_{name.upper()} or add it to TETHER_SECRETS_FILE"
+            )
+        headers[header] = value
+    return headers
+
+
+@asynccontextmanager
+async def open_servers(
+    servers: Sequence[McpServer],
+    *,
+    errlog: TextIO | None = None,
+    secrets: SecretSource | None = None,
+) -> AsyncIterator[list[Tool]]:
+    """The tools of every server in ``servers``, connected for the ``async with`` block."""
+    async with AsyncExitStack() as stack:
+        tools: list[Tool] = []
+        for server in servers:
+            toolset = await open_toolset(server, errlog=errlog, secrets=secrets)
+            stack.push_async_callback(toolset.aclose)
+            tools.extend(toolset.tools)
+        yield tools
 
 
 async def _list_all_tools(session: ClientSession) -> list[mcp_types.Tool]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from tether.errors import ToolArgumentError, ToolError
+from tether.errors import SecretError, ToolArgumentError, ToolError
 from tether.tools.http.spec import PLACEHOLDER, READ_METHODS, SECRET_PREFIX, HttpToolSpec
 
 NO_BODY = object()
@@ -116,15 +116,19 @@ def _fill_header(
         key: str = match.group(1)
         if key.startswith(SECRET_PREFIX):
             name = key[len(SECRET_PREFIX) :]
-            if name not in secrets:
+            try:  # a run's ToolSecrets raises SecretError for a declared name that is unset
+                value = secrets[name]
+            except (KeyError, SecretError):
+                value = None
+            if value is None:
                 raise ToolError(
                     f"tool {spec.name!r} needs secret {name!r} for header {header!r}, and the "
                     f'run has none; add it to TETHER_SECRETS (JSON: {{"{name}": "..."}})',
                     tool=spec.name,
                     detail={"missing_secret": name},
                 )
-            secret_values.append(secrets[name])
-            return secrets[name]
+            secret_values.append(value)
+            return value
         used.add(key)
         return "" if arguments.get(key) is None else _scalar(arguments[key])
 

@@ -132,6 +132,7 @@ class HttpToolset:
             auth_scope=spec.auth_scope,
             cost=spec.cost,
             version=digest[:12],
+            secrets=spec.secret_names(self.spec.headers),  # the only ones ctx.secrets holds
         )
         return Tool(contract=contract, fn=call_http_tool, wants_context=_CONTEXT_KWARG)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -18,6 +19,10 @@ class ToolRunner(Protocol):
 
     async def execute(self, prepared: PreparedCall, ctx: ToolContext) -> ToolOutcome: ...
 
+    async def execute_batch(
+        self, prepared: Sequence[PreparedCall], ctxs: Sequence[ToolContext]
+    ) -> list[ToolOutcome]: ...
+
 
 class ToolRunnerWrapper:
     """Delegates to ``inner``; a subclass overrides ``execute`` to add one behaviour."""
@@ -30,6 +35,12 @@ class ToolRunnerWrapper:
 
     async def execute(self, prepared: PreparedCall, ctx: ToolContext) -> ToolOutcome:
         return await self.inner.execute(prepared, ctx)
+
+    async def execute_batch(
+        self, prepared: Sequence[PreparedCall], ctxs: Sequence[ToolContext]
+    ) -> list[ToolOutcome]:
+        """Calls of one tool as one batch call; wrappers treat it as one call."""
+        return await self.inner.execute_batch(prepared, ctxs)
 
 
 @dataclass(frozen=True)

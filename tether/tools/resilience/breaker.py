@@ -7,7 +7,7 @@ a structured ``circuit_open`` error telling it to use another tool or answer wit
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from tether.clock import Clock
 from tether.models.resilience.breaker import BreakerState, CircuitBreaker
@@ -69,11 +69,33 @@ class BreakerTools(ToolRunnerWrapper):
         except BaseException:
             breaker.release()
             raise
-        if not outcome.ok and (outcome.error or {}).get("code") in self._failure_codes:
+        if self._failed(outcome):
             breaker.record_failure()
         else:
             breaker.record_success()
         return outcome
+
+    async def execute_batch(
+        self, prepared: Sequence[PreparedCall], ctxs: Sequence[ToolContext]
+    ) -> list[ToolOutcome]:
+        """One batch is one call for the breaker: it fails when every call in it failed."""
+        name = prepared[0].tool.contract.name
+        breaker = self.breaker(name)
+        if not breaker.allow():
+            return [circuit_open(name, breaker)] * len(prepared)
+        try:
+            outcomes = await self.inner.execute_batch(prepared, ctxs)
+        except BaseException:
+            breaker.release()
+            raise
+        if all(self._failed(o) for o in outcomes):
+            breaker.record_failure()
+        else:
+            breaker.record_success()
+        return outcomes
+
+    def _failed(self, outcome: ToolOutcome) -> bool:
+        return not outcome.ok and (outcome.error or {}).get("code") in self._failure_codes
 
 
 def circuit_open(name: str, breaker: CircuitBreaker) -> ToolOutcome:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from tether.errors import ConfigError
 from tether.tools.contract import ToolContext
@@ -42,3 +42,14 @@ class BulkheadTools(ToolRunnerWrapper):
         slots = self._slots.setdefault(name, asyncio.Semaphore(limit))
         async with slots:
             return await self.inner.execute(prepared, ctx)
+
+    async def execute_batch(
+        self, prepared: Sequence[PreparedCall], ctxs: Sequence[ToolContext]
+    ) -> list[ToolOutcome]:
+        """A batch takes one slot."""
+        name = prepared[0].tool.contract.name
+        limit = self.limit(name)
+        if limit is None:
+            return await self.inner.execute_batch(prepared, ctxs)
+        async with self._slots.setdefault(name, asyncio.Semaphore(limit)):
+            return await self.inner.execute_batch(prepared, ctxs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from tether.clock import Clock
@@ -64,6 +64,13 @@ class ResilientToolExecutor:
 
     async def execute(self, prepared: PreparedCall, ctx: ToolContext) -> ToolOutcome:
         return await self._stack.execute(prepared, ctx)
+
+    async def execute_batch(
+        self, prepared: Sequence[PreparedCall], ctxs: Sequence[ToolContext]
+    ) -> list[ToolOutcome]:
+        """Calls of one tool through its batch form: one breaker, bulkhead and rate-limit
+        decision for the batch; no cache or fallback."""
+        return await self._stack.execute_batch(prepared, ctxs)
 
     def states(self) -> dict[str, BreakerState]:
         """Each called tool's circuit breaker state, by name (for the journal)."""

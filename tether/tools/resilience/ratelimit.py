@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from tether.clock import Clock
 from tether.models.resilience.ratelimit import RateLimiter, Sleep
@@ -42,3 +43,12 @@ class RateLimitedTools(ToolRunnerWrapper):
         if limiter is not None:
             await limiter.acquire()
         return await self.inner.execute(prepared, ctx)
+
+    async def execute_batch(
+        self, prepared: Sequence[PreparedCall], ctxs: Sequence[ToolContext]
+    ) -> list[ToolOutcome]:
+        """A batch is one request to the tool's backend: one token."""
+        limiter = self.limiter(prepared[0].tool.contract)
+        if limiter is not None:
+            await limiter.acquire()
+        return await self.inner.execute_batch(prepared, ctxs)

@@ -1,0 +1,98 @@
+"""A recordable step that makes several calls of one tool through its batch form.
+
+Each call is handled like one ``tool_step``: validated on its own (a rejected call is journaled
+as an error and left out of the batch), decided by policy on its own (a denied call is left
+out; one that needs approval pauses the run), journaled with its own idempotency key, intent before
+(writes) and outcome after, and resumed after a crash like a single write (re-sent when
+idempotent, reconciled, or the run stops in ``needs_review``). Only the execution is shared:
+the executor makes one batch call for every call still to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tether.agent.context import RunContext
+from tether.agent.steps import (
+    Journaled,
+    call_finished,
+    call_intent,
+    call_refs,
+    idempotency_key,
+    reject_call,
+    resume_write,
+    tool_context,
+)
+from tether.agent.stops import StepRefs, stopped
+from tether.errors import ToolError
+from tether.governance.hooks import authorize_tool
+from tether.tools import PreparedCall, ToolContext
+
+
+@dataclass(frozen=True)
+class _Pending:
+    index: int
+    prepared: PreparedCall
+    tool_ctx: ToolContext
+    intent: Journaled
+    gated: tuple[Journaled, ...] = ()  # the policy decision, journaled with the intent
+
+
+async def tool_batch_step(ctx: RunContext, step: int, indices: Sequence[int]) -> StepRefs:
+    """Run calls ``indices`` of the model's last response (all of one tool) as one batch."""
+    refs = tuple(ref for i in indices for ref in call_refs(ctx, step, i))
+    pending: list[_Pending] = []
+    for index in indices:
+        if await ctx.journaled(ctx.key(step, "tool_call_finished", index)) is not None:
+            continue
+        ready = await _prepare(ctx, step, index)
+        if isinstance(ready, tuple):
+            return ready  # a stop (needs_review) from resuming a write
+        if ready is not None:
+            pending.append(ready)
+    if not pending:
+        return refs
+    reads = pending[0].prepared.tool.contract.side_effect == "read"
+    if not reads:  # a side effect's intent is committed before the call
+        await ctx.record_many([e for p in pending for e in (*p.gated, p.intent)])
+    outcomes = await ctx.executor.execute_batch(
+        [p.prepared for p in pending], [p.tool_ctx for p in pending]
+    )
+    finished = [
+        call_finished(ctx, step, p.index, p.prepared, o)
+        for p, o in zip(pending, outcomes, strict=True)
+    ]
+    intents = [e for p in pending for e in (*p.gated, p.intent)] if reads else []
+    await ctx.record_many([*intents, *finished])
+    return refs
+
+
+async def _prepare(ctx: RunContext, step: int, index: int) -> _Pending | StepRefs | None:
+    """The call ready to run; None when it is settled without running (rejected, or
+    reconciled after a crash); stop refs when the run must stop."""
+    call = ctx.state.pending_calls[index]
+    key = idempotency_key(ctx.run_id, ctx.segment, step, index)
+    try:
+        prepared = ctx.executor.prepare(ctx.registry, call)
+    except ToolError as exc:
+        await reject_call(ctx, step, index, key, exc)
+        return None
+    gate = await authorize_tool(ctx, step, index, prepared, key)
+    if gate.refs is not None:  # denied (journaled, settled) or waiting for approval (a stop)
+        return gate.refs if stopped(gate.refs) is not None else None
+    pending = _Pending(
+        index,
+        prepared,
+        tool_context(ctx, prepared, key),
+        call_intent(ctx, step, index, prepared, key),
+        tuple(gate.events),
+    )
+    if prepared.tool.contract.side_effect == "read":
+        return pending
+    if await ctx.journaled(pending.intent[0]) is None:
+        return pending
+    resumed = await resume_write(ctx, prepared, pending.tool_ctx, step, index)
+    if resumed is None:
+        return pending
+    return resumed if stopped(resumed) is not None else None
