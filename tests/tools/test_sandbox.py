@@ -116,7 +116,7 @@ def test_root_is_refused_as_the_sandbox_user() -> None:
 def test_code_goes_through_stdin_not_the_command_line() -> None:
     command = sandbox.build_command(SandboxConfig())
     assert command[-3:] == ["-I", "-S", "-"]
-    assert "--reuid=65534" in command and "--cap-drop" in command
+    assert "--reuid=61873" in command and "--cap-drop" in command
 
 
 def test_only_loopback_exists_and_the_host_is_unreachable() -> None:

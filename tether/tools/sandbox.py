@@ -31,7 +31,9 @@ from tether.errors import ConfigError
 from tether.tools.contract import RetryPolicy
 from tether.tools.decorator import tool
 
-NOBODY = 65534
+# A uid of the sandbox's own: not nobody (65534), whose processes (a database server, daemons)
+# would count against the sandbox's process limit, which is per uid and host-wide.
+SANDBOX_UID = 61_873
 MAX_CODE_CHARS = 100_000
 _INSTALL_HINT = "install it with 'apt-get install bubblewrap' (the Debian/Ubuntu package)"
 _HELPERS = ("bwrap", "setpriv", "prlimit")
@@ -42,8 +44,8 @@ _SYSTEM_LINKS = ("bin", "sbin", "lib", "lib64", "lib32", "libx32")
 class SandboxConfig:
     """Limits of one sandboxed run. ``nproc`` counts every process of ``uid`` on the host."""
 
-    uid: int = NOBODY
-    gid: int = NOBODY
+    uid: int = SANDBOX_UID
+    gid: int = SANDBOX_UID
     cpu_s: int = 5
     memory_mb: int = 256
     file_mb: int = 16
@@ -58,7 +60,7 @@ class SandboxConfig:
             raise ConfigError(
                 f"SandboxConfig uid={self.uid!r} gid={self.gid!r}: root is never the sandbox "
                 "user (bwrap with uid 0 inside can be escaped); use an unprivileged id such "
-                f"as {NOBODY} (nobody)"
+                f"as {SANDBOX_UID} (the default)"
             )
         limits = {
             "cpu_s": self.cpu_s,
