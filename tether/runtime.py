@@ -247,6 +247,7 @@ class Runtime:
                 id=run_id,
                 agent=spec_agent.name,
                 agent_version=spec_agent.version,
+                tether_version=tether_version(),
                 goal=goal,
                 model=resolved_model.id,
                 status=status,
