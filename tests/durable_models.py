@@ -105,3 +105,30 @@ def pay_checked(ctx: ToolContext, n: int) -> dict[str, object]:
         n: the step number
     """
     return _effect(n, ctx.idempotency_key, dedupe=False)
+
+
+@tool(side_effect="write", idempotent=True)
+def record(ctx: ToolContext, n: int) -> dict[str, object]:
+    """Record step n in the effects database (TETHER_TEST_EFFECTS_DB), once per key.
+
+    Every attempt is logged with the executor and the server's clock; the effect itself is an
+    insert keyed by the idempotency key, like a payment API that dedupes on its key.
+
+    Args:
+        n: the step number
+    """
+    import psycopg
+
+    executor = os.environ.get("TETHER_EXECUTOR_ID", "")
+    with psycopg.connect(os.environ["TETHER_TEST_EFFECTS_DB"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO test_attempts (run_id, n, key, executor, at)"
+            " VALUES (%s, %s, %s, %s, clock_timestamp())",
+            (ctx.run_id, n, ctx.idempotency_key, executor),
+        )
+        conn.execute(
+            "INSERT INTO test_effects (key, run_id, n, executor) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (key) DO NOTHING",
+            (ctx.idempotency_key, ctx.run_id, n, executor),
+        )
+    return {"n": n}

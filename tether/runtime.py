@@ -150,7 +150,9 @@ class Runtime:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(self.settings.db_url, self.redactor)
+            self._store = Store.open(
+                self.settings.db_url, self.redactor, pool_size=self.settings.db_pool_size
+            )
         return self._store
 
     def close(self) -> None:

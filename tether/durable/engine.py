@@ -28,6 +28,7 @@ from tether.errors import ConfigError
 if TYPE_CHECKING:
     from tether.agent.context import RunContext
     from tether.runtime import Runtime
+    from tether.settings import Settings
 
 log = logging.getLogger("tether.durable")
 
@@ -110,21 +111,24 @@ def launch(
 
     runtime.store.executors.register(executor_id, kind, lease_s)
     _tune_sqlite(runtime.settings.db_url)
+    settings = runtime.settings
     config: DBOSConfig = {
         "name": APP_NAME,
-        "system_database_url": system_url(runtime.settings.db_url),
+        "system_database_url": system_url(settings.db_url),
         "executor_id": executor_id,
         "application_version": app_version(),
         "log_level": "WARNING",
         "serializer": DBOSPortableJSONSerializer(),
     }
+    if not settings.db_url.startswith("sqlite"):
+        config["sys_db_pool_size"] = settings.dbos_pool_size  # DBOS's default is 20
     process = Process(runtime=runtime, executor_id=executor_id, kind=kind, lease_s=lease_s)
     _PROCESS.append(process)
     try:
         DBOS(config=config)
         DBOS.launch()
         if queue:
-            DBOS.register_queue(QUEUE, worker_concurrency=runtime.settings.worker_concurrency)
+            register_queue(settings)
     except BaseException:
         _PROCESS.clear()
         raise
@@ -133,6 +137,25 @@ def launch(
     )
     process.heartbeat.start()
     return process
+
+
+def register_queue(settings: Settings) -> None:
+    """The workers' queue: ``worker_concurrency`` runs per worker, ``global_concurrency`` in
+    all (the queue's row in DBOS's tables; the last worker to start sets it)."""
+    global_limit = settings.global_concurrency
+    per_worker = settings.worker_concurrency
+    if global_limit is not None and per_worker > global_limit:
+        raise ConfigError(
+            f"TETHER_WORKER_CONCURRENCY={per_worker} exceeds TETHER_GLOBAL_CONCURRENCY="
+            f"{global_limit}; lower the worker's concurrency or raise the global limit"
+        )
+    DBOS.register_queue(
+        QUEUE,
+        worker_concurrency=per_worker,
+        global_concurrency=global_limit,
+        polling_interval_sec=settings.queue_poll_s,
+        on_conflict="always_update",
+    )
 
 
 def _beat(process: Process) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -110,6 +111,18 @@ class ExecutorStore:
                 runs.update().where(runs.c.id == run_id, cond).values(executor_id=new)
             ).rowcount
         return bool(changed)
+
+    def open_runs(
+        self, executor_ids: Sequence[str], statuses: tuple[str, ...]
+    ) -> list[tuple[str, str]]:
+        """``(run_id, executor_id)`` of the runs of any of ``executor_ids`` in ``statuses``."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.id, runs.c.executor_id)
+                .where(runs.c.executor_id.in_(list(executor_ids)), runs.c.status.in_(statuses))
+                .order_by(runs.c.id)
+            ).all()
+        return [(r.id, r.executor_id) for r in rows]
 
     def runs_of(self, executor_id: str, statuses: tuple[str, ...]) -> list[str]:
         with self._engine.connect() as conn:
