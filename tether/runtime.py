@@ -53,6 +53,28 @@ def new_run_id(clock: Clock) -> str:
     return f"run_{ms:011x}{secrets.token_hex(4)}"
 
 
+def version_drift(
+    run_id: str, started: RunStarted, agent_version: str, current_tether: str
+) -> str | None:
+    """What differs between the versions a run started on and those resuming it, or None.
+
+    A resumed run always uses the agent spec journaled when it started; only the code behind
+    its tools (their contract versions) and tether itself can have changed.
+    """
+    changes = []
+    if started.agent_version and started.agent_version != agent_version:
+        changes.append(f"agent version {started.agent_version} -> {agent_version}")
+    if started.tether_version and started.tether_version != current_tether:
+        changes.append(f"tether {started.tether_version} -> {current_tether}")
+    if not changes:
+        return None
+    return (
+        f"run {run_id!r} resumes on a different version ({'; '.join(changes)}): it keeps the "
+        "agent spec it started with, but tools run the code installed here; finish in-flight "
+        "runs on the old version first, or see docs/deploy.md (upgrades with runs in flight)"
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunResult:
     run_id: str
@@ -315,6 +337,9 @@ class Runtime:
             raise StoreError(f"run {run_id!r} has no run_started event; its journal is damaged")
         spec = AgentSpec.model_validate(started.agent_spec)
         agent = agent_from_spec(spec, source=f"run {run_id}")
+        drift = version_drift(run_id, started, agent.version, tether_version())
+        if drift is not None:
+            log.warning("%s", drift)
         model: Model = (
             self.resolve_model(agent, started.model) if need_model else _NoModel(started.model)
         )
