@@ -13,7 +13,9 @@ import os
 import secrets
 import socket
 import sqlite3
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ log = logging.getLogger("tether.durable")
 
 QUEUE = "tether-runs"
 LEASE_S = 15.0
+EXIT_LEASE_LOST = 75  # EX_TEMPFAIL: restart the process (same executor id) and it recovers
 APP_NAME = "tether"
 
 
@@ -158,13 +161,37 @@ def register_queue(settings: Settings) -> None:
     )
 
 
+def lease_lapsed(last_renewed: float, now: float, lease_s: float) -> bool:
+    """Whether a lease last renewed at ``last_renewed`` (monotonic seconds) may have expired,
+    so that another process may already have adopted this executor's runs."""
+    return now - last_renewed >= lease_s
+
+
 def _beat(process: Process) -> None:
+    """Renew the lease every third of its length. A process that could not renew it in time
+    (the database was unreachable, or this process was starved) stops at once: another worker
+    may have adopted its runs, and executing them here too would run their steps twice."""
     store = process.runtime.store.executors
+    renewed = time.monotonic()
     while not process.stop.wait(process.lease_s / 3):
+        if lease_lapsed(renewed, time.monotonic(), process.lease_s):
+            _lost_lease(process)
         try:
             store.heartbeat(process.executor_id, process.lease_s)
+            renewed = time.monotonic()
         except Exception:  # a missed beat is retried; the lease is long enough
             log.warning("heartbeat of executor %s failed", process.executor_id, exc_info=True)
+
+
+def _lost_lease(process: Process) -> None:
+    message = (
+        f"executor {process.executor_id!r} could not renew its lease within "
+        f"{process.lease_s:g} s (TETHER_LEASE_S); stopping this process so that no run is "
+        "executed twice; restart it with the same executor id to recover its runs"
+    )
+    log.error("%s", message)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    os._exit(EXIT_LEASE_LOST)
 
 
 def shutdown(*, wait_s: int = 0, release: bool = True) -> None:
