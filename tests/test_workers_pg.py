@@ -59,6 +59,10 @@ class Cluster:
                 "CREATE TABLE test_attempts (id SERIAL, run_id TEXT, n INT, key TEXT,"
                 " executor TEXT, at TIMESTAMPTZ)"
             )
+            conn.execute(
+                "CREATE TABLE test_model_calls (id SERIAL, goal TEXT, step INT, executor TEXT,"
+                " at TIMESTAMPTZ)"
+            )
 
     def sql(self) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(self.url, autocommit=True)
@@ -150,7 +154,7 @@ def test_two_workers_one_killed_half_way_every_run_finishes_once(cluster: Cluste
     # every effect happened exactly once, keyed by its idempotency key
     assert cluster.scalar("SELECT count(*) FROM test_effects") == total
     assert cluster.scalar("SELECT count(DISTINCT (run_id, n)) FROM test_effects") == total
-    # only the steps in flight when w1 died were attempted twice
+    # only the tool calls in flight when w1 died were attempted twice
     retried = int(
         cluster.scalar(  # type: ignore[call-overload]
             "SELECT count(*) FROM (SELECT key FROM test_attempts GROUP BY key"
@@ -159,8 +163,11 @@ def test_two_workers_one_killed_half_way_every_run_finishes_once(cluster: Cluste
     )
     assert retried <= CONCURRENCY
     with cluster.sql() as conn:
+        # every step of every run, model calls and tool calls, by executor and server time
         attempts = conn.execute(
-            "SELECT run_id, executor, at FROM test_attempts ORDER BY at, id"
+            "SELECT run_id, executor, at FROM test_attempts UNION ALL"
+            " SELECT r.id, m.executor, m.at FROM test_model_calls m"
+            " JOIN tether_runs r ON r.goal = m.goal ORDER BY at"
         ).fetchall()
         statuses = conn.execute(
             "SELECT status, count(*) FROM dbos.workflow_status GROUP BY 1"

