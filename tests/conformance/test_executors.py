@@ -99,3 +99,23 @@ def test_lease_times_survive_a_round_trip(store: Store) -> None:
     assert abs((got.lease_expires_at - got.heartbeat_at).total_seconds() - 2.5) < 0.01
     assert got.alive(got.heartbeat_at + timedelta(seconds=2))
     assert not got.alive(got.heartbeat_at + timedelta(seconds=3))
+
+
+def test_prune_deletes_only_still_expired_leases(store: Store) -> None:
+    store.executors.register("gone", "run", 0.6)
+    store.executors.register("back", "worker", 0.6)
+    store.executors.register("live", "worker", 60)
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    store.executors.register("back", "worker", 60)  # it came back before the prune
+    assert store.executors.prune(["gone", "back", "live"], later) == 1
+    assert store.executors.get("gone") is None
+    assert store.executors.get("back") is not None and store.executors.get("live") is not None
+    assert store.executors.prune([]) == 0
+
+
+def test_heartbeat_of_a_pruned_executor_registers_it_again(store: Store) -> None:
+    store.executors.register("w1", "worker", 0.6)
+    assert store.executors.prune(["w1"], datetime.now(UTC) + timedelta(seconds=5)) == 1
+    store.executors.heartbeat("w1", 30, "worker")
+    lease = store.executors.get("w1")
+    assert lease is not None and lease.alive(datetime.now(UTC)) and lease.kind == "worker"

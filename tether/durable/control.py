@@ -162,15 +162,16 @@ def adopt_expired(runtime: Runtime) -> list[str]:
         status="PENDING", executor_id=dead, load_input=False, load_output=False
     )
     owners = {w.executor_id for w in pending if w.executor_id is not None}
+    open_runs = store.executors.open_runs(dead, OPEN)
     claimed = [
-        run_id
-        for run_id, owner in store.executors.open_runs(dead, OPEN)
-        if store.executors.claim_run(run_id, owner, me)
+        run_id for run_id, owner in open_runs if store.executors.claim_run(run_id, owner, me)
     ]
     adopted = set(claimed)
     for executor_id in sorted(owners & set(dead)):
         for handle in DBOS._recover_pending_workflows([executor_id]):
             adopted.add(handle.workflow_id.rpartition(":seg")[0])
+    # dead executors with nothing left to adopt need not be looked at again
+    store.executors.prune(sorted(set(dead) - owners - {o for _, o in open_runs}))
     return sorted(adopted)
 
 

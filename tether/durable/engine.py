@@ -177,7 +177,7 @@ def _beat(process: Process) -> None:
         if lease_lapsed(renewed, time.monotonic(), process.lease_s):
             _lost_lease(process)
         try:
-            store.heartbeat(process.executor_id, process.lease_s)
+            store.heartbeat(process.executor_id, process.lease_s, process.kind)
             renewed = time.monotonic()
         except Exception:  # a missed beat is retried; the lease is long enough
             log.warning("heartbeat of executor %s failed", process.executor_id, exc_info=True)
