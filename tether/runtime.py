@@ -224,6 +224,17 @@ class Runtime:
         await asyncio.to_thread(self.export_trace, ctx.run_id)
         return self.result(ctx, time.perf_counter() - started)
 
+    async def submit(
+        self, agent: Agent | str | Path, goal: str, *, model: str | None = None
+    ) -> str:
+        """Create a run and put it on the workers' queue (``tether run --detach``); returns
+        its id at once. Any ``tether worker`` on the same database executes it."""
+        from tether.durable import enqueue_run  # DBOS lives only in tether.durable
+
+        ctx = await self.start(agent, goal, model=model, status=RunStatus.QUEUED)
+        await asyncio.to_thread(enqueue_run, self, ctx.run_id)
+        return ctx.run_id
+
     def export_trace(self, run_id: str) -> None:
         """Send a run's spans (built from its journal) to ``tracer_provider`` or, when
         ``TETHER_OTLP_ENDPOINT`` is set, over OTLP. Nothing leaves the machine otherwise."""
