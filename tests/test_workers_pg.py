@@ -228,7 +228,8 @@ def test_sigterm_finishes_in_flight_runs_and_the_global_limit_holds(cluster: Clu
         ).fetchone()
         lease = conn.execute("SELECT stopped_at FROM tether_executors WHERE id = 'w1'").fetchone()
     assert left == (0,)  # what w1 had started, it finished within the grace period
-    assert lease is not None and lease[0] is not None  # and it gave its lease back
+    # it gave its lease back: stopped, or already pruned by w2's adoption pass
+    assert lease is None or lease[0] is not None
     cluster.wait_for("SELECT count(*) FROM tether_runs WHERE status = 'succeeded'", 12)
     w2.send_signal(signal.SIGTERM)
     assert w2.wait(timeout=60) == 0
