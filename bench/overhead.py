@@ -40,8 +40,8 @@ def echo(n: int) -> dict[str, int]:
     return {"n": n}
 
 
-def step_times(home: Path, *, durable: bool = False) -> list[float]:
-    """Milliseconds between consecutive model requests of one long run."""
+def step_times(home: Path, *, durable: bool = False, db: str | None = None) -> list[float]:
+    """Milliseconds between consecutive model requests of one long run (``db``: TETHER_DB)."""
     model = ScriptedModel(steps=[*(call("echo", n=i) for i in range(STEPS)), answer("done")])
     agent = Agent(
         name="bench",
@@ -49,7 +49,8 @@ def step_times(home: Path, *, durable: bool = False) -> list[float]:
         tools=[echo],
         limits=Limits(max_steps=STEPS + 1, max_tool_calls=STEPS, max_tokens=10**9),
     )
-    rt = Runtime(settings=Settings(home=home), models={"scripted": model}, durable=durable)
+    settings = Settings(home=home, db=db)
+    rt = Runtime(settings=settings, models={"scripted": model}, durable=durable)
     result = asyncio.run(rt.run(agent, "echo numbers"))
     assert result.status.value == "succeeded", result
     stamps = [e.ts for e in rt.store.journal.read(result.run_id) if e.kind == "model_request"]
@@ -70,15 +71,20 @@ def peak_rss_mb(home: Path) -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def durable_step_times(home: Path) -> list[float]:
+def durable_step_times(home: Path, db: str | None = None) -> list[float]:
     """The same run as durable DBOS workflow steps, in a child process (DBOS is a singleton)."""
     code = (
         "import json, sys; from pathlib import Path; sys.path.insert(0, '.');"
         "from bench.overhead import step_times;"
-        f"print(json.dumps(step_times(Path({str(home)!r}), durable=True)))"
+        f"print(json.dumps(step_times(Path({str(home)!r}), durable=True, db={db!r})))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     return list(json.loads(out.stdout.strip().splitlines()[-1]))
 

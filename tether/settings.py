@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     )
     workspace: Path = Field(default=Path("."), description="folder the file tools may read")
     worker_concurrency: int = Field(default=4, ge=1, le=1000, description="runs per worker")
+    global_concurrency: int | None = Field(
+        default=None, ge=1, description="runs at once across all workers (DBOS queue limit)"
+    )
+    queue_poll_s: float = Field(
+        default=1.0, gt=0, le=60, description="how often a worker looks for queued runs"
+    )
+    db_pool_size: int = Field(
+        default=5, ge=1, le=200, description="tether's PostgreSQL connections per process"
+    )
+    dbos_pool_size: int = Field(
+        default=10, ge=2, le=200, description="DBOS's PostgreSQL connections per process"
+    )
     executor_id: str | None = Field(default=None, description="stable id of this worker")
     lease_s: float = Field(default=15.0, gt=0.5, description="executor lease length, seconds")
     openai_api_key: SecretStr | None = Field(

@@ -147,16 +147,8 @@ def doctor(as_json: JsonOpt = False) -> None:
 
 
 def _detach(goal: str, agent: str | None, model: str | None, as_json: bool) -> None:
-    from tether import durable
-
-    async def start(rt: Runtime) -> str:
-        ctx = await rt.start(find_agent(agent), goal, model=model, status=RunStatus.QUEUED)
-        return ctx.run_id
-
     def go(rt: Runtime) -> str:
-        run_id = asyncio.run(start(rt))
-        durable.enqueue_run(rt, run_id)
-        return run_id
+        return asyncio.run(rt.submit(find_agent(agent), goal, model=model))
 
     run_id = _with_store(go)
     typer.echo(json.dumps({"run_id": run_id, "status": "queued"}) if as_json else run_id)

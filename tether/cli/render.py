@@ -161,6 +161,8 @@ def record_json(r: RunRecord) -> dict[str, Any]:
         "status": r.status.value,
         "agent": r.agent,
         "agent_version": r.agent_version,
+        "tether_version": r.tether_version,
+        "executor_id": r.executor_id,
         "model": r.model,
         "goal": r.goal,
         "output": r.output,

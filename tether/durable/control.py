@@ -8,6 +8,7 @@ and the take-over is a compare-and-swap on that column, so exactly one claimant 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,7 @@ def _client(runtime: Runtime) -> DBOSClient:
     DBOS.migrate(url)  # a client does not create DBOS's tables itself
     return DBOSClient(
         system_database_url=url,
+        system_database_pool_size=2,  # one process steering runs needs few connections
         serializer=DBOSPortableJSONSerializer(),
         application_name=engine.APP_NAME,
     )
@@ -72,18 +74,24 @@ def _client(runtime: Runtime) -> DBOSClient:
 
 def enqueue_run(runtime: Runtime, run_id: str) -> None:
     """Put segment 0 of a created run on the workers' queue (``tether run --detach``)."""
+    enqueue_runs(runtime, [run_id])
+
+
+def enqueue_runs(runtime: Runtime, run_ids: Sequence[str]) -> None:
+    """Put segment 0 of each created run on the workers' queue, through one client."""
     client = _client(runtime)
     try:
-        client.enqueue(
-            {
-                "workflow_name": "tether.segment",
-                "queue_name": engine.QUEUE,
-                "workflow_id": workflow_id(run_id, 0),
-                "app_version": engine.app_version(),
-            },
-            run_id,
-            0,
-        )
+        for run_id in run_ids:
+            client.enqueue(
+                {
+                    "workflow_name": "tether.segment",
+                    "queue_name": engine.QUEUE,
+                    "workflow_id": workflow_id(run_id, 0),
+                    "app_version": engine.app_version(),
+                },
+                run_id,
+                0,
+            )
     finally:
         client.destroy()
 
@@ -140,20 +148,31 @@ async def _continue(run_id: str, segment: int) -> None:
 def adopt_expired(runtime: Runtime) -> list[str]:
     """Take over the open runs of executors whose lease expired (``worker --adopt-expired``).
 
-    Each run is claimed by compare-and-swap, then its segment is resumed here.
+    Each run tether records under a dead executor is claimed by compare-and-swap; then DBOS
+    re-enqueues the dead executor's pending segments (on the queue they came from, so the
+    concurrency limits hold) and any worker dequeues each one exactly once. That also covers
+    a segment DBOS had dequeued but whose first step had not yet recorded its executor.
     """
     store = runtime.store
     me = engine.current().executor_id
-    adopted: list[str] = []
-    for executor_id in store.executors.expired():
-        if executor_id == me:
-            continue
-        for run_id in store.executors.runs_of(executor_id, OPEN):
-            if store.executors.claim_run(run_id, executor_id, me):
-                record = store.runs.get(run_id)
-                DBOS.resume_workflow(workflow_id(run_id, record.segment))
-                adopted.append(run_id)
-    return adopted
+    dead = [e for e in store.executors.expired() if e != me]
+    if not dead:
+        return []
+    pending = DBOS.list_workflows(
+        status="PENDING", executor_id=dead, load_input=False, load_output=False
+    )
+    owners = {w.executor_id for w in pending if w.executor_id is not None}
+    open_runs = store.executors.open_runs(dead, OPEN)
+    claimed = [
+        run_id for run_id, owner in open_runs if store.executors.claim_run(run_id, owner, me)
+    ]
+    adopted = set(claimed)
+    for executor_id in sorted(owners & set(dead)):
+        for handle in DBOS._recover_pending_workflows([executor_id]):
+            adopted.add(handle.workflow_id.rpartition(":seg")[0])
+    # dead executors with nothing left to adopt need not be looked at again
+    store.executors.prune(sorted(set(dead) - owners - {o for _, o in open_runs}))
+    return sorted(adopted)
 
 
 async def cancel_run(runtime: Runtime, run_ref: str) -> RunRecord:

@@ -13,7 +13,9 @@ import os
 import secrets
 import socket
 import sqlite3
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +30,13 @@ from tether.errors import ConfigError
 if TYPE_CHECKING:
     from tether.agent.context import RunContext
     from tether.runtime import Runtime
+    from tether.settings import Settings
 
 log = logging.getLogger("tether.durable")
 
 QUEUE = "tether-runs"
 LEASE_S = 15.0
+EXIT_LEASE_LOST = 75  # EX_TEMPFAIL: restart the process (same executor id) and it recovers
 APP_NAME = "tether"
 
 
@@ -110,21 +114,24 @@ def launch(
 
     runtime.store.executors.register(executor_id, kind, lease_s)
     _tune_sqlite(runtime.settings.db_url)
+    settings = runtime.settings
     config: DBOSConfig = {
         "name": APP_NAME,
-        "system_database_url": system_url(runtime.settings.db_url),
+        "system_database_url": system_url(settings.db_url),
         "executor_id": executor_id,
         "application_version": app_version(),
         "log_level": "WARNING",
         "serializer": DBOSPortableJSONSerializer(),
     }
+    if not settings.db_url.startswith("sqlite"):
+        config["sys_db_pool_size"] = settings.dbos_pool_size  # DBOS's default is 20
     process = Process(runtime=runtime, executor_id=executor_id, kind=kind, lease_s=lease_s)
     _PROCESS.append(process)
     try:
         DBOS(config=config)
         DBOS.launch()
         if queue:
-            DBOS.register_queue(QUEUE, worker_concurrency=runtime.settings.worker_concurrency)
+            register_queue(settings)
     except BaseException:
         _PROCESS.clear()
         raise
@@ -135,13 +142,56 @@ def launch(
     return process
 
 
+def register_queue(settings: Settings) -> None:
+    """The workers' queue: ``worker_concurrency`` runs per worker, ``global_concurrency`` in
+    all (the queue's row in DBOS's tables; the last worker to start sets it)."""
+    global_limit = settings.global_concurrency
+    per_worker = settings.worker_concurrency
+    if global_limit is not None and per_worker > global_limit:
+        raise ConfigError(
+            f"TETHER_WORKER_CONCURRENCY={per_worker} exceeds TETHER_GLOBAL_CONCURRENCY="
+            f"{global_limit}; lower the worker's concurrency or raise the global limit"
+        )
+    DBOS.register_queue(
+        QUEUE,
+        worker_concurrency=per_worker,
+        global_concurrency=global_limit,
+        polling_interval_sec=settings.queue_poll_s,
+        on_conflict="always_update",
+    )
+
+
+def lease_lapsed(last_renewed: float, now: float, lease_s: float) -> bool:
+    """Whether a lease last renewed at ``last_renewed`` (monotonic seconds) may have expired,
+    so that another process may already have adopted this executor's runs."""
+    return now - last_renewed >= lease_s
+
+
 def _beat(process: Process) -> None:
+    """Renew the lease every third of its length. A process that could not renew it in time
+    (the database was unreachable, or this process was starved) stops at once: another worker
+    may have adopted its runs, and executing them here too would run their steps twice."""
     store = process.runtime.store.executors
+    renewed = time.monotonic()
     while not process.stop.wait(process.lease_s / 3):
+        if lease_lapsed(renewed, time.monotonic(), process.lease_s):
+            _lost_lease(process)
         try:
-            store.heartbeat(process.executor_id, process.lease_s)
+            store.heartbeat(process.executor_id, process.lease_s, process.kind)
+            renewed = time.monotonic()
         except Exception:  # a missed beat is retried; the lease is long enough
             log.warning("heartbeat of executor %s failed", process.executor_id, exc_info=True)
+
+
+def _lost_lease(process: Process) -> None:
+    message = (
+        f"executor {process.executor_id!r} could not renew its lease within "
+        f"{process.lease_s:g} s (TETHER_LEASE_S); stopping this process so that no run is "
+        "executed twice; restart it with the same executor id to recover its runs"
+    )
+    log.error("%s", message)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    os._exit(EXIT_LEASE_LOST)
 
 
 def shutdown(*, wait_s: int = 0, release: bool = True) -> None:

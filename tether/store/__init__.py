@@ -43,9 +43,12 @@ class Store:
         self.executors = ExecutorStore(engine)
 
     @classmethod
-    def open(cls, url: str, redactor: Redactor) -> Store:
-        """Connect to ``url`` (see ``TETHER_DB``) and bring its schema up to date."""
-        engine = make_engine(url)
+    def open(cls, url: str, redactor: Redactor, *, pool_size: int = 5) -> Store:
+        """Connect to ``url`` (see ``TETHER_DB``) and bring its schema up to date.
+
+        ``pool_size``: the most PostgreSQL connections this store holds (``TETHER_DB_POOL_SIZE``).
+        """
+        engine = make_engine(url, pool_size=pool_size)
         try:
             migrate(engine)
         except BaseException:

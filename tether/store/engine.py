@@ -34,6 +34,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 _BEGIN_OPTION = "tether_sqlite_begin"
+APPLICATION_NAME = "tether"  # tether's connections in pg_stat_activity
 
 
 def normalize_url(url: str) -> URL:
@@ -54,13 +55,25 @@ def normalize_url(url: str) -> URL:
     )
 
 
-def make_engine(url: str) -> sa.Engine:
-    """Create an engine for ``url`` (SQLite file or PostgreSQL); a bad URL is a ConfigError."""
+def make_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
+    """Create an engine for ``url`` (SQLite file or PostgreSQL); a bad URL is a ConfigError.
+
+    On PostgreSQL the pool is bounded: at most ``pool_size`` connections (no overflow), named
+    ``tether`` in ``pg_stat_activity``, so that processes × pools stays under the server's
+    ``max_connections`` (docs/deploy.md has the arithmetic).
+    """
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     try:
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        return sa.create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=30,
+            connect_args={"application_name": APPLICATION_NAME},
+        )
     except (ModuleNotFoundError, NoSuchModuleError) as exc:
         raise ConfigError(
             f"database URL {parsed.render_as_string(hide_password=True)!r} (TETHER_DB) needs the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -59,13 +60,32 @@ class ExecutorStore:
         assert lease is not None
         return lease
 
-    def heartbeat(self, executor_id: str, lease_s: float) -> None:
+    def heartbeat(self, executor_id: str, lease_s: float, kind: str = "worker") -> None:
+        """Renew the lease (re-registering the executor if its row was pruned)."""
         now = datetime.now(UTC)
         with write_transaction(self._engine) as conn:
-            conn.execute(
+            renewed = conn.execute(
                 executors.update()
                 .where(executors.c.id == executor_id)
                 .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
+            ).rowcount
+        if not renewed:
+            self.register(executor_id, kind, lease_s)
+
+    def prune(self, executor_ids: Sequence[str], now: datetime | None = None) -> int:
+        """Delete the rows of executors whose lease is still expired (done with: nothing of
+        theirs is left to adopt); a lease renewed meanwhile keeps its row. Returns the count."""
+        if not executor_ids:
+            return 0
+        when = now or datetime.now(UTC)
+        with write_transaction(self._engine) as conn:
+            return int(
+                conn.execute(
+                    executors.delete().where(
+                        executors.c.id.in_(list(executor_ids)),
+                        executors.c.lease_expires_at <= when,
+                    )
+                ).rowcount
             )
 
     def stop(self, executor_id: str) -> None:
@@ -110,6 +130,18 @@ class ExecutorStore:
                 runs.update().where(runs.c.id == run_id, cond).values(executor_id=new)
             ).rowcount
         return bool(changed)
+
+    def open_runs(
+        self, executor_ids: Sequence[str], statuses: tuple[str, ...]
+    ) -> list[tuple[str, str]]:
+        """``(run_id, executor_id)`` of the runs of any of ``executor_ids`` in ``statuses``."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.id, runs.c.executor_id)
+                .where(runs.c.executor_id.in_(list(executor_ids)), runs.c.status.in_(statuses))
+                .order_by(runs.c.id)
+            ).all()
+        return [(r.id, r.executor_id) for r in rows]
 
     def runs_of(self, executor_id: str, statuses: tuple[str, ...]) -> list[str]:
         with self._engine.connect() as conn:

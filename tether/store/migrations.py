@@ -4,10 +4,17 @@ A migration is ``(number, name, fn)``; ``fn(conn)`` runs inside the transaction 
 it in ``tether_schema_version``, so a migration is applied entirely or not at all. Two processes
 may call :func:`migrate` at once: the transaction holds the database's write lock (SQLite
 ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock) and re-checks what is applied under it.
+
+Safe on a live database (workers running): migrations are additive (new tables, new nullable
+or defaulted columns, new indexes; never a rewrite of the journal), and on PostgreSQL each
+migration sets ``lock_timeout``, so a DDL statement waiting behind a long transaction gives up
+after a few seconds (and is retried) instead of queueing every journal writer behind its
+exclusive lock. Adding a column with a constant default is metadata-only on PostgreSQL 11+.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -23,6 +30,7 @@ Migration = tuple[int, str, MigrationFn]
 
 _PG_LOCK_KEY = 0x7E7E_7E7E  # any constant; all tether processes agree on it
 _ATTEMPTS = 3
+LOCK_TIMEOUT_S = 5.0  # how long one DDL statement may wait for its lock on PostgreSQL
 
 
 def _initial_tables(conn: sa.Connection) -> None:
@@ -36,13 +44,29 @@ def _executors(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE tether_runs ADD COLUMN executor_id VARCHAR(200)"))
 
 
+def add_column(conn: sa.Connection, table: str, column: str, ddl: str) -> None:
+    """``ALTER TABLE table ADD COLUMN column ddl`` unless the column exists (additive)."""
+    if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+
+
+def _run_versions(conn: sa.Connection) -> None:
+    add_column(conn, "tether_runs", "tether_version", "VARCHAR(100) DEFAULT '' NOT NULL")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
+    (3, "tether version per run", _run_versions),
 )
 
 
-def migrate(engine: sa.Engine, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+def migrate(
+    engine: sa.Engine,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    *,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
+) -> int:
     """Apply the missing migrations in order; returns the schema version afterwards.
 
     Idempotent: a second call (or one racing in another process) applies nothing.
@@ -51,7 +75,7 @@ def migrate(engine: sa.Engine, migrations: Sequence[Migration] = MIGRATIONS) -> 
     if _applied_versions(engine) >= {number for number, _, _ in ordered}:
         return current_version(engine)
     for number, name, fn in ordered:
-        _apply(engine, number, name, fn)
+        _apply(engine, number, name, fn, lock_timeout_s)
     return current_version(engine)
 
 
@@ -69,20 +93,28 @@ def _checked(migrations: Sequence[Migration]) -> list[Migration]:
 
 
 def _applied_versions(engine: sa.Engine) -> set[int]:
-    try:
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table(schema_version.name):
-                return set()
-            return set(conn.scalars(sa.select(schema_version.c.version)))
-    except DBAPIError as exc:
-        raise StoreError(f"cannot read the schema version: {exc.orig}") from exc
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with engine.connect() as conn:
+                if not sa.inspect(conn).has_table(schema_version.name):
+                    return set()
+                return set(conn.scalars(sa.select(schema_version.c.version)))
+        except DBAPIError as exc:
+            # A brand-new SQLite file: another process switching it to WAL answers "locked"
+            # at once, without waiting on the busy timeout; look again shortly.
+            if attempt == _ATTEMPTS or "locked" not in str(exc.orig):
+                raise StoreError(f"cannot read the schema version: {exc.orig}") from exc
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _apply(engine: sa.Engine, number: int, name: str, fn: MigrationFn) -> None:
+def _apply(
+    engine: sa.Engine, number: int, name: str, fn: MigrationFn, lock_timeout_s: float
+) -> None:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with write_transaction(engine) as conn:
-                _lock(conn)
+                _lock(conn, lock_timeout_s)
                 schema_version.create(conn, checkfirst=True)
                 done = conn.scalar(
                     sa.select(schema_version.c.version).where(schema_version.c.version == number)
@@ -105,6 +137,8 @@ def _apply(engine: sa.Engine, number: int, name: str, fn: MigrationFn) -> None:
                 ) from exc
 
 
-def _lock(conn: sa.Connection) -> None:
+def _lock(conn: sa.Connection, lock_timeout_s: float) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+        ms = max(1, int(lock_timeout_s * 1000))
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")

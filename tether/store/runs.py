@@ -49,6 +49,7 @@ class RunRecord:
     tenant: str | None = None
     parent_run_id: str | None = None
     executor_id: str | None = None  # the process executing (or last executing) the run
+    tether_version: str = ""  # the tether release that started the run
 
     @property
     def cost_micros(self) -> int:

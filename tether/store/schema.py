@@ -69,6 +69,7 @@ runs = sa.Table(
     sa.Column("tenant", sa.String(200), nullable=True, index=True),
     sa.Column("parent_run_id", sa.String(128), nullable=True),
     sa.Column("executor_id", sa.String(200), nullable=True),  # migration 2
+    sa.Column("tether_version", sa.String(100), nullable=False, server_default=""),  # 3
     sa.Index("ix_tether_runs_created_at", "created_at"),
     sa.Index("ix_tether_runs_agent", "agent"),
 )

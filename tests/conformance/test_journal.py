@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +15,11 @@ import sqlalchemy as sa
 from tests.store.helpers import T0, make_run, tool_event
 from tether.errors import StoreError
 from tether.events import Event, EventKey, RunFinished, RunStarted, ToolCallFinished
-from tether.store import BLOB_THRESHOLD, Store
+from tether.store import BLOB_THRESHOLD, Store, write_transaction
+from tether.store.engine import insert_ignoring_conflicts
+from tether.store.schema import events
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _count(store: Store, table: str) -> int:
@@ -154,3 +162,69 @@ def test_small_payload_stays_inline(store: Store) -> None:
     make_run(store)
     store.journal.append(tool_event(result="small"))
     assert _count(store, "tether_blobs") == 0
+
+
+def test_insert_ignoring_conflicts_keeps_the_first_row(store: Store) -> None:
+    make_run(store)
+    table = events
+    row = {
+        "event_id": "run-1/0/1/x/0",
+        "run_id": "run-1",
+        "segment": 0,
+        "step": 1,
+        "kind": "x",
+        "idx": 0,
+        "v": 1,
+        "ts": T0,
+        "payload": '{"first": true}',
+    }
+    with write_transaction(store.engine) as conn:
+        first = conn.execute(
+            insert_ignoring_conflicts(conn, table).values(**row).returning(table.c.seq)
+        ).scalar_one_or_none()
+        again = conn.execute(
+            insert_ignoring_conflicts(conn, table)
+            .values(**(row | {"payload": "{}"}))
+            .returning(table.c.seq)
+        ).scalar_one_or_none()
+        assert first is not None and again is None  # DO NOTHING: no row, no error
+    with store.engine.connect() as conn:
+        payloads = conn.execute(sa.select(events.c.payload)).scalars().all()
+    assert payloads == ['{"first": true}']
+
+
+_APPENDER = """
+import json, sys
+from tests.store.helpers import tool_event
+from tether.redact import Redactor
+from tether.store import Store
+url, me = sys.argv[1], int(sys.argv[2])
+shared = [tool_event(step=s, index=i) for s in range(8) for i in range(3)]
+own = [tool_event(step=100 + me, index=i) for i in range(5)]
+with Store.open(url, Redactor([])) as store:
+    seqs = {e.id: store.journal.append(e) for e in (shared[me:] + shared[:me] + own)}
+print(json.dumps(seqs))
+"""
+
+
+def test_concurrent_appenders_from_processes(store: Store, db_url: str) -> None:
+    make_run(store)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _APPENDER, db_url, str(n)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    merged: dict[str, set[int]] = {}
+    for result in results:
+        for event_id, seq in result.items():
+            merged.setdefault(event_id, set()).add(seq)
+    assert all(len(seqs) == 1 for seqs in merged.values())  # one row per id, seen by all
+    stored = store.journal.read("run-1")
+    assert len(stored) == 24 + 3 * 5 == len(merged) == _count(store, "tether_events")
+    assert [e.seq for e in stored] == sorted(e.seq for e in stored)
