@@ -175,7 +175,9 @@ def test_worker_with_adopt_expired_takes_over_a_dead_runs(tmp_path: Path) -> Non
 def test_a_run_with_a_live_executor_cannot_be_resumed_and_adoption_happens_once(
     tmp_path: Path,
 ) -> None:
-    env = Env(tmp_path, TETHER_LEASE_S="3", TETHER_TEST_DELAY="0.7")
+    # enough steps that the run is still going while the CLI starts up on a loaded machine
+    steps = 12
+    env = Env(tmp_path, TETHER_LEASE_S="3", TETHER_TEST_DELAY="0.7", TETHER_TEST_STEPS=str(steps))
     proc = env.spawn("run", "--agent", AGENT, "bump the counter")
     deadline = time.monotonic() + 60
     while not env.lines("effects") and time.monotonic() < deadline:
@@ -191,7 +193,7 @@ def test_a_run_with_a_live_executor_cannot_be_resumed_and_adoption_happens_once(
     codes = sorted(p.wait(timeout=120) for p in rivals)
     assert codes == [0, 64], [env.output(p) for p in rivals]
     assert env.only_run()["status"] == "succeeded"
-    assert env.lines("effects") == [str(n) for n in range(STEPS)]
+    assert env.lines("effects") == [str(n) for n in range(steps)]
 
 
 PLANTED_SECRET = "sk-live-4c0ffee4c0ffee4c0ffee4c0ffee4c0f"
