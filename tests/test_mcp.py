@@ -38,7 +38,9 @@ TETHER_SERVER = [sys.executable, "-m", "tether.cli", "mcp", "serve"]  # `tether 
 
 
 def finished_payloads(rt: Any, run_id: str) -> list[Any]:
-    return [e.payload for e in rt.store.journal.read(run_id) if e.kind == "tool_call_finished"]
+    # in call order: a step's parallel reads are journaled as they finish
+    events = [e for e in rt.store.journal.read(run_id) if e.kind == "tool_call_finished"]
+    return [e.payload for e in sorted(events, key=lambda e: (e.key.step, e.key.index))]
 
 
 @pytest.fixture

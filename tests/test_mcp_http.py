@@ -85,11 +85,15 @@ def notes_url(tmp_path: Path, notes_state: Path) -> Iterator[str]:
 
 
 def finished(rt: Any, run_id: str) -> list[Any]:
-    return [e.payload for e in rt.store.journal.read(run_id) if e.kind == "tool_call_finished"]
+    # in call order: a step's parallel reads are journaled as they finish
+    events = [e for e in rt.store.journal.read(run_id) if e.kind == "tool_call_finished"]
+    return [e.payload for e in sorted(events, key=lambda e: (e.key.step, e.key.index))]
 
 
 def started(rt: Any, run_id: str) -> list[Any]:
-    return [e.payload for e in rt.store.journal.read(run_id) if e.kind == "tool_call_started"]
+    # in call order: a step's parallel reads are journaled as they finish
+    events = [e for e in rt.store.journal.read(run_id) if e.kind == "tool_call_started"]
+    return [e.payload for e in sorted(events, key=lambda e: (e.key.step, e.key.index))]
 
 
 async def test_agent_uses_tether_served_over_http(tmp_path: Path, tether_url: str) -> None:
