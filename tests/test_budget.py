@@ -254,3 +254,27 @@ def test_tenant_budgets_come_from_tether_toml(
     (tmp_path / "tether.toml").write_text("[tenant_budgets\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings()
+
+
+async def test_policy_decisions_see_what_the_budget_leaves(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "budget.cedar").write_text(
+        '@id("budget.low")\n@reason("too little budget left for tools")\n'
+        'forbid (principal, action in [Action::"invoke", Action::"invoke_unattended"], '
+        "resource)\nwhen { context has tokens_left && context.tokens_left < 1000 };\n"
+    )
+    model = PricedModel(requests=[])
+    rt = _runtime(tmp_path, model, policies=policies)
+    result = await rt.run(_agent(), "count", budget=Budget(tokens=500))
+    assert result.status is RunStatus.BUDGET_EXCEEDED
+    denied = [
+        e.payload
+        for e in rt.store.journal.read(result.run_id, kinds=["policy_decision"])
+        if e.payload.outcome == "deny"  # type: ignore[union-attr]
+    ]
+    assert denied, "the tool calls were not denied"
+    first = denied[0]
+    assert first.reasons == ["budget.low"]  # type: ignore[union-attr]
+    assert first.context["tokens_left"] == 380  # type: ignore[union-attr]  # 500 - 120
+    rt.close()

@@ -75,6 +75,25 @@ def budget_lines(ctx: RunContext) -> list[budget.BudgetLine]:
     return budget.lines(ctx.budgets, spent, ctx.state.tool_spend(), ctx.tenant_spent)
 
 
+def allowance(ctx: RunContext) -> tuple[int, int]:
+    """Tokens and tool calls the run has left: the tighter of its agent's limits and its
+    budgets (run, agent, tenant). Policy decisions see these as ``tokens_left`` and
+    ``tool_calls_left``."""
+    s, limits = ctx.state, ctx.agent.limits
+    tokens = limits.max_tokens - s.usage.total_tokens
+    calls = limits.max_tool_calls - s.tool_calls
+    if ctx.budgets.empty:
+        return tokens, calls
+    for line in budget_lines(ctx):
+        if line.scope.startswith("tool "):
+            continue
+        if line.budget.tokens is not None:
+            tokens = min(tokens, line.budget.tokens - line.spent.tokens)
+        if line.budget.tool_calls is not None:
+            calls = min(calls, line.budget.tool_calls - line.spent.tool_calls)
+    return tokens, calls
+
+
 def budget_left(ctx: RunContext) -> str | None:
     """What remains of the run's budgets, for the model's context (None without budgets)."""
     return None if ctx.budgets.empty else budget.left(budget_lines(ctx))
