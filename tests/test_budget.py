@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from tests.agent_helpers import make_runtime, scripted
 from tests.test_durable import AGENT, STEPS, Env, crash
 from tether import Agent, Budget, Runtime, ToolBudget, tool
 from tether.agent.spec import Limits, load_agent
 from tether.errors import AgentSpecError, ConfigError
+from tether.governance import operator
 from tether.governance.budget import (
     BudgetLine,
     RunBudgets,
@@ -27,7 +29,7 @@ from tether.governance.budget import (
     tool_estimate,
 )
 from tether.settings import Settings, load_settings
-from tether.testing import FakeClock
+from tether.testing import FakeClock, answer, calls
 from tether.types import ModelRequest, ModelResponse, RunStatus, SystemMessage, ToolCall, Usage
 
 
@@ -62,10 +64,10 @@ def _runtime(tmp_path: Path, model: PricedModel, **settings: Any) -> Runtime:
     return Runtime(settings=s, models={"priced": model}, clock=clock)
 
 
-def _agent(*tools: Any, **fields: Any) -> Agent:
+def _agent(*tools: Any, model: str = "priced", **fields: Any) -> Agent:
     return Agent(
         name="budgeted",
-        model="priced",
+        model=model,
         tools=list(tools) or ["calculator"],
         limits=Limits(max_steps=100, max_tool_calls=100, max_identical_calls=5),
         preselect_k=8,
@@ -277,4 +279,51 @@ async def test_policy_decisions_see_what_the_budget_leaves(tmp_path: Path) -> No
     first = denied[0]
     assert first.reasons == ["budget.low"]  # type: ignore[union-attr]
     assert first.context["tokens_left"] == 380  # type: ignore[union-attr]  # 500 - 120
+    rt.close()
+
+
+async def test_a_batch_is_charged_per_call_and_checked_as_a_whole(tmp_path: Path) -> None:
+    batches: list[int] = []
+
+    def lookup_many(arguments: list[dict[str, Any]]) -> list[Any]:
+        batches.append(len(arguments))
+        return [a["sku"] for a in arguments]
+
+    @tool(batch=lookup_many, cost=Decimal("0.10"))
+    def lookup(sku: str) -> str:
+        """Look up a SKU."""
+        return sku
+
+    def two() -> Any:
+        return calls(("lookup", {"sku": "a"}), ("lookup", {"sku": "b"}))
+
+    rt = make_runtime(tmp_path, scripted(two(), answer("ok")))
+    fine = await rt.run(_agent(lookup, model="scripted"), "look up a and b")
+    assert fine.status is RunStatus.SUCCEEDED and batches == [2]
+    charges = rt.store.journal.read(fine.run_id, kinds=["budget_charged"])
+    tool_charges = [(e.key.index, e.payload) for e in charges if e.key.index > 0]
+    assert [(i, p.name, p.money_micros) for i, p in tool_charges] == [  # type: ignore[union-attr]
+        (1, "lookup", 100_000),
+        (2, "lookup", 100_000),
+    ]
+    rt.close()
+
+    rt = make_runtime(tmp_path / "second", scripted(two()))
+    over = await rt.run(
+        _agent(lookup, model="scripted", tools_budget={"lookup": ToolBudget(money="0.15")}),
+        "look up a and b",
+    )
+    assert over.status is RunStatus.BUDGET_EXCEEDED and batches == [2]  # the batch never ran
+    assert over.reason is not None and "tool 'lookup' budget of $0.15" in over.reason
+    rt.close()
+
+    rt = make_runtime(tmp_path / "third", scripted(two(), answer("without lookups")))
+    operator.kill(rt, "tool", "lookup", "stale data")
+    killed = await rt.run(_agent(lookup, model="scripted"), "look up a and b")
+    assert killed.status is RunStatus.SUCCEEDED and batches == [2]
+    errors = [
+        e.payload.error["code"]  # type: ignore[union-attr]
+        for e in rt.store.journal.read(killed.run_id, kinds=["tool_call_finished"])
+    ]
+    assert errors == ["tool_killed", "tool_killed"]
     rt.close()
