@@ -122,14 +122,17 @@ def assert_exactly_once(env: Env, run_id: str, killed_model_call: int | None) ->
             (k, "policy_decision"),  # the model call's
             (k, "model_request"),
             (k, "model_response"),
+            (k, "budget_charged"),
             (k, "policy_decision"),  # the tool call's, committed with its intent
             (k, "tool_call_started"),
             (k, "tool_call_finished"),
+            (k, "budget_charged"),
         ]
     expected_kinds += [
         (STEPS, "policy_decision"),
         (STEPS, "model_request"),
         (STEPS, "model_response"),
+        (STEPS, "budget_charged"),
         (STEPS + 1, "run_finished"),
     ]
     assert kinds == expected_kinds

@@ -32,17 +32,20 @@ async def test_tool_call_then_answer_is_journaled(tmp_path: Path) -> None:
         "policy_decision",
         "model_request",
         "model_response",
+        "budget_charged",
         "policy_decision",
         "tool_call_started",
         "tool_call_finished",
+        "budget_charged",
         "policy_decision",
         "model_request",
         "model_response",
+        "budget_charged",
         "run_finished",
     ]
     events = rt.store.journal.read(result.run_id)
-    started = events[5].payload
-    finished = events[6].payload
+    started = events[6].payload
+    finished = events[7].payload
     assert started.arguments == {"expression": "17*23+4"}  # type: ignore[union-attr]
     assert started.validated  # type: ignore[union-attr]
     assert finished.ok and finished.result["result"] == 395  # type: ignore[union-attr]

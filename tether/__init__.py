@@ -9,17 +9,20 @@
 """
 
 from tether.agent.spec import Agent, Limits, load_agent
+from tether.governance.budget import Budget, ToolBudget
 from tether.runtime import RunResult, Runtime
 from tether.tools import Tool, ToolContext, ToolContract, tool
 from tether.types import RunStatus
 
 __all__ = [
     "Agent",
+    "Budget",
     "Limits",
     "RunResult",
     "RunStatus",
     "Runtime",
     "Tool",
+    "ToolBudget",
     "ToolContext",
     "ToolContract",
     "load_agent",

@@ -33,6 +33,7 @@ class RunStarted(_Payload):
     tether_version: str
     tenant: str = "default"  # who the run acts for: policy decisions use these
     user: str | None = None
+    budget: dict[str, Any] = Field(default_factory=dict)  # the run's own budget, if given
 
 
 class ModelRequested(_Payload):
@@ -150,6 +151,54 @@ class ToolCompensated(_Payload):
     error: str | None = None
 
 
+class KillSwitchSet(_Payload):
+    """A kill switch that concerns this run was set (journaled by ``tether kill``)."""
+
+    kind: Literal["kill_switch"] = "kill_switch"
+    switch_id: int
+    scope: str
+    target: str = ""
+    reason: str = ""
+    by: str = ""
+
+
+class OperatorSteered(_Payload):
+    """An operator's instruction, as the run took it in before its step (``tether runs steer``)."""
+
+    kind: Literal["operator_steered"] = "operator_steered"
+    message_id: int
+    text: str
+
+
+class RunPaused(_Payload):
+    """The run stopped before a step and its segment ended; ``tether runs resume`` goes on."""
+
+    kind: Literal["run_paused"] = "run_paused"
+    reason: str | None = None
+
+
+class RunResumed(_Payload):
+    """A paused run goes on in segment ``segment``."""
+
+    kind: Literal["run_resumed"] = "run_resumed"
+    segment: int
+
+
+class BudgetCharged(_Payload):
+    """What one model call or tool call used, charged against the run's budgets.
+
+    Keyed by the call's position, in the same transaction as its outcome: charged once.
+    ``money_micros`` is money in integer micro-units.
+    """
+
+    kind: Literal["budget_charged"] = "budget_charged"
+    source: Literal["model", "tool"]
+    name: str  # model id or tool name
+    tokens: int = 0
+    money_micros: int = 0
+    tool_calls: int = 0
+
+
 class RunFinished(_Payload):
     kind: Literal["run_finished"] = "run_finished"
     status: str
@@ -171,6 +220,11 @@ Payload = Annotated[
     | ToolCompensated
     | PolicyDecided
     | ApprovalRequested
+    | KillSwitchSet
+    | OperatorSteered
+    | RunPaused
+    | RunResumed
+    | BudgetCharged
     | RunFinished,
     Field(discriminator="kind"),
 ]
@@ -184,6 +238,11 @@ EventKind = Literal[
     "tool_compensated",
     "policy_decision",
     "approval_requested",
+    "kill_switch",
+    "operator_steered",
+    "run_paused",
+    "run_resumed",
+    "budget_charged",
     "run_finished",
 ]
 

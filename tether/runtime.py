@@ -28,6 +28,7 @@ from tether.clock import Clock, SystemClock
 from tether.errors import ModelUnavailable, StoreError
 from tether.events import RunStarted
 from tether.governance import PolicySource, Principal
+from tether.governance.budget import Budget, RunBudgets
 from tether.governance.gate import PolicyGate
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
@@ -217,18 +218,26 @@ class Runtime:
         on_delta: Callable[[str], None] | None = None,
         tenant: str | None = None,
         user: str | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Run ``agent`` on ``goal`` to completion (or a pause) and return the result.
 
         ``on_delta`` receives the model's text as it streams (models that can stream).
         ``tenant`` and ``user`` (default: the settings') are who the run acts for; policy
-        decides every tool and model call with them.
+        decides every tool and model call with them. ``budget`` limits this run on top of the
+        agent's own budget and the tenant's.
         """
         started = time.perf_counter()
         spec_agent = self.resolve_agent(agent)
         async with self.mcp_tools(spec_agent) as mcp:
             ctx = await self.start(
-                spec_agent, goal, model=model, tenant=tenant, user=user, extra_tools=mcp
+                spec_agent,
+                goal,
+                model=model,
+                tenant=tenant,
+                user=user,
+                extra_tools=mcp,
+                budget=budget,
             )
             ctx.on_delta = on_delta
             ctx.mcp_connected = True
@@ -263,13 +272,21 @@ class Runtime:
             yield
 
     async def submit(
-        self, agent: Agent | str | Path, goal: str, *, model: str | None = None
+        self,
+        agent: Agent | str | Path,
+        goal: str,
+        *,
+        model: str | None = None,
+        tenant: str | None = None,
+        budget: Budget | None = None,
     ) -> str:
         """Create a run and put it on the workers' queue (``tether run --detach``); returns
         its id at once. Any ``tether worker`` on the same database executes it."""
         from tether.durable import enqueue_run  # DBOS lives only in tether.durable
 
-        ctx = await self.start(agent, goal, model=model, status=RunStatus.QUEUED)
+        ctx = await self.start(
+            agent, goal, model=model, status=RunStatus.QUEUED, tenant=tenant, budget=budget
+        )
         await asyncio.to_thread(enqueue_run, self, ctx.run_id)
         return ctx.run_id
 
@@ -302,12 +319,14 @@ class Runtime:
         tenant: str | None = None,
         user: str | None = None,
         extra_tools: Sequence[Tool] = (),
+        budget: Budget | None = None,
     ) -> RunContext:
         """Check the agent, model and policies, create the run and journal ``run_started``.
 
         ``extra_tools`` join the agent's own (the tools of its MCP servers). Configuration
         errors raise here, before anything is stored.
         """
+        budget = budget or Budget()
         spec_agent = self.resolve_agent(agent)
         resolved_model = self.resolve_model(spec_agent, model)
         registry = ToolRegistry(
@@ -337,6 +356,7 @@ class Runtime:
             run_id, 0, spec_agent, resolved_model, registry, RunState(run_id=run_id)
         )
         ctx.gate = self.gate(spec_agent, tenant, user)
+        ctx.tenant, ctx.budgets = tenant, self.budgets(spec_agent, tenant, budget)
         await ctx.record(
             ctx.key(0, "run_started"),
             RunStarted(
@@ -350,9 +370,21 @@ class Runtime:
                 tether_version=tether_version(),
                 tenant=tenant,
                 user=user,
+                budget=budget.model_dump(mode="json", exclude_none=True),
             ),
         )
         return ctx
+
+    def budgets(self, agent: Agent, tenant: str, run: Budget) -> RunBudgets:
+        """Every budget of a run: its own, its agent's, its tenant's and its tools'."""
+        return RunBudgets(
+            run=run,
+            role=agent.budget,
+            role_name=agent.name,
+            tenant=self.settings.tenant_budgets.get(tenant),
+            tenant_name=tenant,
+            tools=dict(agent.tools_budget),
+        )
 
     def _context(
         self,
@@ -412,6 +444,8 @@ class Runtime:
         )
         ctx.applied.update(e.id for e in kept)
         ctx.gate = self.gate(agent, started.tenant, started.user)
+        ctx.tenant = started.tenant
+        ctx.budgets = self.budgets(agent, started.tenant, Budget.model_validate(started.budget))
         return ctx
 
     async def drive(
@@ -460,10 +494,19 @@ class Runtime:
         on_delta: Callable[[str], None] | None = None,
         tenant: str | None = None,
         user: str | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Blocking wrapper around ``run`` for scripts and the CLI."""
         return asyncio.run(
-            self.run(agent, goal, model=model, on_delta=on_delta, tenant=tenant, user=user)
+            self.run(
+                agent,
+                goal,
+                model=model,
+                on_delta=on_delta,
+                tenant=tenant,
+                user=user,
+                budget=budget,
+            )
         )
 
 

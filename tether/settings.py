@@ -4,25 +4,50 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from tether.errors import ConfigError
+from tether.governance.budget import Budget
 from tether.secrets import SecretSource
 
 
 class Settings(BaseSettings):
     """Runtime settings. Every field reads ``TETHER_<NAME>`` from the environment."""
 
-    # The environment wins over a ``.env`` file in the working folder (keys may live there).
+    # The environment wins over a ``.env`` file in the working folder (keys may live there),
+    # which wins over the project's ``tether.toml`` (top-level keys are these fields' names).
     model_config = SettingsConfigDict(
-        env_prefix="TETHER_", extra="ignore", env_file=".env", env_file_encoding="utf-8"
+        env_prefix="TETHER_",
+        extra="ignore",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        toml_file="tether.toml",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls)
+        return (init_settings, env_settings, dotenv_settings, toml, file_secret_settings)
 
     home: Path = Field(default=Path(".tether"), description="folder for the database and files")
     db: str | None = Field(default=None, description="database URL; default: SQLite in home")
@@ -98,6 +123,10 @@ class Settings(BaseSettings):
         description="model id, provider or tool name -> data labels it may receive (pii, secret)",
     )
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
+    tenant_budgets: dict[str, Budget] = Field(
+        default_factory=dict,
+        description='per tenant, over all its runs: JSON, e.g. {"acme": {"money": "5.00"}}',
+    )
     http_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="SSRF exceptions for HTTP tools: hosts, IPs, CIDRs (comma-separated or JSON)",
@@ -132,9 +161,12 @@ def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; a bad value is a ``ConfigError`` naming the field."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"tether.toml is not valid TOML: {exc}; fix the syntax") from exc
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         raise ConfigError(
-            f"setting TETHER_{field.upper()} is invalid: {err['msg']}; fix or unset it"
+            f"setting TETHER_{field.upper()} (or {field!r} in tether.toml) is invalid: "
+            f"{err['msg']}; fix or unset it"
         ) from exc

@@ -68,9 +68,17 @@ class SystemMessage:
     kind: Literal["system"] = "system"
 
 
+MessageOrigin = Literal["user", "operator"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class UserMessage:
+    """A turn from the user or, with ``origin="operator"``, from a person supervising the run
+    (``tether runs steer``): adapters send both as user turns; the content of an operator's
+    turn carries a visible mark."""
+
     content: str
+    origin: MessageOrigin = "user"
     kind: Literal["user"] = "user"
 
 

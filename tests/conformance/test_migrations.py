@@ -23,12 +23,14 @@ TABLES = {
     "tether_events",
     "tether_blobs",
     "tether_executors",
+    "tether_kill_switches",
+    "tether_operator_messages",
 }
 
 
 def test_migrate_from_empty_then_noop(engine: sa.Engine) -> None:
     assert current_version(engine) == 0
-    assert migrate(engine) == LAST == 3
+    assert migrate(engine) == LAST == 4
     assert TABLES <= set(sa.inspect(engine).get_table_names())
     assert migrate(engine) == LAST
     with engine.connect() as conn:

@@ -50,11 +50,12 @@ def test_a_durable_run_pauses_before_a_high_risk_tool(tmp_path: Path) -> None:
         "policy_decision",
         "model_request",
         "model_response",
+        "budget_charged",
         "policy_decision",
         "approval_requested",
-        "run_finished",
+        "run_paused",  # the segment ends; the run is not finished
     ]
-    approval = events[5]["payload"]
+    approval = events[6]["payload"]
     assert approval["tool"] == "wipe" and approval["arguments"] == {"n": 0}
     assert approval["reasons"] == ["ladder.high_risk_needs_person"]
     shown = tether(tmp_path, "runs", "show", run["run_id"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from tether.agent.context import RunContext
 from tether.agent.steps import (
@@ -26,6 +27,7 @@ from tether.agent.steps import (
 )
 from tether.agent.stops import StepRefs, stopped
 from tether.errors import ToolError
+from tether.governance.budget import tool_charge
 from tether.governance.hooks import authorize_tool
 from tether.tools import PreparedCall, ToolContext
 
@@ -43,8 +45,12 @@ async def tool_batch_step(ctx: RunContext, step: int, indices: Sequence[int]) ->
     """Run calls ``indices`` of the model's last response (all of one tool) as one batch."""
     refs = tuple(ref for i in indices for ref in call_refs(ctx, step, i))
     pending: list[_Pending] = []
+    charged: list[str] = []  # budget_charged of the calls that ran, journaled with outcomes
     for index in indices:
         if await ctx.journaled(ctx.key(step, "tool_call_finished", index)) is not None:
+            charge = ctx.key(step, "budget_charged", index + 1)
+            if await ctx.journaled(charge) is not None:
+                charged.append(charge.id)
             continue
         ready = await _prepare(ctx, step, index)
         if isinstance(ready, tuple):
@@ -52,7 +58,7 @@ async def tool_batch_step(ctx: RunContext, step: int, indices: Sequence[int]) ->
         if ready is not None:
             pending.append(ready)
     if not pending:
-        return refs
+        return (*refs, *charged)
     reads = pending[0].prepared.tool.contract.side_effect == "read"
     if not reads:  # a side effect's intent is committed before the call
         await ctx.record_many([e for p in pending for e in (*p.gated, p.intent)])
@@ -64,8 +70,15 @@ async def tool_batch_step(ctx: RunContext, step: int, indices: Sequence[int]) ->
         for p, o in zip(pending, outcomes, strict=True)
     ]
     intents = [e for p in pending for e in (*p.gated, p.intent)] if reads else []
-    await ctx.record_many([*intents, *finished])
-    return refs
+    charges = [_charge(ctx, step, p, o.attempts) for p, o in zip(pending, outcomes, strict=True)]
+    await ctx.record_many([*intents, *finished, *charges])
+    return (*refs, *charged, *(key.id for key, _ in charges))
+
+
+def _charge(ctx: RunContext, step: int, p: _Pending, attempts: int) -> Journaled:
+    contract = p.prepared.tool.contract
+    spent = contract.cost if attempts > 0 else Decimal(0)  # as in call_finished
+    return (ctx.key(step, "budget_charged", p.index + 1), tool_charge(contract.name, spent))
 
 
 async def _prepare(ctx: RunContext, step: int, index: int) -> _Pending | StepRefs | None:

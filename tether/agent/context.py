@@ -10,6 +10,7 @@ from tether.agent.spec import Agent
 from tether.agent.state import RunState
 from tether.clock import Clock
 from tether.events import Event, EventKey, Payload
+from tether.governance.budget import RunBudgets, Spend
 from tether.governance.gate import PolicyGate
 from tether.models.base import Model
 from tether.secrets import SecretSource
@@ -37,6 +38,9 @@ class RunContext:
     on_delta: Callable[[str], None] | None = None  # streamed text goes here as it arrives
     applied: set[str] = field(default_factory=set)
     gate: PolicyGate | None = None  # policy decisions before each tool and model call
+    tenant: str = "default"
+    budgets: RunBudgets = field(default_factory=RunBudgets)
+    tenant_spent: Spend | None = None  # the tenant's other runs, as of the last step's check
 
     def key(self, step: int, kind: str, index: int = 0) -> EventKey:
         return EventKey(run_id=self.run_id, segment=self.segment, step=step, kind=kind, index=index)

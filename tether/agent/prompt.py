@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tether.agent.context import RunContext
+from tether.governance.preflight import budget_left
 from tether.tools import ToolContract, preselect, split_subgoals
 from tether.tools.preselect import score_tools
 from tether.types import (
@@ -102,6 +103,9 @@ def system_prompt(ctx: RunContext, step: int, current: Focus) -> str:
     elif current.parts_done and current.parts_done >= current.parts_total:
         lines.append("Every part of the task has a tool result above: give the final answer.")
     lines.append(f"Steps left: {left}.")
+    budget = budget_left(ctx)
+    if budget is not None:
+        lines.append(budget)
     return "\n".join(lines)
 
 

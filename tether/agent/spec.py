@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tether.errors import AgentSpecError, ConfigError
+from tether.governance.budget import Budget, ToolBudget
 from tether.tools import BUILTIN_TOOLS, Tool, tool
 from tether.tools.http.refs import HttpToolsRef, OpenApiRef, absolute_refs, load_refs
 from tether.tools.mcp_config import McpServer
@@ -67,6 +68,10 @@ class AgentSpec(BaseModel):
         default_factory=list, description="MCP servers (command or url) whose tools it uses"
     )
     limits: Limits = Field(default_factory=Limits)
+    budget: Budget = Field(default_factory=Budget, description="what one run may spend")
+    tools_budget: dict[str, ToolBudget] = Field(
+        default_factory=dict, description="per tool: {calls, money} within one run"
+    )
     preselect_k: int = Field(default=3, ge=1, le=64, description="tools shown per step")
     guided: bool = Field(
         default=False,
@@ -95,6 +100,8 @@ class Agent:
     openapi: Sequence[OpenApiRef | str] = ()
     mcp: Sequence[McpServer] = ()  # connected for each run (``Runtime.run``)
     limits: Limits = field(default_factory=Limits)
+    budget: Budget = field(default_factory=Budget)
+    tools_budget: Mapping[str, ToolBudget] = field(default_factory=dict)
     preselect_k: int = 3
     guided: bool = False
     description: str = ""
@@ -103,7 +110,13 @@ class Agent:
 
     def __post_init__(self) -> None:
         self.spec()  # validate eagerly, tools included
-        self.resolved_tools()
+        names = tool_names(self.resolved_tools())
+        for name in self.tools_budget:
+            if name not in names:
+                raise AgentSpecError(
+                    f"{self.source}: field 'tools_budget.{name}': the agent has no tool "
+                    f"{name!r} (its tools: {', '.join(names) or 'none'}); budget one of them"
+                )
 
     def resolved_tools(self, *, http_allow: Sequence[str] = ()) -> tuple[Tool, ...]:
         """The agent's tools; ``http_allow`` adds SSRF exceptions for its HTTP tools."""
@@ -133,6 +146,8 @@ class Agent:
                 "openapi": [_ref_data(r) for r in self.openapi],
                 "mcp": list(self.mcp),
                 "limits": self.limits,
+                "budget": self.budget,
+                "tools_budget": dict(self.tools_budget),
                 "preselect_k": self.preselect_k,
                 "guided": self.guided,
                 "scopes": None if self.scopes is None else list(self.scopes),
@@ -269,6 +284,8 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         openapi=list(spec.openapi),
         mcp=list(spec.mcp),
         limits=spec.limits,
+        budget=spec.budget,
+        tools_budget=dict(spec.tools_budget),
         preselect_k=spec.preselect_k,
         guided=spec.guided,
         scopes=spec.scopes,

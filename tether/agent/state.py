@@ -10,18 +10,24 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from tether.events import (
+    BudgetCharged,
     Event,
     ModelRequested,
     ModelResponded,
+    OperatorSteered,
     RunFinished,
+    RunPaused,
+    RunResumed,
     RunStarted,
     ToolCallFinished,
     ToolCallStarted,
 )
+from tether.governance.budget import Spend, charge_spend
 from tether.types import (
     AssistantMessage,
     Message,
@@ -64,6 +70,10 @@ class RunState:
     reason: str | None = None
     last_seq: int = 0
     journaled_messages: int = 0  # conversation messages already in a model_request event
+    started_at: datetime | None = None  # when run_started was journaled (wall-time budgets)
+    spend: Spend = field(default_factory=Spend)  # the sum of the run's budget_charged events
+    spend_by: dict[tuple[str, str], Spend] = field(default_factory=dict)  # (source, name)
+    operator_seen: int = 0  # the id of the last operator instruction taken in
 
     def apply(self, event: Event) -> None:
         if isinstance(event.payload, ToolCallFinished):
@@ -72,7 +82,12 @@ class RunState:
             handler = _HANDLERS.get(type(event.payload))
             if handler is not None:
                 handler(self, event.payload)
+        if isinstance(event.payload, RunStarted) and self.started_at is None:
+            self.started_at = event.ts
         self.last_seq = max(self.last_seq, event.seq)
+
+    def tool_spend(self) -> dict[str, Spend]:
+        return {name: s for (source, name), s in self.spend_by.items() if source == "tool"}
 
     @classmethod
     def replay(cls, run_id: str, events: Iterable[Event]) -> RunState:
@@ -137,6 +152,40 @@ def _add_result(state: RunState, p: ToolCallFinished) -> None:
     )
 
 
+def _on_charged(state: RunState, p: Any) -> None:
+    assert isinstance(p, BudgetCharged)
+    spend = charge_spend(p)
+    state.spend = state.spend + spend
+    key = (p.source, p.name)
+    state.spend_by[key] = state.spend_by.get(key, Spend()) + spend
+
+
+OPERATOR_MARK = "[operator instruction, from a person supervising this run]"
+
+
+def operator_message(text: str) -> UserMessage:
+    """An operator's instruction as the model sees it: a user turn marked as the operator's."""
+    return UserMessage(content=f"{OPERATOR_MARK} {text}", origin="operator")
+
+
+def _on_steered(state: RunState, p: Any) -> None:
+    assert isinstance(p, OperatorSteered)
+    state.messages.append(operator_message(p.text))
+    state.operator_seen = max(state.operator_seen, p.message_id)
+
+
+def _on_paused(state: RunState, p: Any) -> None:
+    assert isinstance(p, RunPaused)
+    state.status = RunStatus.PAUSED
+    state.reason = p.reason
+
+
+def _on_resumed(state: RunState, p: Any) -> None:
+    assert isinstance(p, RunResumed)
+    state.status = RunStatus.RUNNING
+    state.reason = None
+
+
 def _on_finished(state: RunState, p: Any) -> None:
     assert isinstance(p, RunFinished)
     state.status = RunStatus(p.status)
@@ -149,6 +198,10 @@ _HANDLERS: dict[type, Any] = {
     ModelRequested: _on_request,
     ModelResponded: _on_response,
     ToolCallStarted: _on_tool_started,
+    BudgetCharged: _on_charged,
+    OperatorSteered: _on_steered,
+    RunPaused: _on_paused,
+    RunResumed: _on_resumed,
     RunFinished: _on_finished,
 }
 
@@ -171,6 +224,8 @@ def message_to_dict(message: Message) -> dict[str, Any]:
             "content": message.content,
             "is_error": message.is_error,
         }
+    if isinstance(message, UserMessage) and message.origin != "user":
+        return {"role": "user", "origin": message.origin, "content": message.content}
     role = "system" if isinstance(message, SystemMessage) else "user"
     return {"role": role, "content": message.content}
 

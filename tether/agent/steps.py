@@ -18,7 +18,7 @@ from decimal import Decimal
 from tether.agent.context import RunContext
 from tether.agent.prompt import build_request
 from tether.agent.state import message_to_dict
-from tether.agent.stops import StepRefs, stop_refs
+from tether.agent.stops import StepRefs, pause_step, stop_refs
 from tether.errors import ModelError, ToolError
 from tether.events import (
     EventKey,
@@ -29,6 +29,7 @@ from tether.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from tether.governance.budget import model_charge, tool_charge
 from tether.governance.hooks import authorize_model, authorize_tool
 from tether.models.base import Model, StreamingModel
 from tether.tools import PreparedCall, ToolContext, ToolOutcome, to_jsonable
@@ -48,8 +49,9 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
     decides what it means and the durable layer stores only references.
     """
     request_key, response_key = ctx.key(step, "model_request"), ctx.key(step, "model_response")
+    charge_key = ctx.key(step, "budget_charged")
     if await ctx.journaled(response_key) is not None:
-        return (request_key.id, response_key.id)
+        return (request_key.id, response_key.id, charge_key.id)
     request = build_request(ctx)
     prefix = ctx.state.journaled_messages
     history = len(ctx.state.messages)
@@ -85,18 +87,28 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
             finish_reason="error",
             latency_ms=(time.perf_counter() - started) * 1000,
         )
-        await ctx.record_many([*gated.events, journaled_request, (response_key, failed)])
-        return (request_key.id, response_key.id)
+        await ctx.record_many(
+            [
+                *gated.events,
+                journaled_request,
+                (response_key, failed),
+                (charge_key, model_charge(failed)),
+            ]
+        )
+        return (request_key.id, response_key.id, charge_key.id)
     latency = response.latency_ms or (time.perf_counter() - started) * 1000
-    # one commit for all: a crash before it loses nothing but a model call to redo
+    payload = _response_payload(ctx, response, latency)
+    # one commit for all: a crash before it loses nothing but a model call to redo, and the
+    # charge (keyed by the step) is journaled exactly when the response is
     await ctx.record_many(
         [
             *gated.events,
             journaled_request,
-            (response_key, _response_payload(ctx, response, latency)),
+            (response_key, payload),
+            (charge_key, model_charge(payload)),
         ]
     )
-    return (request_key.id, response_key.id)
+    return (request_key.id, response_key.id, charge_key.id)
 
 
 async def _call_model(ctx: RunContext, request: ModelRequest, model: Model) -> ModelResponse:
@@ -140,8 +152,10 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
     to the model as a structured error result.
     """
     refs = call_refs(ctx, step, index)
+    charge_key = ctx.key(step, "budget_charged", index + 1)
     if await ctx.journaled(ctx.key(step, "tool_call_finished", index)) is not None:
-        return refs
+        charged = await ctx.journaled(charge_key) is not None  # rejected calls are not charged
+        return (*refs, charge_key.id) if charged else refs
     call = ctx.state.pending_calls[index]
     key = idempotency_key(ctx.run_id, ctx.segment, step, index)
     try:
@@ -164,10 +178,14 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
         await ctx.record_many([*gated.events, intent])
     outcome = await ctx.executor.execute(prepared, tool_ctx)
     finished = call_finished(ctx, step, index, prepared, outcome)
+    spent = contract.cost if outcome.attempts > 0 else Decimal(0)  # as in call_finished
+    charge = (charge_key, tool_charge(contract.name, spent))
     await ctx.record_many(
-        [*gated.events, intent, finished] if contract.side_effect == "read" else [finished]
+        [*gated.events, intent, finished, charge]
+        if contract.side_effect == "read"
+        else [finished, charge]
     )
-    return refs
+    return (*refs, charge_key.id)
 
 
 Journaled = tuple[EventKey, Payload]
@@ -259,7 +277,10 @@ def call_finished(
 async def finish_step(
     ctx: RunContext, status: RunStatus, output: str | None, reason: str | None
 ) -> StepRefs:
-    """Journal ``run_finished`` and write the final status, usage and output to the run."""
+    """Journal ``run_finished`` and write the final status, usage and output to the run
+    (or, for ``paused``, end the segment: :func:`~tether.agent.stops.pause_step`)."""
+    if status is RunStatus.PAUSED:
+        return await pause_step(ctx, reason)
     s = ctx.state
     key = ctx.key(s.steps, "run_finished")
     if await ctx.journaled(key) is None:
@@ -312,14 +333,20 @@ async def resume_write(
     if happened is None:
         return None
     finished_key = ctx.key(step, "tool_call_finished", index)
-    await ctx.record(
-        finished_key,
-        ToolCallFinished(
-            call_id=prepared.call.id,
-            tool=tool.contract.name,
-            ok=True,
-            result=to_jsonable(happened),
-            reconciled=True,
-        ),
+    charge_key = ctx.key(step, "budget_charged", index + 1)
+    await ctx.record_many(
+        [
+            (
+                finished_key,
+                ToolCallFinished(
+                    call_id=prepared.call.id,
+                    tool=tool.contract.name,
+                    ok=True,
+                    result=to_jsonable(happened),
+                    reconciled=True,
+                ),
+            ),
+            (charge_key, tool_charge(tool.contract.name, tool.contract.cost)),
+        ]
     )
-    return (ctx.key(step, "tool_call_started", index).id, finished_key.id)
+    return (ctx.key(step, "tool_call_started", index).id, finished_key.id, charge_key.id)

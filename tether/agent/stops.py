@@ -1,8 +1,10 @@
-"""Stops a step can ask for: cancel and kill from outside, ``needs_review`` from inside.
+"""Stops a step can ask for: cancel, pause and kill from outside, ``needs_review`` from inside.
 
 A step that must not run returns a stop marker instead of event ids (``stop:<status>`` and an
-optional reason); the loop finishes the run with that status. Markers are references like any
-other, so a durable replay takes the same path.
+optional reason); the loop finishes the run with that status, or, for ``paused``, ends the
+segment with ``run_paused`` (:func:`pause_step`) so that a resume goes on from there. Markers
+are references like any other, so a durable replay takes the same path. The checks that ask
+for these stops are in ``tether.governance.preflight``.
 """
 
 from __future__ import annotations
@@ -10,18 +12,32 @@ from __future__ import annotations
 import asyncio
 
 from tether.agent.context import RunContext
+from tether.events import RunPaused
 from tether.types import RunStatus
 
 StepRefs = tuple[str, ...]
 
 STOP_PREFIX = "stop:"
-_STOPS = frozenset({RunStatus.CANCELLED, RunStatus.KILLED})
 
 
-async def requested_stop(ctx: RunContext) -> RunStatus | None:
-    """A stop asked for from outside (``tether runs cancel``, the kill switch), or None."""
-    record = await asyncio.to_thread(ctx.store.runs.get, ctx.run_id)
-    return record.status if record.status in _STOPS else None
+async def pause_step(ctx: RunContext, reason: str | None) -> StepRefs:
+    """End the segment with ``run_paused``; the run keeps its state for ``tether runs resume``."""
+    s = ctx.state
+    key = ctx.key(s.steps, "run_paused")
+    if await ctx.journaled(key) is None:
+        await ctx.record(key, RunPaused(reason=reason))
+    await asyncio.to_thread(
+        ctx.store.runs.update,
+        ctx.run_id,
+        status=RunStatus.PAUSED,
+        reason=reason,
+        input_tokens=s.usage.input_tokens,
+        output_tokens=s.usage.output_tokens,
+        cost_micros=int(s.cost * 1_000_000),
+        steps=s.steps,
+        tool_calls=s.tool_calls,
+    )
+    return (key.id,)
 
 
 def stop_refs(status: RunStatus, reason: str | None = None) -> StepRefs:

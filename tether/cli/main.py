@@ -95,6 +95,9 @@ def run(
     stream: Annotated[
         bool, typer.Option("--stream", help="print the model's text as it arrives")
     ] = False,
+    tenant: Annotated[
+        str | None, typer.Option(help="tenant that owns the run (default: TETHER_TENANT)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run an agent on GOAL until it finishes or stops; exit code by final status.
@@ -103,13 +106,15 @@ def run(
     with --adopt-expired) finishes it without repeating completed steps.
     """
     if detach:
-        _detach(goal, agent, model, as_json)
+        _detach(goal, agent, model, as_json, tenant)
         return
     with _errors():
         rt = _runtime(durable=True)
         try:
             on_delta = _print_delta if stream and not as_json else None
-            result = rt.run_sync(find_agent(agent), goal, model=model, on_delta=on_delta)
+            result = rt.run_sync(
+                find_agent(agent), goal, model=model, on_delta=on_delta, tenant=tenant
+            )
             if on_delta is not None:
                 typer.echo()
             record = rt.store.runs.get(result.run_id)
@@ -146,9 +151,11 @@ def doctor(as_json: JsonOpt = False) -> None:
     raise typer.Exit(0 if all(c.ok for c in checks if c.required) else 1)
 
 
-def _detach(goal: str, agent: str | None, model: str | None, as_json: bool) -> None:
+def _detach(
+    goal: str, agent: str | None, model: str | None, as_json: bool, tenant: str | None
+) -> None:
     def go(rt: Runtime) -> str:
-        return asyncio.run(rt.submit(find_agent(agent), goal, model=model))
+        return asyncio.run(rt.submit(find_agent(agent), goal, model=model, tenant=tenant))
 
     run_id = _with_store(go)
     typer.echo(json.dumps({"run_id": run_id, "status": "queued"}) if as_json else run_id)
@@ -370,6 +377,11 @@ def mcp_serve(
         mcp_server.serve_http(tools, workspace=settings.workspace, host=host, port=port)
     else:
         mcp_server.serve_stdio(tools, workspace=settings.workspace)
+
+
+from tether.cli import ops  # noqa: E402 - its commands use the helpers above
+
+ops.register(app, runs_app)
 
 
 def main() -> None:

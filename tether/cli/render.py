@@ -171,6 +171,7 @@ def record_json(r: RunRecord) -> dict[str, Any]:
         "tool_calls": r.tool_calls,
         "usage": {"input_tokens": r.input_tokens, "output_tokens": r.output_tokens},
         "cost": str(r.cost),
+        "tenant": r.tenant,
         "created_at": r.created_at.isoformat(),
         "finished_at": r.finished_at.isoformat() if r.finished_at else None,
     }

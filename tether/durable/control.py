@@ -18,7 +18,7 @@ from tether.agent.steps import finish_step
 from tether.durable import engine
 from tether.durable.workflows import segment_workflow
 from tether.errors import UsageError
-from tether.events import Event, EventKey, RunFinished
+from tether.events import Event, EventKey, RunFinished, RunResumed
 from tether.store import RunRecord
 from tether.types import RunStatus
 
@@ -113,8 +113,17 @@ def _unfinished(runtime: Runtime, run_ref: str, verb: str) -> RunRecord:
 
 
 async def resume_run(runtime: Runtime, run_ref: str) -> RunRecord:
-    """Adopt and finish a run whose executor is gone; refused while its executor is alive."""
+    """Go on with a paused run in a new segment, or adopt and finish a run whose executor is
+    gone (refused while its executor is alive)."""
     store = runtime.store
+    paused = store.runs.find(run_ref)
+    if paused.status is RunStatus.PAUSED:
+        if _pause_taken(runtime, paused):
+            return await _resume_paused(runtime, paused)
+        # asked to pause, but it has not stopped yet: withdraw the request
+        store.controls.request_status(paused.id, RunStatus.RUNNING, when=(RunStatus.PAUSED,))
+        if _live_executor(runtime, paused) is not None:
+            return store.runs.get(paused.id)  # its process goes on with it
     record = _unfinished(runtime, run_ref, "resume")
     alive = _live_executor(runtime, record)
     if alive is not None:
@@ -131,6 +140,57 @@ async def resume_run(runtime: Runtime, run_ref: str) -> RunRecord:
     finally:
         if launched:
             engine.shutdown()
+    return store.runs.get(record.id)
+
+
+def _pause_taken(runtime: Runtime, record: RunRecord) -> bool:
+    """Whether the run journaled ``run_paused`` in its segment (its segment has ended)."""
+    paused = runtime.store.journal.read(record.id, kinds=["run_paused"])
+    return any(e.key.segment == record.segment for e in paused)
+
+
+async def _resume_paused(runtime: Runtime, record: RunRecord) -> RunRecord:
+    """A paused run's next segment, executed here: ``run_resumed`` closes the paused segment
+    (so a rebuild of the new one starts from a running state), then the new segment runs."""
+    store = runtime.store
+    launched = _ensure_launched(runtime, "resume")
+    try:
+        me = engine.current().executor_id
+        if not store.executors.claim_run(record.id, record.executor_id, me):
+            raise UsageError(f"run {record.id!r} was just resumed by another process")
+        segment = record.segment + 1
+        steps = len(store.journal.read(record.id, kinds=["model_response"]))
+        key = EventKey(run_id=record.id, segment=record.segment, step=steps, kind="run_resumed")
+        store.journal.append(Event(key=key, payload=RunResumed(segment=segment)))
+        store.runs.update(record.id, status=RunStatus.RUNNING, segment=segment, reason=None)
+        ctx = runtime.rebuild(record.id, segment)
+        await run_segment(runtime, ctx)
+    finally:
+        if launched:
+            engine.shutdown()
+    return store.runs.get(record.id)
+
+
+def pause_run(runtime: Runtime, run_ref: str) -> RunRecord:
+    """Ask a running run to pause: it stops before its next step, its segment ends and it holds
+    no worker until ``resume_run``. Only a run that a live process executes can be paused."""
+    store = runtime.store
+    record = store.runs.find(run_ref)
+    if record.status is RunStatus.PAUSED:
+        raise UsageError(f"run {record.id!r} is already paused; `tether runs resume` goes on")
+    record = _unfinished(runtime, run_ref, "pause")
+    if record.status is RunStatus.QUEUED:
+        raise UsageError(
+            f"run {record.id!r} is queued and has not started; cancel it, or pause it once a "
+            "worker runs it"
+        )
+    if _live_executor(runtime, record) is None:
+        raise UsageError(
+            f"run {record.id!r} has no live process executing it; `tether runs resume` it "
+            "(it then runs here) or cancel it"
+        )
+    if not store.controls.request_status(record.id, RunStatus.PAUSED, when=(RunStatus.RUNNING,)):
+        raise UsageError(f"run {record.id!r} finished before it could be paused")
     return store.runs.get(record.id)
 
 
@@ -178,9 +238,12 @@ def adopt_expired(runtime: Runtime) -> list[str]:
 async def cancel_run(runtime: Runtime, run_ref: str) -> RunRecord:
     """Stop a run: a live executor stops it before its next step; otherwise it ends here."""
     store = runtime.store
-    record = _unfinished(runtime, run_ref, "cancel")
+    record = store.runs.find(run_ref)
+    paused = record.status is RunStatus.PAUSED  # its segment has ended: end it here
+    if not paused:
+        record = _unfinished(runtime, run_ref, "cancel")
     store.runs.update(record.id, status=RunStatus.CANCELLED)
-    if _live_executor(runtime, record) is None:
+    if paused or _live_executor(runtime, record) is None:
         client = _client(runtime)
         try:
             if client.retrieve_workflow(workflow_id(record.id, record.segment)) is not None:

@@ -7,8 +7,9 @@ running, the loop applies the referenced events from the journal, and the first 
 step runs for real. A step journaled but not yet recorded by DBOS is found in the journal and
 not redone (``RunContext.check_journal``).
 
-Stops asked for from outside (cancel, kill) are checked inside the model step, before each
-agent step, so a replay takes the same path as the original execution.
+Stops asked for from outside (cancel, pause, kill switches), operator instructions and budgets
+are checked inside the model and tool steps (``tether.governance.preflight``), so a replay takes the
+same path as the original execution.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from collections.abc import Sequence
 from dbos import DBOS
 from dbos._error import DBOSException
 
-from tether.agent.batch_step import tool_batch_step
 from tether.agent.context import RunContext
-from tether.agent.steps import finish_step, model_step, tool_step
-from tether.agent.stops import StepRefs, requested_stop, stop_refs
+from tether.agent.runner import gated_batch, gated_model, gated_tool
+from tether.agent.steps import finish_step
+from tether.agent.stops import StepRefs
 from tether.durable import engine
 from tether.types import RunStatus
 
@@ -38,19 +39,17 @@ def _context(run_id: str, segment: int) -> RunContext:
 
 @DBOS.step(name="tether.model")
 async def _model(run_id: str, segment: int, step: int) -> list[str]:
-    ctx = _context(run_id, segment)
-    stop = await requested_stop(ctx)
-    return list(stop_refs(stop) if stop is not None else await model_step(ctx, step))
+    return list(await gated_model(_context(run_id, segment), step))
 
 
 @DBOS.step(name="tether.tool")
 async def _tool(run_id: str, segment: int, step: int, index: int) -> list[str]:
-    return list(await tool_step(_context(run_id, segment), step, index))
+    return list(await gated_tool(_context(run_id, segment), step, index))
 
 
 @DBOS.step(name="tether.tool_batch")
 async def _tool_batch(run_id: str, segment: int, step: int, indices: list[int]) -> list[str]:
-    return list(await tool_batch_step(_context(run_id, segment), step, indices))
+    return list(await gated_batch(_context(run_id, segment), step, indices))
 
 
 @DBOS.step(name="tether.finish")

@@ -3,6 +3,10 @@
 ``loader`` reads and validates policy files (the I/O edge), ``engine`` decides (pure),
 ``facts`` and ``labels`` build what a decision is made on, ``gate`` wires decisions into the
 run's tool and model steps and journals them.
+
+Operations: ``budget`` (pure budget arithmetic), ``preflight`` (the checks before each step:
+kill switches, pause and cancel requests, operator instructions, budgets) and ``operator``
+(the operator's commands: kill switches and instructions).
 """
 
 from tether.governance.decision import DEFAULT_DENY, Decision, Outcome

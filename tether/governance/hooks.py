@@ -30,6 +30,7 @@ from tether.events import (
     ToolCallStarted,
 )
 from tether.governance.gate import Verdict
+from tether.governance.preflight import allowance
 from tether.models.base import Model
 from tether.models.resilience import FallbackModel
 from tether.tools import PreparedCall
@@ -61,13 +62,13 @@ async def authorize_tool(
     key = ctx.key(step, "policy_decision", index)
     decided = await _journaled_decision(ctx, key)
     if decided is None:
-        s, limits = ctx.state, ctx.agent.limits
+        tokens_left, tool_calls_left = allowance(ctx)
         verdict = gate.decide_tool(
             prepared.tool.contract,
             prepared.arguments,
-            s.messages,
-            tokens_left=limits.max_tokens - s.usage.total_tokens,
-            tool_calls_left=limits.max_tool_calls - s.tool_calls,
+            ctx.state.messages,
+            tokens_left=tokens_left,
+            tool_calls_left=tool_calls_left,
         )
         decided = _payload(ctx, verdict, "tool", prepared.call.id)
     if decided.outcome == "allow":
@@ -193,7 +194,7 @@ async def _model_decision(
         model_id,
         request.messages,
         s.messages,
-        tokens_left=ctx.agent.limits.max_tokens - s.usage.total_tokens,
+        tokens_left=allowance(ctx)[0],
     )
     return _payload(ctx, verdict, "model", None)
 

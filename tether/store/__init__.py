@@ -11,6 +11,7 @@ from types import TracebackType
 import sqlalchemy as sa
 
 from tether.redact import Redactor
+from tether.store.controls import ControlStore, KillSwitch, Preflight
 from tether.store.engine import make_engine, write_transaction
 from tether.store.executors import ExecutorStore, Lease
 from tether.store.journal import BLOB_THRESHOLD, Journal
@@ -20,9 +21,12 @@ from tether.store.runs import RunRecord, RunStore
 __all__ = [
     "BLOB_THRESHOLD",
     "MIGRATIONS",
+    "ControlStore",
     "ExecutorStore",
     "Journal",
+    "KillSwitch",
     "Lease",
+    "Preflight",
     "RunRecord",
     "RunStore",
     "Store",
@@ -41,6 +45,7 @@ class Store:
         self.journal = Journal(engine, redactor)
         self.runs = RunStore(engine, redactor)
         self.executors = ExecutorStore(engine)
+        self.controls = ControlStore(engine, redactor)
 
     @classmethod
     def open(cls, url: str, redactor: Redactor, *, pool_size: int = 5) -> Store:

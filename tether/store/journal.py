@@ -60,6 +60,16 @@ class Journal:
             return []
         with write_transaction(self._engine) as conn:
             seqs = [self._insert(conn, row) for row in rows]
+        return self._stored(rows, seqs)
+
+    def store_in(self, conn: sa.Connection, items: Iterable[Event]) -> list[Event]:
+        """Like :meth:`store`, inside the caller's transaction ``conn`` (one commit with the
+        caller's own writes)."""
+        rows = [self._row(event) for event in items]
+        return self._stored(rows, [self._insert(conn, row) for row in rows])
+
+    @staticmethod
+    def _stored(rows: Sequence[_Row], seqs: Sequence[int]) -> list[Event]:
         return [
             Event(key=row.event.key, payload=row.event.payload, ts=row.event.ts, seq=seq)
             for row, seq in zip(rows, seqs, strict=True)

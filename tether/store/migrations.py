@@ -23,7 +23,16 @@ from sqlalchemy.exc import DBAPIError
 
 from tether.errors import StoreError
 from tether.store.engine import write_transaction
-from tether.store.schema import blobs, events, executors, metadata, runs, schema_version
+from tether.store.schema import (
+    blobs,
+    events,
+    executors,
+    kill_switches,
+    metadata,
+    operator_messages,
+    runs,
+    schema_version,
+)
 
 MigrationFn = Callable[[sa.Connection], None]
 Migration = tuple[int, str, MigrationFn]
@@ -54,10 +63,15 @@ def _run_versions(conn: sa.Connection) -> None:
     add_column(conn, "tether_runs", "tether_version", "VARCHAR(100) DEFAULT '' NOT NULL")
 
 
+def _operator_controls(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[kill_switches, operator_messages], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
     (3, "tether version per run", _run_versions),
+    (4, "kill switches and operator messages", _operator_controls),
 )
 
 

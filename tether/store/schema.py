@@ -123,4 +123,38 @@ executors = sa.Table(
     sa.Column("stopped_at", UTCDateTime, nullable=True),
 )
 
-TABLES: tuple[sa.Table, ...] = (schema_version, runs, blobs, events, executors)
+# migration 3: operator controls. A kill switch is active until lifted (``lifted_at``).
+kill_switches = sa.Table(
+    "tether_kill_switches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(16), nullable=False),  # global | agent | tool
+    sa.Column("target", sa.String(200), nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("set_at", UTCDateTime, nullable=False),
+    sa.Column("lifted_at", UTCDateTime, nullable=True),
+    sa.Column("by", sa.String(200), nullable=False, server_default=""),
+    sa.Index("ix_tether_kill_switches_active", "lifted_at", "scope", "target"),
+)
+
+# instructions an operator gave a run (``tether runs steer``); the run journals each one
+# (``operator_steered``) at its next step
+operator_messages = sa.Table(
+    "tether_operator_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(128), sa.ForeignKey(runs.c.id), nullable=False, index=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("by", sa.String(200), nullable=False, server_default=""),
+)
+
+TABLES: tuple[sa.Table, ...] = (
+    schema_version,
+    runs,
+    blobs,
+    events,
+    executors,
+    kill_switches,
+    operator_messages,
+)
