@@ -8,6 +8,8 @@ which waits on the busy timeout instead of failing when two writers meet.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +36,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 _BEGIN_OPTION = "tether_sqlite_begin"
+_PRAGMA_ATTEMPTS = 50  # about 25 s of waiting in all
 APPLICATION_NAME = "tether"  # tether's connections in pg_stat_activity
 
 
@@ -107,9 +110,22 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
+            _execute_pragma(cursor, pragma)
     finally:
         cursor.close()
+
+
+def _execute_pragma(cursor: Any, pragma: str) -> None:
+    """Run ``pragma``, waiting out "database is locked": switching a brand-new file to WAL
+    while another connection does the same fails at once, without the busy timeout."""
+    for attempt in range(1, _PRAGMA_ATTEMPTS + 1):
+        try:
+            cursor.execute(pragma)
+            return
+        except sqlite3.OperationalError as exc:
+            if attempt == _PRAGMA_ATTEMPTS or "locked" not in str(exc):
+                raise
+            time.sleep(0.02 * attempt)
 
 
 def _on_sqlite_begin(conn: sa.Connection) -> None:
