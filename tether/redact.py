@@ -274,6 +274,16 @@ _DETECTORS: tuple[_Detector, ...] = (
 )
 
 
+# Something every detector needs before it can apply (the union of their hints and gates): a
+# segment this does not match is returned as is after one search instead of one check per
+# detector. tests/test_redact.py checks the implication for each detector.
+_ANY_DETECTOR_RE = re.compile(
+    r"-----BEGIN|earer|EARER|eyJ|sk-|sk_|rk_|AKIA|gh|xox|AIza|@|\d|:[0-9A-Fa-f]*:"
+    r"|(?i:pass|secret|token|key|auth)"
+)
+_CLEAN_CACHE_SIZE = 1024  # texts known to hold nothing to redact (no secret is kept)
+
+
 class Redactor:
     """Replaces secrets and personal data with ``[REDACTED:<type>]`` markers.
 
@@ -287,6 +297,7 @@ class Redactor:
         self._secrets: set[str] = set()
         self._secret_re: re.Pattern[str] | None = None
         self._key_cache: dict[str, bool] = {}
+        self._clean: set[str] = set()  # texts that came back unchanged (prompts repeat)
         for value in secrets:
             self.add_secret(value)
 
@@ -297,6 +308,7 @@ class Redactor:
         self._secrets.add(value)
         ordered = sorted(self._secrets, key=lambda s: (-len(s), s))
         self._secret_re = re.compile("|".join(re.escape(s) for s in ordered))
+        self._clean = set()  # a text clean before may hold the new secret
 
     def redact(self, value: Any) -> Any:
         """A redacted copy of ``value``: dicts, lists, tuples and strings are walked.
@@ -310,13 +322,20 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """``text`` with every detected secret or personal datum replaced by a marker."""
-        if not self.enabled:
+        clean = self._clean  # a concurrent add_secret swaps in a new set: adds here are dropped
+        if not self.enabled or text in clean:
             return text
+        original = text
         while True:
             redacted = self._one_pass(text)
             if redacted == text:
-                return text
+                break
             text = redacted
+        if text == original:
+            if len(clean) >= _CLEAN_CACHE_SIZE:
+                clean.clear()
+            clean.add(text)
+        return text
 
     def _walk(self, value: Any, *, hidden: bool) -> Any:
         if isinstance(value, str):
@@ -359,6 +378,8 @@ class Redactor:
         secret_re = self._secret_re
         if secret_re is not None:
             text = secret_re.sub("[REDACTED:secret]", text)
+        if _ANY_DETECTOR_RE.search(text) is None:
+            return text
         scan = _Scan(text)
         for detector in _DETECTORS:
             if detector.applies(text, scan):

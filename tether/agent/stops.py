@@ -20,8 +20,8 @@ _STOPS = frozenset({RunStatus.CANCELLED, RunStatus.KILLED})
 
 async def requested_stop(ctx: RunContext) -> RunStatus | None:
     """A stop asked for from outside (``tether runs cancel``, the kill switch), or None."""
-    record = await asyncio.to_thread(ctx.store.runs.get, ctx.run_id)
-    return record.status if record.status in _STOPS else None
+    status = await asyncio.to_thread(ctx.store.runs.status, ctx.run_id)
+    return status if status in _STOPS else None
 
 
 def stop_refs(status: RunStatus, reason: str | None = None) -> StepRefs:

@@ -41,6 +41,10 @@ class Journal:
     def __init__(self, engine: sa.Engine, redactor: Redactor) -> None:
         self._engine = engine
         self._redactor = redactor
+        # built once: SQLAlchemy then reuses their compiled form for every append
+        self._insert_event = insert_ignoring_conflicts(engine, events).returning(events.c.seq)
+        self._insert_blob = insert_ignoring_conflicts(engine, blobs)
+        self._seq_of = sa.select(events.c.seq).where(events.c.event_id == sa.bindparam("id"))
 
     def append(self, event: Event) -> int:
         """Store ``event`` (redacted) unless its id is already stored; returns its ``seq``."""
@@ -120,24 +124,22 @@ class Journal:
         try:
             if row.blob is not None:
                 conn.execute(
-                    insert_ignoring_conflicts(conn, blobs).values(
-                        digest=values["payload_blob"],
-                        size=len(row.blob),
-                        data=row.blob,
-                        created_at=datetime.now(UTC),
-                    )
+                    self._insert_blob,
+                    {
+                        "digest": values["payload_blob"],
+                        "size": len(row.blob),
+                        "data": row.blob,
+                        "created_at": datetime.now(UTC),
+                    },
                 )
-            stmt = insert_ignoring_conflicts(conn, events).values(**values)
-            seq = conn.execute(stmt.returning(events.c.seq)).scalar_one_or_none()
+            seq = conn.execute(self._insert_event, values).scalar_one_or_none()
         except IntegrityError as exc:
             raise StoreError(
                 f"cannot journal event {values['event_id']!r}: no run {values['run_id']!r} "
                 "in tether_runs; create the run (RunStore.create) before journaling its events"
             ) from exc
         if seq is None:  # already stored: a retried write
-            seq = conn.scalar(
-                sa.select(events.c.seq).where(events.c.event_id == values["event_id"])
-            )
+            seq = conn.scalar(self._seq_of, {"id": values["event_id"]})
         if seq is None:
             raise StoreError(
                 f"event {values['event_id']!r} conflicts with a stored event at the same "
