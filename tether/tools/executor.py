@@ -7,12 +7,12 @@ error in a :class:`ToolOutcome`. Control signals (``asyncio.CancelledError``,
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextvars
 import functools
 import inspect
 import random
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -240,7 +240,9 @@ async def _run_in_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name: s
     """Run a sync function in its own daemon thread, which is abandoned if we stop waiting.
 
     A daemon thread (rather than the loop's default executor) keeps an abandoned call from
-    blocking event-loop or interpreter shutdown.
+    blocking event-loop or interpreter shutdown. It is started with ``_thread``, which does
+    not wait for the thread to be scheduled (``threading.Thread.start`` blocks the event loop
+    until it is: measured 0.2-1 ms per call on a loaded 2-core machine).
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
@@ -256,7 +258,7 @@ async def _run_in_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name: s
         except StopIteration as exc:  # cannot be set on a future
             outcome: tuple[Callable[[Any], None], Any] = (
                 future.set_exception,
-                RuntimeError(f"StopIteration: {exc}"),
+                RuntimeError(f"tool {name!r} raised StopIteration: {exc}"),
             )
         except BaseException as exc:
             outcome = (future.set_exception, exc)
@@ -267,5 +269,5 @@ async def _run_in_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name: s
         except RuntimeError:  # the loop closed while the abandoned call ran
             pass
 
-    threading.Thread(target=target, name=f"tether-tool-{name}", daemon=True).start()
+    _thread.start_new_thread(target, ())
     return await future
