@@ -64,7 +64,7 @@ async def tool_batch_step(ctx: RunContext, step: int, indices: Sequence[int]) ->
         for p, o in zip(pending, outcomes, strict=True)
     ]
     intents = [e for p in pending for e in (*p.gated, p.intent)] if reads else []
-    await ctx.record_many([*intents, *finished])
+    await ctx.record_many([*intents, *finished], observe_status=True)  # for the next stop check
     return refs
 
 

@@ -17,6 +17,7 @@ from tether.settings import Settings
 from tether.store import Store
 from tether.tools import ToolRegistry
 from tether.tools.resilience import ToolRunner
+from tether.types import RunStatus
 
 
 @dataclass(kw_only=True)
@@ -37,6 +38,8 @@ class RunContext:
     on_delta: Callable[[str], None] | None = None  # streamed text goes here as it arrives
     applied: set[str] = field(default_factory=set)
     gate: PolicyGate | None = None  # policy decisions before each tool and model call
+    # the run's status as read right after the last journal write, for the next stop check
+    observed_status: RunStatus | None = None
 
     def key(self, step: int, kind: str, index: int = 0) -> EventKey:
         return EventKey(run_id=self.run_id, segment=self.segment, step=step, kind=kind, index=index)
@@ -49,15 +52,32 @@ class RunContext:
         (event,) = await self.record_many([(key, payload)])
         return event
 
-    async def record_many(self, items: Sequence[tuple[EventKey, Payload]]) -> list[Event]:
-        """Journal several events in one transaction (one commit), then apply them in order."""
+    async def record_many(
+        self, items: Sequence[tuple[EventKey, Payload]], *, observe_status: bool = False
+    ) -> list[Event]:
+        """Journal several events in one transaction (one commit), then apply them in order.
+
+        ``observe_status``: the same thread then reads the run's status (``observed_status``),
+        and the stop check before the next step uses it instead of a query and a thread hop of
+        its own. A tool step asks for it with the outcome it writes last.
+        """
         now = self.clock.now()
         staged = [Event(key=k, payload=p, ts=now) for k, p in items]
-        stored = await asyncio.to_thread(self.store.journal.store, staged)
+        stored, status = await asyncio.to_thread(self._store, staged, observe_status)
+        self.observed_status = status
         for event in stored:
             self.state.apply(event)
             self.applied.add(event.id)
         return stored
+
+    def _store(self, staged: list[Event], observe: bool) -> tuple[list[Event], RunStatus | None]:
+        stored = self.store.journal.store(staged)
+        return stored, self.store.runs.status(self.run_id) if observe else None
+
+    def take_observed_status(self) -> RunStatus | None:
+        """The status read after the last journal write, once (None: read it anew)."""
+        status, self.observed_status = self.observed_status, None
+        return status
 
     async def journaled(self, key: EventKey) -> Event | None:
         """The stored event at ``key`` when steps check the journal (durable mode), else None."""

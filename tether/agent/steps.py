@@ -165,7 +165,8 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
     outcome = await ctx.executor.execute(prepared, tool_ctx)
     finished = call_finished(ctx, step, index, prepared, outcome)
     await ctx.record_many(
-        [*gated.events, intent, finished] if contract.side_effect == "read" else [finished]
+        [*gated.events, intent, finished] if contract.side_effect == "read" else [finished],
+        observe_status=True,  # a model step comes next: its stop check reads this
     )
     return refs
 

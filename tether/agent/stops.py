@@ -19,8 +19,15 @@ _STOPS = frozenset({RunStatus.CANCELLED, RunStatus.KILLED})
 
 
 async def requested_stop(ctx: RunContext) -> RunStatus | None:
-    """A stop asked for from outside (``tether runs cancel``, the kill switch), or None."""
-    status = await asyncio.to_thread(ctx.store.runs.status, ctx.run_id)
+    """A stop asked for from outside (``tether runs cancel``, the kill switch), or None.
+
+    The status comes from right after the previous step's journal write when this segment
+    made one (nothing but bookkeeping happens between that write and this check), else from a
+    query.
+    """
+    status = ctx.take_observed_status()
+    if status is None:
+        status = await asyncio.to_thread(ctx.store.runs.status, ctx.run_id)
     return status if status in _STOPS else None
 
 
