@@ -295,3 +295,13 @@ def test_texts_remembered_clean_are_bounded_and_forgotten_on_a_new_secret() -> N
     assert r.redact_text("the plum tree") == "the plum tree"
     r.add_secret("plum tree")
     assert r.redact_text("the plum tree") == "the [REDACTED:secret]"
+
+
+def test_nothing_to_redact_returns_the_same_object(redactor: Redactor) -> None:
+    clean: dict[str, Any] = {"role": "tool", "content": ["plain", ("words", 3)], "n": 4}
+    assert redactor.redact(clean) is clean
+    dirty: dict[str, Any] = {"keep": ["plain"], "mail": ["a@b.io"], "t": ("x", "a@b.io")}
+    out = redactor.redact(dirty)
+    assert out == {"keep": ["plain"], "mail": ["[REDACTED:email]"], "t": ("x", "[REDACTED:email]")}
+    assert out is not dirty and out["keep"] is dirty["keep"] and dirty["mail"] == ["a@b.io"]
+    assert isinstance(out["t"], tuple)

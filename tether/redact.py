@@ -14,6 +14,7 @@ never looked into, so ``redact(redact(x)) == redact(x)``.
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -284,6 +285,10 @@ _ANY_DETECTOR_RE = re.compile(
 _CLEAN_CACHE_SIZE = 1024  # texts known to hold nothing to redact (no secret is kept)
 
 
+def _same(new: Iterable[Any], old: Iterable[Any]) -> bool:
+    return all(map(operator.is_, new, old))
+
+
 class Redactor:
     """Replaces secrets and personal data with ``[REDACTED:<type>]`` markers.
 
@@ -331,27 +336,30 @@ class Redactor:
             if redacted == text:
                 break
             text = redacted
-        if text == original:
+        if text is original:
             if len(clean) >= _CLEAN_CACHE_SIZE:
                 clean.clear()
             clean.add(text)
         return text
 
     def _walk(self, value: Any, *, hidden: bool) -> Any:
-        if isinstance(value, str):
+        """The redacted value; the very same object when nothing in it changed."""
+        kind = type(value)  # exact types first: payloads are plain JSON
+        if kind is str or isinstance(value, str):
             return "[REDACTED:secret]" if hidden and value else self.redact_text(value)
-        if value is None or isinstance(value, bool):
+        if kind is dict or isinstance(value, dict):
+            secret = self._is_secret_key
+            out = {k: self._walk(v, hidden=hidden or secret(k)) for k, v in value.items()}
+            return value if _same(out.values(), value.values()) else out
+        if kind is list or kind is tuple or isinstance(value, list | tuple):
+            items = [self._walk(v, hidden=hidden) for v in value]
+            if _same(items, value):
+                return value
+            return items if isinstance(value, list) else tuple(items)
+        if value is None or kind is bool or isinstance(value, bool):
             return value
         if isinstance(value, int | float):
             return "[REDACTED:secret]" if hidden else value
-        if isinstance(value, dict):
-            return {
-                k: self._walk(v, hidden=hidden or self._is_secret_key(k)) for k, v in value.items()
-            }
-        if isinstance(value, list):
-            return [self._walk(v, hidden=hidden) for v in value]
-        if isinstance(value, tuple):
-            return tuple(self._walk(v, hidden=hidden) for v in value)
         return value
 
     def _is_secret_key(self, key: object) -> bool:

@@ -26,6 +26,7 @@ from tether.store.engine import insert_ignoring_conflicts, write_transaction
 from tether.store.schema import blobs, events
 
 BLOB_THRESHOLD = 256 * 1024  # bytes of payload JSON kept inline in tether_events
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once, stateless
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +89,7 @@ class Journal:
 
     def _row(self, event: Event) -> _Row:
         data, payload = self._redacted(event)
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        text = _JSON.encode(data)
         key = event.key
         ts = event.ts or datetime.now(UTC)
         stored = Event(key=key, payload=payload, ts=ts, v=event.v)
@@ -112,8 +113,11 @@ class Journal:
 
     def _redacted(self, event: Event) -> tuple[dict[str, Any], Payload]:
         # Redact JSON-level values, then validate back: markers are strings, so a redacted
-        # payload stays valid for its type.
-        data: dict[str, Any] = self._redactor.redact(event.payload.model_dump(mode="json"))
+        # payload stays valid for its type. Nothing redacted: the payload is what it was.
+        dumped = event.payload.model_dump(mode="json")
+        data: dict[str, Any] = self._redactor.redact(dumped)
+        if data is dumped:
+            return data, event.payload
         try:
             return data, parse_payload(data)
         except ValidationError as exc:
