@@ -159,6 +159,7 @@ class _Detector:
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 # Nine or more digits with short separators: what phones, cards, IBANs and SSNs all have.
 _DIGIT_RUN_GATE = re.compile(r"\d(?:[ .()-]{0,2}\d){8,}")
+_IPV4_GATE = re.compile(r"\d\.\d+\.\d+\.\d")
 _CREDENTIAL_KEYS = (
     r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|authorization|private[_-]?key"
 )
@@ -255,7 +256,7 @@ _DETECTORS: tuple[_Detector, ...] = (
         kind="ipv4",
         pattern=re.compile(rf"(?<![\w.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\w|\.\d)"),
         hints=(".",),
-        gate=re.compile(r"\d\.\d+\.\d+\.\d"),
+        gate=_IPV4_GATE,
         valid=_ipv4_ok,
     ),
     _Detector(
@@ -279,8 +280,9 @@ _DETECTORS: tuple[_Detector, ...] = (
 # segment this does not match is returned as is after one search instead of one check per
 # detector. tests/test_redact.py checks the implication for each detector.
 _ANY_DETECTOR_RE = re.compile(
-    r"-----BEGIN|earer|EARER|eyJ|sk-|sk_|rk_|AKIA|gh|xox|AIza|@|\d|:[0-9A-Fa-f]*:"
+    r"-----BEGIN|earer|EARER|eyJ|sk-|sk_|rk_|AKIA|gh|xox|AIza|@|:[0-9A-Fa-f]*:"
     r"|(?i:pass|secret|token|key|auth)"
+    rf"|{_DIGIT_RUN_GATE.pattern}|{_IPV4_GATE.pattern}"
 )
 _CLEAN_CACHE_SIZE = 1024  # texts known to hold nothing to redact (no secret is kept)
 
