@@ -17,7 +17,7 @@ def _run(threads: DaemonThreads, fn: Callable[[], object]) -> threading.Event:
         fn()
         done.set()
 
-    threads.submit(job)
+    threads.submit(job, "probe")
     return done
 
 
@@ -30,11 +30,17 @@ def _wait_idle(threads: DaemonThreads, count: int) -> None:
 
 def test_an_idle_thread_takes_the_next_job() -> None:
     threads = DaemonThreads()
-    seen: list[int] = []
+    seen: list[tuple[int, str]] = []
+
+    def note() -> None:
+        seen.append((threading.get_ident(), threading.current_thread().name))
+
     for _ in range(5):
-        assert _run(threads, lambda: seen.append(threading.get_ident())).wait(10)
+        assert _run(threads, note).wait(10)
         _wait_idle(threads, 1)
-    assert len(set(seen)) == 1
+    assert len({ident for ident, _ in seen}) == 1
+    assert {name for _, name in seen} == {"tether-tool-probe"}
+    assert any(t.name == "tether-tool-idle" for t in threading.enumerate())
 
 
 def test_a_blocked_job_does_not_hold_up_the_next() -> None:

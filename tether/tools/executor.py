@@ -249,7 +249,8 @@ async def _run_in_thread(
     """Run a sync function on a daemon thread, which is abandoned if we stop waiting.
 
     Daemon threads (rather than the loop's default executor) keep an abandoned call from
-    blocking event-loop or interpreter shutdown; ``threads`` reuses them across calls.
+    blocking event-loop or interpreter shutdown; ``threads`` reuses them across calls, and
+    names the one running this call ``tether-tool-NAME``.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
@@ -276,5 +277,5 @@ async def _run_in_thread(
         except RuntimeError:  # the loop closed while the abandoned call ran
             pass
 
-    threads.submit(target)
+    threads.submit(target, name)
     return await future
