@@ -1,4 +1,5 @@
-"""The cost of one trivial DBOS step on SQLite (WAL, synchronous=NORMAL), in a fresh process.
+"""The cost of one trivial DBOS step on SQLite (WAL, synchronous=NORMAL, no pool pre-ping: the
+settings tether's durable runs use), in a fresh process.
 
 This is the floor under a durable agent step, which is two DBOS steps (a model call, a tool
 call). Prints the median milliseconds per step as JSON.
@@ -52,6 +53,7 @@ def main() -> None:
                 "application_version": "bench",
                 "log_level": "WARNING",
                 "serializer": DBOSPortableJSONSerializer(),
+                "db_engine_kwargs": {"pool_pre_ping": False},
             }
         )
         DBOS.launch()

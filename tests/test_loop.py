@@ -233,3 +233,48 @@ async def test_parallel_calls_get_distinct_idempotency_keys(tmp_path: Path, n_ca
     }
     assert len(keys) == n_calls
     rt.close()
+
+
+async def test_a_cancel_during_a_tool_call_stops_the_run_before_the_next_model_call(
+    tmp_path: Path,
+) -> None:
+    """The pre-step check before the next model call sees a cancel made during a tool call."""
+    holder: dict[str, Any] = {}
+
+    @tool
+    def cancel_me(n: int) -> dict[str, int]:
+        """Mark the run cancelled, as `tether runs cancel` would while the tool runs.
+
+        Args:
+            n: any number
+        """
+        holder["rt"].store.runs.update(holder["run_id"], status=RunStatus.CANCELLED)
+        return {"n": n}
+
+    model = scripted(call("cancel_me", n=1), answer("never asked"))
+    rt = make_runtime(tmp_path, model)
+    holder["rt"] = rt
+    ctx = await rt.start(agent(cancel_me), "cancel yourself")
+    holder["run_id"] = ctx.run_id
+    await rt.drive(ctx)
+    assert len(model.requests) == 1
+    assert ctx.state.status is RunStatus.CANCELLED
+    assert kinds(rt, ctx.run_id)[-4:] == [
+        "tool_call_started",
+        "tool_call_finished",
+        "budget_charged",
+        "run_finished",
+    ]
+    assert rt.store.runs.get(ctx.run_id).status is RunStatus.CANCELLED
+    rt.close()
+
+
+async def test_a_cancel_before_the_first_step_is_read_from_the_store(tmp_path: Path) -> None:
+    model = scripted(answer("never asked"))
+    rt = make_runtime(tmp_path, model)
+    ctx = await rt.start(agent(), "do nothing")
+    rt.store.runs.update(ctx.run_id, status=RunStatus.KILLED)
+    await rt.drive(ctx)
+    assert model.requests == []
+    assert ctx.state.status is RunStatus.KILLED
+    rt.close()

@@ -264,3 +264,44 @@ def test_redact_is_idempotent(value: Any) -> None:
 def test_known_secret_never_survives(text: str) -> None:
     r = Redactor(["hunter2-correct-horse"])
     assert "hunter2-correct-horse" not in r.redact_text(text)
+
+
+_GATE_TEXT = st.one_of(
+    st.text(max_size=60),
+    st.lists(
+        _FRAGMENTS | st.sampled_from(["\u212aey", "TO\u212aEN", "Pass", "AUTH", "x"]), max_size=8
+    ).map("".join),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_GATE_TEXT)
+def test_one_search_stands_for_every_detector(text: str) -> None:
+    """The fast path: text the combined gate does not match is text no detector applies to."""
+    from tether.redact import _ANY_DETECTOR_RE, _DETECTORS, _Scan
+
+    if _ANY_DETECTOR_RE.search(text) is None:
+        scan = _Scan(text)
+        assert not [d.kind for d in _DETECTORS if d.applies(text, scan)]
+
+
+def test_texts_remembered_clean_are_bounded_and_forgotten_on_a_new_secret() -> None:
+    r = Redactor()
+    for i in range(3000):
+        assert r.redact_text(f"plain words number {i}") == f"plain words number {i}"
+    assert len(r._clean) <= 1024
+    assert r.redact_text("mail me at a@b.io") == "mail me at [REDACTED:email]"
+    assert "mail me at a@b.io" not in r._clean  # only unchanged texts are remembered
+    assert r.redact_text("the plum tree") == "the plum tree"
+    r.add_secret("plum tree")
+    assert r.redact_text("the plum tree") == "the [REDACTED:secret]"
+
+
+def test_nothing_to_redact_returns_the_same_object(redactor: Redactor) -> None:
+    clean: dict[str, Any] = {"role": "tool", "content": ["plain", ("words", 3)], "n": 4}
+    assert redactor.redact(clean) is clean
+    dirty: dict[str, Any] = {"keep": ["plain"], "mail": ["a@b.io"], "t": ("x", "a@b.io")}
+    out = redactor.redact(dirty)
+    assert out == {"keep": ["plain"], "mail": ["[REDACTED:email]"], "t": ("x", "[REDACTED:email]")}
+    assert out is not dirty and out["keep"] is dirty["keep"] and dirty["mail"] == ["a@b.io"]
+    assert isinstance(out["t"], tuple)

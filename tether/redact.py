@@ -14,6 +14,7 @@ never looked into, so ``redact(redact(x)) == redact(x)``.
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -158,6 +159,7 @@ class _Detector:
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 # Nine or more digits with short separators: what phones, cards, IBANs and SSNs all have.
 _DIGIT_RUN_GATE = re.compile(r"\d(?:[ .()-]{0,2}\d){8,}")
+_IPV4_GATE = re.compile(r"\d\.\d+\.\d+\.\d")
 _CREDENTIAL_KEYS = (
     r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|authorization|private[_-]?key"
 )
@@ -254,7 +256,7 @@ _DETECTORS: tuple[_Detector, ...] = (
         kind="ipv4",
         pattern=re.compile(rf"(?<![\w.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\w|\.\d)"),
         hints=(".",),
-        gate=re.compile(r"\d\.\d+\.\d+\.\d"),
+        gate=_IPV4_GATE,
         valid=_ipv4_ok,
     ),
     _Detector(
@@ -274,6 +276,21 @@ _DETECTORS: tuple[_Detector, ...] = (
 )
 
 
+# Something every detector needs before it can apply (the union of their hints and gates): a
+# segment this does not match is returned as is after one search instead of one check per
+# detector. tests/test_redact.py checks the implication for each detector.
+_ANY_DETECTOR_RE = re.compile(
+    r"-----BEGIN|earer|EARER|eyJ|sk-|sk_|rk_|AKIA|gh|xox|AIza|@|:[0-9A-Fa-f]*:"
+    r"|(?i:pass|secret|token|key|auth)"
+    rf"|{_DIGIT_RUN_GATE.pattern}|{_IPV4_GATE.pattern}"
+)
+_CLEAN_CACHE_SIZE = 1024  # texts known to hold nothing to redact (no secret is kept)
+
+
+def _same(new: Iterable[Any], old: Iterable[Any]) -> bool:
+    return all(map(operator.is_, new, old))
+
+
 class Redactor:
     """Replaces secrets and personal data with ``[REDACTED:<type>]`` markers.
 
@@ -287,6 +304,7 @@ class Redactor:
         self._secrets: set[str] = set()
         self._secret_re: re.Pattern[str] | None = None
         self._key_cache: dict[str, bool] = {}
+        self._clean: set[str] = set()  # texts that came back unchanged (prompts repeat)
         for value in secrets:
             self.add_secret(value)
 
@@ -297,6 +315,7 @@ class Redactor:
         self._secrets.add(value)
         ordered = sorted(self._secrets, key=lambda s: (-len(s), s))
         self._secret_re = re.compile("|".join(re.escape(s) for s in ordered))
+        self._clean = set()  # a text clean before may hold the new secret
 
     def redact(self, value: Any) -> Any:
         """A redacted copy of ``value``: dicts, lists, tuples and strings are walked.
@@ -310,29 +329,39 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """``text`` with every detected secret or personal datum replaced by a marker."""
-        if not self.enabled:
+        clean = self._clean  # a concurrent add_secret swaps in a new set: adds here are dropped
+        if not self.enabled or text in clean:
             return text
+        original = text
         while True:
             redacted = self._one_pass(text)
             if redacted == text:
-                return text
+                break
             text = redacted
+        if text is original:
+            if len(clean) >= _CLEAN_CACHE_SIZE:
+                clean.clear()
+            clean.add(text)
+        return text
 
     def _walk(self, value: Any, *, hidden: bool) -> Any:
-        if isinstance(value, str):
+        """The redacted value; the very same object when nothing in it changed."""
+        kind = type(value)  # exact types first: payloads are plain JSON
+        if kind is str or isinstance(value, str):
             return "[REDACTED:secret]" if hidden and value else self.redact_text(value)
-        if value is None or isinstance(value, bool):
+        if kind is dict or isinstance(value, dict):
+            secret = self._is_secret_key
+            out = {k: self._walk(v, hidden=hidden or secret(k)) for k, v in value.items()}
+            return value if _same(out.values(), value.values()) else out
+        if kind is list or kind is tuple or isinstance(value, list | tuple):
+            items = [self._walk(v, hidden=hidden) for v in value]
+            if _same(items, value):
+                return value
+            return items if isinstance(value, list) else tuple(items)
+        if value is None or kind is bool or isinstance(value, bool):
             return value
         if isinstance(value, int | float):
             return "[REDACTED:secret]" if hidden else value
-        if isinstance(value, dict):
-            return {
-                k: self._walk(v, hidden=hidden or self._is_secret_key(k)) for k, v in value.items()
-            }
-        if isinstance(value, list):
-            return [self._walk(v, hidden=hidden) for v in value]
-        if isinstance(value, tuple):
-            return tuple(self._walk(v, hidden=hidden) for v in value)
         return value
 
     def _is_secret_key(self, key: object) -> bool:
@@ -359,6 +388,8 @@ class Redactor:
         secret_re = self._secret_re
         if secret_re is not None:
             text = secret_re.sub("[REDACTED:secret]", text)
+        if _ANY_DETECTOR_RE.search(text) is None:
+            return text
         scan = _Scan(text)
         for detector in _DETECTORS:
             if detector.applies(text, scan):

@@ -35,6 +35,15 @@ def test_get_unknown_run(store: Store) -> None:
     assert str(info.value) == "no run 'nope'; list runs with `tether runs list`"
 
 
+def test_status_alone(store: Store) -> None:
+    make_run(store)
+    assert store.runs.status("run-1") is RunStatus.QUEUED
+    store.runs.update("run-1", status="cancelled")
+    assert store.runs.status("run-1") is RunStatus.CANCELLED
+    with pytest.raises(RunNotFound, match="no run 'nope'"):
+        store.runs.status("nope")
+
+
 def test_update(store: Store) -> None:
     make_run(store)
     done = datetime(2025, 1, 2, 4, 0, tzinfo=timezone(timedelta(hours=2)))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tether.errors import ConfigError
-from tether.store import make_engine
-from tether.store.engine import normalize_url
+from tether.store import make_engine, migrate
+from tether.store.engine import normalize_url, write_transaction
 
 
 def _pragma(engine: sa.Engine, name: str) -> object:
@@ -55,3 +56,25 @@ def test_unwritable_folder_is_a_config_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="TETHER_DB"):
         make_engine(f"sqlite:///{blocker / 'sub' / 'tether.db'}")
+
+
+def test_writers_begin_immediately_and_a_lock_timeout_is_a_dbapi_error(tmp_path: Path) -> None:
+    path = tmp_path / "tether.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        with write_transaction(engine):  # BEGIN IMMEDIATE: holds the write lock
+            holder.execute("PRAGMA busy_timeout=50")
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                holder.execute("BEGIN IMMEDIATE")
+        holder.execute("BEGIN IMMEDIATE")  # now the holder has it
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA busy_timeout=50")
+            conn.commit()
+            conn.execution_options(tether_sqlite_begin="IMMEDIATE")
+            with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+                conn.begin()
+    finally:
+        holder.close()
+        engine.dispose()

@@ -123,7 +123,10 @@ def launch(
         "log_level": "WARNING",
         "serializer": DBOSPortableJSONSerializer(),
     }
-    if not settings.db_url.startswith("sqlite"):
+    if settings.db_url.startswith("sqlite"):
+        # a local file: no server that could drop a pooled connection, so no ping per checkout
+        config["db_engine_kwargs"] = {"pool_pre_ping": False}
+    else:
         config["sys_db_pool_size"] = settings.dbos_pool_size  # DBOS's default is 20
     process = Process(runtime=runtime, executor_id=executor_id, kind=kind, lease_s=lease_s)
     _PROCESS.append(process)

@@ -26,6 +26,7 @@ from tether.store.engine import insert_ignoring_conflicts, write_transaction
 from tether.store.schema import blobs, events
 
 BLOB_THRESHOLD = 256 * 1024  # bytes of payload JSON kept inline in tether_events
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once, stateless
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +42,10 @@ class Journal:
     def __init__(self, engine: sa.Engine, redactor: Redactor) -> None:
         self._engine = engine
         self._redactor = redactor
+        # built once: SQLAlchemy then reuses their compiled form for every append
+        self._insert_event = insert_ignoring_conflicts(engine, events).returning(events.c.seq)
+        self._insert_blob = insert_ignoring_conflicts(engine, blobs)
+        self._seq_of = sa.select(events.c.seq).where(events.c.event_id == sa.bindparam("id"))
 
     def append(self, event: Event) -> int:
         """Store ``event`` (redacted) unless its id is already stored; returns its ``seq``."""
@@ -94,7 +99,7 @@ class Journal:
 
     def _row(self, event: Event) -> _Row:
         data, payload = self._redacted(event)
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        text = _JSON.encode(data)
         key = event.key
         ts = event.ts or datetime.now(UTC)
         stored = Event(key=key, payload=payload, ts=ts, v=event.v)
@@ -118,8 +123,11 @@ class Journal:
 
     def _redacted(self, event: Event) -> tuple[dict[str, Any], Payload]:
         # Redact JSON-level values, then validate back: markers are strings, so a redacted
-        # payload stays valid for its type.
-        data: dict[str, Any] = self._redactor.redact(event.payload.model_dump(mode="json"))
+        # payload stays valid for its type. Nothing redacted: the payload is what it was.
+        dumped = event.payload.model_dump(mode="json")
+        data: dict[str, Any] = self._redactor.redact(dumped)
+        if data is dumped:
+            return data, event.payload
         try:
             return data, parse_payload(data)
         except ValidationError as exc:
@@ -130,24 +138,22 @@ class Journal:
         try:
             if row.blob is not None:
                 conn.execute(
-                    insert_ignoring_conflicts(conn, blobs).values(
-                        digest=values["payload_blob"],
-                        size=len(row.blob),
-                        data=row.blob,
-                        created_at=datetime.now(UTC),
-                    )
+                    self._insert_blob,
+                    {
+                        "digest": values["payload_blob"],
+                        "size": len(row.blob),
+                        "data": row.blob,
+                        "created_at": datetime.now(UTC),
+                    },
                 )
-            stmt = insert_ignoring_conflicts(conn, events).values(**values)
-            seq = conn.execute(stmt.returning(events.c.seq)).scalar_one_or_none()
+            seq = conn.execute(self._insert_event, values).scalar_one_or_none()
         except IntegrityError as exc:
             raise StoreError(
                 f"cannot journal event {values['event_id']!r}: no run {values['run_id']!r} "
                 "in tether_runs; create the run (RunStore.create) before journaling its events"
             ) from exc
         if seq is None:  # already stored: a retried write
-            seq = conn.scalar(
-                sa.select(events.c.seq).where(events.c.event_id == values["event_id"])
-            )
+            seq = conn.scalar(self._seq_of, {"id": values["event_id"]})
         if seq is None:
             raise StoreError(
                 f"event {values['event_id']!r} conflicts with a stored event at the same "

@@ -76,6 +76,7 @@ class RunStore:
     def __init__(self, engine: sa.Engine, redactor: Redactor) -> None:
         self._engine = engine
         self._redactor = redactor
+        self._status_of = sa.select(runs.c.status).where(runs.c.id == sa.bindparam("id"))
 
     def create(self, record: RunRecord) -> RunRecord:
         """Store a new run; returns it as stored (redacted). A taken id is a UsageError."""
@@ -113,6 +114,14 @@ class RunStore:
         if row is None:
             raise _not_found(run_id)
         return _from_row(row)
+
+    def status(self, run_id: str) -> RunStatus:
+        """Just the status of run ``run_id`` (one column: cheap enough to ask before every step)."""
+        with self._engine.connect() as conn:
+            value = conn.execute(self._status_of, {"id": run_id}).scalar_one_or_none()
+        if value is None:
+            raise _not_found(run_id)
+        return RunStatus(value)
 
     def find(self, prefix: str) -> RunRecord:
         """The run whose id is ``prefix`` or, failing that, the one run whose id starts with it."""

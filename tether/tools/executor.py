@@ -12,7 +12,6 @@ import contextvars
 import functools
 import inspect
 import random
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from tether.errors import ToolError, ToolTimeout, TransientToolError
 from tether.tools.contract import Tool, ToolContext, ToolContract
 from tether.tools.jsonable import to_jsonable
 from tether.tools.registry import ToolRegistry
+from tether.tools.threads import DaemonThreads
 from tether.tools.validation import ValidatorCache, validate_arguments, validate_output
 from tether.types import ToolCall
 
@@ -74,6 +74,7 @@ class ToolExecutor:
         self._clock: Clock = clock or time.perf_counter
         self._rng = rng or random.Random()
         self._validators = ValidatorCache()
+        self._threads = DaemonThreads()  # sync tools run here, off the event loop
 
     def prepare(self, registry: ToolRegistry, call: ToolCall) -> PreparedCall:
         """Resolve the tool and validate the arguments; raises ToolError subclasses."""
@@ -115,7 +116,7 @@ class ToolExecutor:
 
             raw = await run_isolated(tool, dict(prepared.arguments), ctx)
         else:
-            raw = await _call_with_timeout(tool.contract, tool.fn, (), kwargs)
+            raw = await _call_with_timeout(tool.contract, tool.fn, (), kwargs, self._threads)
         value = to_jsonable(raw)
         validate_output(tool.contract, value, cache=self._validators)
         return value
@@ -154,7 +155,7 @@ class ToolExecutor:
         args: tuple[Any, ...] = (
             (arguments, list(ctxs)) if _wants_contexts(tool.batch) else (arguments,)
         )
-        raw = await _call_with_timeout(tool.contract, tool.batch, args, {})
+        raw = await _call_with_timeout(tool.contract, tool.batch, args, {}, self._threads)
         if not isinstance(raw, list | tuple) or len(raw) != len(prepared):
             got = f"{len(raw)} results" if isinstance(raw, list | tuple) else type(raw).__name__
             raise ToolError(
@@ -213,7 +214,11 @@ def _wants_contexts(fn: Callable[..., Any]) -> bool:
 
 
 async def _call_with_timeout(
-    contract: ToolContract, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    contract: ToolContract,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    threads: DaemonThreads,
 ) -> Any:
     timeout_s = contract.timeout_ms / 1000.0
     cm = asyncio.timeout(timeout_s)
@@ -221,7 +226,9 @@ async def _call_with_timeout(
         async with cm:
             if inspect.iscoroutinefunction(fn):
                 return await fn(*args, **kwargs)
-            result = await _run_in_thread(functools.partial(fn, *args), kwargs, contract.name)
+            result = await _run_in_thread(
+                threads, functools.partial(fn, *args), kwargs, contract.name
+            )
             if inspect.isawaitable(result):
                 return await result
             return result
@@ -236,11 +243,14 @@ async def _call_with_timeout(
         ) from exc
 
 
-async def _run_in_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name: str) -> Any:
-    """Run a sync function in its own daemon thread, which is abandoned if we stop waiting.
+async def _run_in_thread(
+    threads: DaemonThreads, fn: Callable[..., Any], kwargs: dict[str, Any], name: str
+) -> Any:
+    """Run a sync function on a daemon thread, which is abandoned if we stop waiting.
 
-    A daemon thread (rather than the loop's default executor) keeps an abandoned call from
-    blocking event-loop or interpreter shutdown.
+    Daemon threads (rather than the loop's default executor) keep an abandoned call from
+    blocking event-loop or interpreter shutdown; ``threads`` reuses them across calls, and
+    names the one running this call ``tether-tool-NAME``.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
@@ -256,7 +266,7 @@ async def _run_in_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name: s
         except StopIteration as exc:  # cannot be set on a future
             outcome: tuple[Callable[[Any], None], Any] = (
                 future.set_exception,
-                RuntimeError(f"StopIteration: {exc}"),
+                RuntimeError(f"tool {name!r} raised StopIteration: {exc}"),
             )
         except BaseException as exc:
             outcome = (future.set_exception, exc)
@@ -267,5 +277,5 @@ async def _run_in_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name: s
         except RuntimeError:  # the loop closed while the abandoned call ran
             pass
 
-    threading.Thread(target=target, name=f"tether-tool-{name}", daemon=True).start()
+    threads.submit(target, name)
     return await future
