@@ -95,7 +95,7 @@ def _effect(n: int, key: str, *, dedupe: bool) -> dict[str, object]:
     return {"n": n, "note": secret} if secret else {"n": n}
 
 
-@tool(side_effect="write", idempotent=True)
+@tool(side_effect="write", idempotent=True, sink=False)  # a local counter, no data leaves
 def bump(ctx: ToolContext, n: int) -> dict[str, object]:
     """Record that step n happened; idempotent by key, like a payment API with idempotency keys.
 
@@ -105,7 +105,7 @@ def bump(ctx: ToolContext, n: int) -> dict[str, object]:
     return _effect(n, ctx.idempotency_key, dedupe=True)
 
 
-@tool(side_effect="write")
+@tool(side_effect="write", sink=False)
 def pay(ctx: ToolContext, n: int) -> dict[str, object]:
     """Pay for step n: not idempotent, no way to check afterwards.
 
@@ -121,7 +121,7 @@ def _already_paid(ctx: ToolContext) -> dict[str, object] | None:
     return {"reconciled": True} if paid else None
 
 
-@tool(side_effect="write", reconcile=_already_paid)
+@tool(side_effect="write", reconcile=_already_paid, sink=False)
 def pay_checked(ctx: ToolContext, n: int) -> dict[str, object]:
     """Pay for step n: not idempotent, but the ledger can say whether a key was paid.
 

@@ -96,6 +96,8 @@ class ToolCallFinished(_Payload):
     cached: bool = False  # served from the read-tool cache
     fallback_from: str | None = None  # the tool that failed before this one answered
     cost: str = "0"  # the contract's per-call cost, charged when the tool ran
+    origin: str | None = None  # "tool:<name>" / "retrieval:<name>"; None: tether's own error
+    trusted: bool = False  # the tool's output cannot carry instructions (no taint)
 
 
 class PolicyDecided(_Payload):

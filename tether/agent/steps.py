@@ -31,6 +31,7 @@ from tether.events import (
 )
 from tether.governance.budget import model_charge, tool_charge
 from tether.governance.hooks import authorize_model, authorize_tool
+from tether.governance.taint import result_origin
 from tether.models.base import Model, StreamingModel
 from tether.tools import PreparedCall, ToolContext, ToolOutcome, to_jsonable
 from tether.types import ModelRequest, ModelResponse, RunStatus, TextDelta
@@ -270,6 +271,8 @@ def call_finished(
             cached=getattr(outcome, "cached", False),
             fallback_from=getattr(outcome, "fallback_from", None),
             cost=str(contract.cost) if outcome.attempts > 0 else "0",
+            origin=result_origin(contract),
+            trusted=contract.trusted_output,
         ),
     )
 
@@ -344,6 +347,8 @@ async def resume_write(
                     ok=True,
                     result=to_jsonable(happened),
                     reconciled=True,
+                    origin=result_origin(tool.contract),
+                    trusted=tool.contract.trusted_output,
                 ),
             ),
             (charge_key, tool_charge(tool.contract.name, tool.contract.cost)),
