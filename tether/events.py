@@ -142,6 +142,19 @@ class ApprovalRequested(_Payload):
     policies_version: str = ""
 
 
+class GuardrailVerdict(_Payload):
+    """One guardrail rule's verdict (``tether/governance/guardrails.py``): on the goal
+    (``input``), on the final answer (``output``) or on a tool call (``tool``). ``detail``
+    says why without quoting the text."""
+
+    kind: Literal["guardrail_verdict"] = "guardrail_verdict"
+    stage: Literal["input", "output", "tool"]
+    rule: str
+    verdict: Literal["pass", "block", "redact"]
+    detail: str = ""
+    call_id: str | None = None
+
+
 class ToolCompensated(_Payload):
     """The undo of a completed write (``tether runs compensate``), or why it was not undone."""
 
@@ -227,6 +240,7 @@ Payload = Annotated[
     | RunPaused
     | RunResumed
     | BudgetCharged
+    | GuardrailVerdict
     | RunFinished,
     Field(discriminator="kind"),
 ]
@@ -245,6 +259,7 @@ EventKind = Literal[
     "run_paused",
     "run_resumed",
     "budget_charged",
+    "guardrail_verdict",
     "run_finished",
 ]
 
