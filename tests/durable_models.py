@@ -4,6 +4,9 @@ The model calls ``bump(n=k)`` at step k for k < TETHER_TEST_STEPS, then answers.
 the conversation alone, so any process that resumes a run makes the same choices. Both append
 to files so tests can count what ran; both can SIGKILL their own process once, at a chosen
 step, to simulate a crash between steps.
+
+The write tools declare ``sink=False``: their arguments are test counters, not data leaving
+the run, so the injection pack (tether/governance/taint.py) does not hold them.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ def pay_checked(ctx: ToolContext, n: int) -> dict[str, object]:
     return _effect(n, ctx.idempotency_key, dedupe=False)
 
 
-@tool(side_effect="write", idempotent=True)
+@tool(side_effect="write", idempotent=True, sink=False)
 def record(ctx: ToolContext, n: int) -> dict[str, object]:
     """Record step n in the effects database (TETHER_TEST_EFFECTS_DB), once per key.
 
