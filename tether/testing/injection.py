@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from tether.agent.context import RunContext
-from tether.agent.runner import DirectRunner
+from tether.agent.runner import DirectRunner, gated_tool
 from tether.agent.steps import tool_step
 from tether.agent.stops import StepRefs, stopped
 from tether.events import ApprovalRequested, ToolCallFinished, ToolCallStarted
@@ -236,7 +236,7 @@ class ReviewingRunner(DirectRunner):
     reviews: list[tuple[str, dict[str, Any], bool]] = field(default_factory=list)
 
     async def tool(self, ctx: RunContext, step: int, index: int) -> StepRefs:
-        refs = await tool_step(ctx, step, index)
+        refs = await gated_tool(ctx, step, index)
         stop = stopped(refs)
         if stop is None or stop[0] is not RunStatus.PAUSED:
             return refs
