@@ -4,6 +4,9 @@ The model calls ``bump(n=k)`` at step k for k < TETHER_TEST_STEPS, then answers.
 the conversation alone, so any process that resumes a run makes the same choices. Both append
 to files so tests can count what ran; both can SIGKILL their own process once, at a chosen
 step, to simulate a crash between steps.
+
+The write tools declare ``sink=False``: their arguments are test counters, not data leaving
+the run, so the injection pack (tether/governance/taint.py) does not hold them.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def _effect(n: int, key: str, *, dedupe: bool) -> dict[str, object]:
     return {"n": n, "note": secret} if secret else {"n": n}
 
 
-@tool(side_effect="write", idempotent=True)
+@tool(side_effect="write", idempotent=True, sink=False)  # a local counter, no data leaves
 def bump(ctx: ToolContext, n: int) -> dict[str, object]:
     """Record that step n happened; idempotent by key, like a payment API with idempotency keys.
 
@@ -105,7 +108,7 @@ def bump(ctx: ToolContext, n: int) -> dict[str, object]:
     return _effect(n, ctx.idempotency_key, dedupe=True)
 
 
-@tool(side_effect="write")
+@tool(side_effect="write", sink=False)
 def pay(ctx: ToolContext, n: int) -> dict[str, object]:
     """Pay for step n: not idempotent, no way to check afterwards.
 
@@ -121,7 +124,7 @@ def _already_paid(ctx: ToolContext) -> dict[str, object] | None:
     return {"reconciled": True} if paid else None
 
 
-@tool(side_effect="write", reconcile=_already_paid)
+@tool(side_effect="write", reconcile=_already_paid, sink=False)
 def pay_checked(ctx: ToolContext, n: int) -> dict[str, object]:
     """Pay for step n: not idempotent, but the ledger can say whether a key was paid.
 
@@ -131,7 +134,7 @@ def pay_checked(ctx: ToolContext, n: int) -> dict[str, object]:
     return _effect(n, ctx.idempotency_key, dedupe=False)
 
 
-@tool(side_effect="write", idempotent=True)
+@tool(side_effect="write", idempotent=True, sink=False)
 def record(ctx: ToolContext, n: int) -> dict[str, object]:
     """Record step n in the effects database (TETHER_TEST_EFFECTS_DB), once per key.
 

@@ -1,6 +1,10 @@
 """A model that asks for several calls in one step, and tools for them, for durable runs in
 worker processes: two reads that must overlap (a barrier) and a write with a batch form that
-can SIGKILL its process after its effects (``TETHER_TEST_KILL=batch``)."""
+can SIGKILL its process after its effects (``TETHER_TEST_KILL=batch``).
+
+The write tools declare ``sink=False``: their arguments are test counters, not data leaving
+the run, so the injection pack (tether/governance/taint.py) does not hold them.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ def _pay_many(arguments: list[dict[str, Any]], contexts: list[ToolContext]) -> l
     return out
 
 
-@tool(side_effect="write", batch=_pay_many)
+@tool(side_effect="write", batch=_pay_many, sink=False)
 def pay_many(ctx: ToolContext, n: int) -> dict[str, object]:
     """Pay for item n (its batch form pays for several in one request).
 
@@ -47,7 +51,7 @@ def pay_many(ctx: ToolContext, n: int) -> dict[str, object]:
     raise AssertionError("the batch form is used for several calls")
 
 
-@tool(side_effect="write", idempotent=True, batch=_pay_many)
+@tool(side_effect="write", idempotent=True, batch=_pay_many, sink=False)
 def pay_many_keyed(ctx: ToolContext, n: int) -> dict[str, object]:
     """Pay for item n, idempotent by key (its batch form pays for several at once).
 

@@ -63,7 +63,7 @@ def test_compensation_undoes_writes_in_reverse_and_reports_the_rest(
     )
     rt = make_runtime(tmp_path, model)
     agent = Agent(name="booker", model="scripted", tools=[book, announce, "calculator"])
-    result = rt.run_sync(agent, "book three seats")
+    result = rt.run_sync(agent, "book seats 1A, 1B and 1C; announce hi")
     rt.close()
     assert result.status.value == "succeeded"
     env = os.environ | {

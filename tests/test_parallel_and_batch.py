@@ -105,7 +105,7 @@ async def test_writes_stay_ordered_and_reads_wait_for_them(tmp_path: Path) -> No
             readers.wait()  # reads 0 and 1 overlap
         return n
 
-    @tool(side_effect="write")
+    @tool(side_effect="write", sink=False)  # ordering, not injection, is tested here
     def write_b(n: int) -> int:
         """Write B."""
         log.add(f"write {n} start")

@@ -96,6 +96,8 @@ class ToolCallFinished(_Payload):
     cached: bool = False  # served from the read-tool cache
     fallback_from: str | None = None  # the tool that failed before this one answered
     cost: str = "0"  # the contract's per-call cost, charged when the tool ran
+    origin: str | None = None  # "tool:<name>" / "retrieval:<name>"; None: tether's own error
+    trusted: bool = False  # the tool's output cannot carry instructions (no taint)
 
 
 class PolicyDecided(_Payload):
@@ -138,6 +140,19 @@ class ApprovalRequested(_Payload):
     reasons: list[str] = Field(default_factory=list)
     messages: list[str] = Field(default_factory=list)
     policies_version: str = ""
+
+
+class GuardrailVerdict(_Payload):
+    """One guardrail rule's verdict (``tether/governance/guardrails.py``): on the goal
+    (``input``), on the final answer (``output``) or on a tool call (``tool``). ``detail``
+    says why without quoting the text."""
+
+    kind: Literal["guardrail_verdict"] = "guardrail_verdict"
+    stage: Literal["input", "output", "tool"]
+    rule: str
+    verdict: Literal["pass", "block", "redact"]
+    detail: str = ""
+    call_id: str | None = None
 
 
 class ToolCompensated(_Payload):
@@ -225,6 +240,7 @@ Payload = Annotated[
     | RunPaused
     | RunResumed
     | BudgetCharged
+    | GuardrailVerdict
     | RunFinished,
     Field(discriminator="kind"),
 ]
@@ -243,6 +259,7 @@ EventKind = Literal[
     "run_paused",
     "run_resumed",
     "budget_charged",
+    "guardrail_verdict",
     "run_finished",
 ]
 

@@ -139,7 +139,7 @@ class Runtime:
             self._policies = PolicySource(
                 folder=s.policies,
                 clock=self.clock,
-                packs=s.policy_packs,
+                packs=[p for p in s.policy_packs if s.injection_defense or p != "injection"],
                 reload_ms=s.policy_reload_ms,
             )
         return self._policies

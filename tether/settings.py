@@ -109,8 +109,20 @@ class Settings(BaseSettings):
         default=Path("policies"), description="folder of *.cedar policies and entities.json"
     )
     policy_packs: list[str] = Field(
-        default_factory=lambda: ["ladder", "scopes", "models", "residency", "classification"],
+        default_factory=lambda: [
+            "ladder",
+            "scopes",
+            "models",
+            "residency",
+            "classification",
+            "injection",
+        ],
         description="policy packs loaded with the project's policies",
+    )
+    injection_defense: bool = Field(
+        default=True,
+        description="FOR MEASUREMENT ONLY (red-team baselines): false leaves the injection "
+        "pack out, so sinks run unattended after untrusted content",
     )
     policy_reload_ms: int = Field(default=1000, ge=0, description="how often to check files")
     tenant: str = Field(default="default", description="tenant runs act for by default")

@@ -69,6 +69,7 @@ class SystemMessage:
 
 
 MessageOrigin = Literal["user", "operator"]
+Origin = str  # "user", "operator", "system", "tool:<name>", "retrieval:<name>"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,12 +92,19 @@ class AssistantMessage:
 
 @dataclass(frozen=True, kw_only=True)
 class ToolResultMessage:
-    """A tool's result (or structured error) as the model sees it; ``content`` is JSON text."""
+    """A tool's result (or structured error) as the model sees it; ``content`` is JSON text.
+
+    ``origin``: ``tool:<name>`` or ``retrieval:<name>`` for what a tool returned (data, never
+    instructions), ``system`` for tether's own error when the call never ran; empty means
+    ``tool:<name>``. ``trusted``: the tool declares output that cannot carry instructions.
+    """
 
     tool_call_id: str
     name: str
     content: str
     is_error: bool = False
+    origin: Origin = ""
+    trusted: bool = False
     kind: Literal["tool"] = "tool"
 
 

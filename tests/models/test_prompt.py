@@ -47,7 +47,8 @@ def test_tool_calls_render_as_steps_and_results_as_user_messages(
     assert json.loads(chat[2]["content"]) == {"tool": "calculator", "args": {"expression": "17*23"}}
     assert chat[3] == {
         "role": "user",
-        "content": f'Result of calculator: {{"value": 391}}\n{_prompt.RESULT_NUDGE}',
+        "content": f"Result of calculator {_prompt.DATA_MARK}: "
+        f'{{"value": 391}}\n{_prompt.RESULT_NUDGE}',
     }
 
 
@@ -65,7 +66,11 @@ def test_errors_and_parallel_results_merge_into_one_user_message() -> None:
         )
     )
     assert chat[2]["content"].count("\n") == 1
-    assert chat[3] == {"role": "user", "content": "Result of a: 1\nError from b: {}"}
+    mark = _prompt.DATA_MARK
+    assert chat[3] == {
+        "role": "user",
+        "content": f"Result of a {mark}: 1\nError from b {mark}: {{}}",
+    }
 
 
 def test_output_schema_mode_shows_the_schema_and_plain_mode_shows_no_format() -> None:

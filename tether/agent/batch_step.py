@@ -28,6 +28,7 @@ from tether.agent.steps import (
 from tether.agent.stops import StepRefs, stopped
 from tether.errors import ToolError
 from tether.governance.budget import tool_charge
+from tether.governance.guard_hooks import guard_tool
 from tether.governance.hooks import authorize_tool
 from tether.tools import PreparedCall, ToolContext
 
@@ -91,6 +92,8 @@ async def _prepare(ctx: RunContext, step: int, index: int) -> _Pending | StepRef
     except ToolError as exc:
         await reject_call(ctx, step, index, key, exc)
         return None
+    if await guard_tool(ctx, step, index, call, prepared.tool.contract.name) is not None:
+        return None  # outside the tool allow list: journaled as an error, settled
     gate = await authorize_tool(ctx, step, index, prepared, key)
     if gate.refs is not None:  # denied (journaled, settled) or waiting for approval (a stop)
         return gate.refs if stopped(gate.refs) is not None else None

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tether.errors import AgentSpecError, ConfigError
 from tether.governance.budget import Budget, ToolBudget
+from tether.governance.guardrails import Guardrails
 from tether.tools import BUILTIN_TOOLS, Tool, tool
 from tether.tools.http.refs import HttpToolsRef, OpenApiRef, absolute_refs, load_refs
 from tether.tools.mcp_config import McpServer
@@ -81,6 +82,9 @@ class AgentSpec(BaseModel):
     scopes: list[str] | None = Field(
         default=None, description="auth scopes the agent holds; None: no scope checks"
     )
+    guardrails: Guardrails | None = Field(
+        default=None, description="input and output filters, tool allow list"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +110,7 @@ class Agent:
     guided: bool = False
     description: str = ""
     scopes: Sequence[str] | None = None  # auth scopes the agent holds (policy checks them)
+    guardrails: Guardrails | None = None  # input/output filters (tether/governance/guardrails)
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -151,6 +156,7 @@ class Agent:
                 "preselect_k": self.preselect_k,
                 "guided": self.guided,
                 "scopes": None if self.scopes is None else list(self.scopes),
+                "guardrails": self.guardrails,
             },
             self.source,
         )
@@ -175,6 +181,8 @@ class Agent:
         spec = self.spec()
         unset = {"scopes"} if self.scopes is None else set()  # versions from before scopes
         unset |= set() if self.mcp else {"mcp"}  # ... and from before MCP servers
+        if self.guardrails is None:
+            unset.add("guardrails")
         body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
         body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
@@ -289,6 +297,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         preselect_k=spec.preselect_k,
         guided=spec.guided,
         scopes=spec.scopes,
+        guardrails=spec.guardrails,
         source=source,
     )
 

@@ -74,6 +74,7 @@ class RunState:
     spend: Spend = field(default_factory=Spend)  # the sum of the run's budget_charged events
     spend_by: dict[tuple[str, str], Spend] = field(default_factory=dict)  # (source, name)
     operator_seen: int = 0  # the id of the last operator instruction taken in
+    rejected_calls: set[str] = field(default_factory=set)  # never ran: tether's own errors
 
     def apply(self, event: Event) -> None:
         if isinstance(event.payload, ToolCallFinished):
@@ -127,6 +128,10 @@ def _on_response(state: RunState, p: Any) -> None:
 def _on_tool_started(state: RunState, p: Any) -> None:
     assert isinstance(p, ToolCallStarted)
     state.signatures[call_signature(p.tool, p.arguments)] += 1
+    if p.validated:  # call ids repeat across steps: the latest start decides
+        state.rejected_calls.discard(p.call_id)
+    else:
+        state.rejected_calls.add(p.call_id)
 
 
 def _on_tool_finished(state: RunState, p: ToolCallFinished, index: int) -> None:
@@ -148,7 +153,14 @@ def _add_result(state: RunState, p: ToolCallFinished) -> None:
     body = p.result if p.ok else {"error": p.error}
     content = json.dumps(body, ensure_ascii=False, default=str)
     state.messages.append(
-        ToolResultMessage(tool_call_id=p.call_id, name=p.tool, content=content, is_error=not p.ok)
+        ToolResultMessage(
+            tool_call_id=p.call_id,
+            name=p.tool,
+            content=content,
+            is_error=not p.ok,
+            origin=p.origin or _legacy_origin(state, p),
+            trusted=p.trusted,
+        )
     )
 
 
@@ -184,6 +196,12 @@ def _on_resumed(state: RunState, p: Any) -> None:
     assert isinstance(p, RunResumed)
     state.status = RunStatus.RUNNING
     state.reason = None
+
+
+def _legacy_origin(state: RunState, p: ToolCallFinished) -> str:
+    """A result journaled without an origin: tether's own error if the call was rejected
+    before it ran, else the tool's output (untrusted)."""
+    return "system" if p.call_id in state.rejected_calls else f"tool:{p.tool}"
 
 
 def _on_finished(state: RunState, p: Any) -> None:

@@ -30,7 +30,9 @@ from tether.events import (
     ToolCallStarted,
 )
 from tether.governance.budget import model_charge, tool_charge
+from tether.governance.guard_hooks import guard_input, guard_output, guard_tool
 from tether.governance.hooks import authorize_model, authorize_tool
+from tether.governance.taint import result_origin
 from tether.models.base import Model, StreamingModel
 from tether.tools import PreparedCall, ToolContext, ToolOutcome, to_jsonable
 from tether.types import ModelRequest, ModelResponse, RunStatus, TextDelta
@@ -52,6 +54,9 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
     charge_key = ctx.key(step, "budget_charged")
     if await ctx.journaled(response_key) is not None:
         return (request_key.id, response_key.id, charge_key.id)
+    blocked = await guard_input(ctx, step)  # before the first model call, so before any tool
+    if blocked is not None:
+        return blocked
     request = build_request(ctx)
     prefix = ctx.state.journaled_messages
     history = len(ctx.state.messages)
@@ -163,6 +168,9 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
     except ToolError as exc:
         await reject_call(ctx, step, index, key, exc)
         return refs
+    blocked = await guard_tool(ctx, step, index, call, prepared.tool.contract.name)
+    if blocked is not None:
+        return blocked
     gated = await authorize_tool(ctx, step, index, prepared, key)
     if gated.refs is not None:
         return gated.refs
@@ -270,6 +278,8 @@ def call_finished(
             cached=getattr(outcome, "cached", False),
             fallback_from=getattr(outcome, "fallback_from", None),
             cost=str(contract.cost) if outcome.attempts > 0 else "0",
+            origin=result_origin(contract),
+            trusted=contract.trusted_output,
         ),
     )
 
@@ -283,8 +293,9 @@ async def finish_step(
         return await pause_step(ctx, reason)
     s = ctx.state
     key = ctx.key(s.steps, "run_finished")
+    status, output, reason, verdicts = guard_output(ctx, s.steps, status, output, reason)
     if await ctx.journaled(key) is None:
-        await ctx.record(
+        finished = (
             key,
             RunFinished(
                 status=status.value,
@@ -297,6 +308,7 @@ async def finish_step(
                 tool_calls=s.tool_calls,
             ),
         )
+        await ctx.record_many([*verdicts, finished])
     await asyncio.to_thread(
         ctx.store.runs.update,
         ctx.run_id,
@@ -344,6 +356,8 @@ async def resume_write(
                     ok=True,
                     result=to_jsonable(happened),
                     reconciled=True,
+                    origin=result_origin(tool.contract),
+                    trusted=tool.contract.trusted_output,
                 ),
             ),
             (charge_key, tool_charge(tool.contract.name, tool.contract.cost)),

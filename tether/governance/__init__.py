@@ -2,7 +2,8 @@
 
 ``loader`` reads and validates policy files (the I/O edge), ``engine`` decides (pure),
 ``facts`` and ``labels`` build what a decision is made on, ``gate`` wires decisions into the
-run's tool and model steps and journals them.
+run's tool and model steps and journals them. ``taint`` holds the prompt-injection facts,
+``guardrails`` (with ``guard_hooks``) the per-agent input and output filters.
 
 Operations: ``budget`` (pure budget arithmetic), ``preflight`` (the checks before each step:
 kill switches, pause and cancel requests, operator instructions, budgets) and ``operator``
@@ -12,6 +13,7 @@ kill switches, pause and cancel requests, operator instructions, budgets) and ``
 from tether.governance.decision import DEFAULT_DENY, Decision, Outcome
 from tether.governance.engine import Policies, Resource
 from tether.governance.facts import MODEL_FAMILY, TOOL_FAMILY, ModelFacts, Principal
+from tether.governance.guardrails import Guardrails
 from tether.governance.loader import PACKS, PolicySource, Source, compile_policies
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "PACKS",
     "TOOL_FAMILY",
     "Decision",
+    "Guardrails",
     "ModelFacts",
     "Outcome",
     "Policies",

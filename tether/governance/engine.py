@@ -174,7 +174,8 @@ class Policies:
 
 def _answer(result: cedarpy.AuthzResult) -> Answer:
     d = result.diagnostics
-    return Answer(allowed=result.allowed, policies=tuple(d.reasons), errors=tuple(d.errors))
+    # sorted: Cedar reports the deciding policies in no stable order
+    return Answer(allowed=result.allowed, policies=tuple(sorted(d.reasons)), errors=tuple(d.errors))
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:

@@ -95,6 +95,7 @@ def tool_entity(contract: ToolContract, approved: Mapping[str, Sequence[str]]) -
         "tier": contract.side_effect,
         "version": contract.version,
         "idempotent": contract.idempotent,
+        "sink": contract.is_sink,
         "approved_labels": sorted(approved.get(contract.name, ())),
     }
     if contract.auth_scope:

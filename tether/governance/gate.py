@@ -28,6 +28,7 @@ from tether.governance.facts import (
 )
 from tether.governance.labels import labels_of_text, labels_of_value, origin_labels
 from tether.governance.loader import PolicySource
+from tether.governance.taint import injection_context
 from tether.redact import Redactor
 from tether.tools.contract import ToolContract
 from tether.types import AssistantMessage, Message, SystemMessage
@@ -74,6 +75,7 @@ class PolicyGate:
             **risk_context(contract, arguments),
             "data_labels": sorted(labels_of_value(dict(arguments), self._scanner)),
             "origin_labels": sorted(origin_labels(history)),
+            **injection_context(contract, arguments, history),
             **budget_context(tokens_left, tool_calls_left),
         }
         resource = self._tools.get(contract.name)

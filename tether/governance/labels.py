@@ -13,16 +13,15 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
+from tether.governance.taint import UNTRUSTED, origin_labels
 from tether.redact import Redactor
-from tether.types import Message, ToolResultMessage
 
 _MARKER = re.compile(r"\[REDACTED:([a-z0-9_]+)\]")
 _PII = frozenset({"email", "phone", "credit_card", "iban", "ssn"})
 _SECRET = frozenset({"secret", "api_key", "bearer", "credential", "jwt", "private_key"})
-UNTRUSTED = "untrusted"  # tool or retrieval content has entered the context
+__all__ = ["UNTRUSTED", "labels_of_text", "labels_of_value", "origin_labels"]
 
 
 def labels_of_text(text: str, detector: Redactor | None = None) -> frozenset[str]:
@@ -53,11 +52,3 @@ def _with_classes(kinds: set[str]) -> frozenset[str]:
         return frozenset()
     classes = {"pii" for k in kinds if k in _PII} | {"secret" for k in kinds if k in _SECRET}
     return frozenset(kinds | classes)
-
-
-def origin_labels(messages: Iterable[Message]) -> frozenset[str]:
-    """``user`` always (the goal); ``untrusted`` once any tool result is in the context:
-    whole-context taint, which encoding or splitting the data cannot get around."""
-    if any(isinstance(m, ToolResultMessage) for m in messages):
-        return frozenset({"user", UNTRUSTED})
-    return frozenset({"user"})

@@ -22,7 +22,7 @@ from tether.clock import Clock
 from tether.errors import ConfigError
 from tether.governance.engine import Policies
 
-PACKS = ("ladder", "scopes", "models", "residency", "classification")
+PACKS = ("ladder", "scopes", "models", "residency", "classification", "injection")
 ENTITIES_FILE = "entities.json"
 _FILE_ENTITY_TYPES = frozenset({"Tenant", "User"})
 

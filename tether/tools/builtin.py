@@ -23,7 +23,7 @@ _NO_RETRY = RetryPolicy(max_attempts=1)
 EXPRESSION_PATTERN = rf"^[0-9a-z(\-][0-9a-z+\-*/%.,() ]{{0,{MAX_EXPRESSION_LENGTH - 1}}}$"
 
 
-@tool(idempotent=True, timeout_ms=2_000, retry=_NO_RETRY)
+@tool(idempotent=True, timeout_ms=2_000, retry=_NO_RETRY, trusted_output=True)
 def calculator(
     expression: Annotated[
         str,
@@ -41,7 +41,7 @@ def calculator(
     return {"expression": expression, "result": evaluate(expression)}
 
 
-@tool(idempotent=True, timeout_ms=2_000, retry=_NO_RETRY)
+@tool(idempotent=True, timeout_ms=2_000, retry=_NO_RETRY, trusted_output=True)
 def current_datetime(
     timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC",
 ) -> dict[str, str]:

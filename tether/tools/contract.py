@@ -83,6 +83,13 @@ class ToolContract:
     parallel: bool | None = None
     # "process": a sync tool runs in a subprocess that its timeout kills (tether.tools.isolate)
     isolation: Literal["thread", "process"] = "thread"
+    # prompt-injection defense (tether/governance/taint.py): a sink carries data out of the
+    # run (send, post, pay, write outside the workspace); None: every write/high_risk tool is
+    # one. ``trusted_output``: the tool's results cannot carry instructions (a calculator), so
+    # they do not taint the context. ``retrieval``: the results are retrieved documents.
+    sink: bool | None = None
+    trusted_output: bool = False
+    retrieval: bool = False
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -119,6 +126,15 @@ class ToolContract:
             )
         if self.output_schema is not None and not isinstance(self.output_schema, dict):
             raise ConfigError(f"{where}: output_schema must be a JSON Schema dict or None")
+        if self.trusted_output and self.retrieval:
+            raise ConfigError(
+                f"{where}: retrieved documents are never trusted; drop trusted_output or retrieval"
+            )
+
+    @property
+    def is_sink(self) -> bool:
+        """Whether the call can carry data out of the run (explicit, else by tier)."""
+        return self.sink if self.sink is not None else self.side_effect != "read"
 
     def spec(self) -> ToolSpec:
         """What a model is told about this tool."""

@@ -46,6 +46,9 @@ def tool(
     version: str = "1",
     output_schema: dict[str, Any] | None = None,
     risk_fields: Mapping[str, str] | None = None,
+    sink: bool | None = None,
+    trusted_output: bool = False,
+    retrieval: bool = False,
     reconcile: Callable[[ToolContext], Any] | None = None,
     compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None,
     secrets: Sequence[str] = (),
@@ -71,6 +74,9 @@ def tool(
     version: str = "1",
     output_schema: dict[str, Any] | None = None,
     risk_fields: Mapping[str, str] | None = None,
+    sink: bool | None = None,
+    trusted_output: bool = False,
+    retrieval: bool = False,
     reconcile: Callable[[ToolContext], Any] | None = None,
     compensate: Callable[[ToolContext, dict[str, Any], Any], Any] | None = None,
     secrets: Sequence[str] = (),
@@ -100,6 +106,9 @@ def tool(
         "secrets": tuple(secrets) if not isinstance(secrets, str) else secrets,
         "parallel": parallel,
         "isolation": isolation,
+        "sink": sink,
+        "trusted_output": trusted_output,
+        "retrieval": retrieval,
     }
 
     def build(func: Callable[..., Any]) -> Tool:
