@@ -72,13 +72,15 @@ def _client(runtime: Runtime) -> DBOSClient:
     )
 
 
-def enqueue_run(runtime: Runtime, run_id: str) -> None:
-    """Put segment 0 of a created run on the workers' queue (``tether run --detach``)."""
-    enqueue_runs(runtime, [run_id])
+def enqueue_run(runtime: Runtime, run_id: str, segment: int = 0) -> None:
+    """Put a segment of a run on the workers' queue: segment 0 of a created run (``tether run
+    --detach``), or the next segment of a reopened one (an approval decided)."""
+    enqueue_runs(runtime, [run_id], segment)
 
 
-def enqueue_runs(runtime: Runtime, run_ids: Sequence[str]) -> None:
-    """Put segment 0 of each created run on the workers' queue, through one client."""
+def enqueue_runs(runtime: Runtime, run_ids: Sequence[str], segment: int = 0) -> None:
+    """Put a segment of each run on the workers' queue, through one client. Idempotent: the
+    workflow id is the segment's, and enqueueing an existing one changes nothing."""
     client = _client(runtime)
     try:
         for run_id in run_ids:
@@ -86,11 +88,11 @@ def enqueue_runs(runtime: Runtime, run_ids: Sequence[str]) -> None:
                 {
                     "workflow_name": "tether.segment",
                     "queue_name": engine.QUEUE,
-                    "workflow_id": workflow_id(run_id, 0),
+                    "workflow_id": workflow_id(run_id, segment),
                     "app_version": engine.app_version(),
                 },
                 run_id,
-                0,
+                segment,
             )
     finally:
         client.destroy()
