@@ -1,10 +1,11 @@
 """``tether worker``: execute queued runs until told to stop.
 
 On start DBOS recovers the runs this executor id left unfinished (a restarted worker keeps its
-id). Every tick it sweeps approvals: deadlines pass (escalate or deny), and decided runs whose
-next segment was not queued (a crash of the deciding process) are queued. With ``adopt`` the worker also takes over the runs of executors whose lease expired. On
-SIGTERM or SIGINT it stops taking work, waits up to ``grace_s`` for running segments, and gives
-its lease back so that what is left can be adopted at once.
+id). With ``adopt`` the worker also takes over the runs of executors whose lease expired. Every
+tick it sweeps approvals: deadlines pass (escalate or deny), and decided runs whose next
+segment was not queued (the deciding process crashed, or the run was still recording its
+pause) are queued. On SIGTERM or SIGINT it stops taking work, waits up to ``grace_s`` for
+running segments, and gives its lease back so that what is left can be adopted at once.
 """
 
 from __future__ import annotations
