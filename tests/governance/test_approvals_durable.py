@@ -106,6 +106,8 @@ def test_an_approval_survives_a_restart(tmp_path: Path, edit: str | None) -> Non
     events = env.events(run_id)
     assert [e["kind"] for e in events].count("approval_decided") == 1
     assert env.only_run()["output"] == "wiped"
+    trace = env.tether("runs", "show", run_id).stdout
+    assert "approval approved by alice" in trace and "status succeeded" in trace
 
 
 def test_a_denial_reaches_the_agent_after_a_restart(tmp_path: Path) -> None:
