@@ -7,6 +7,8 @@ segment rebuilt from its journal (``Approvals(..., resume="here")`` then ``run_h
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -386,4 +388,24 @@ def test_bad_approval_annotations_fail_at_load(tmp_path: Path) -> None:
     rt = runtime(tmp_path, ScriptedModel(steps=[]), bad)
     with pytest.raises(ConfigError, match=r"@approvers\('many'\).*fix the annotation"):
         rt.policies.current()
+    rt.close()
+
+
+async def test_two_approvers_at_once_both_count(tmp_path: Path) -> None:
+    model = ScriptedModel(steps=[call("pay", amount=5000, to="bob")])
+    rt = runtime(tmp_path, model, TWO_PEOPLE)
+    paused = await rt.run(agent(), "pay bob", user="alice")
+    approvals = Approvals(rt, resume="here")
+    (pending,) = approvals.list()
+    barrier = threading.Barrier(2)
+
+    def vote(name: str) -> str:
+        barrier.wait()
+        return approvals.approve(pending.id, name).status
+
+    with ThreadPoolExecutor(2) as pool:
+        statuses = sorted(pool.map(vote, ["alice", "bob"]))
+    assert statuses == ["approved", "pending"]  # one vote saw the other: none was lost
+    assert sorted(approvals.get(pending.id).approved_by()) == ["alice", "bob"]
+    assert rt.store.runs.get(paused.run_id).status is RunStatus.QUEUED
     rt.close()

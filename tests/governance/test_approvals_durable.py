@@ -189,3 +189,38 @@ def test_a_crash_while_recording_the_pause_loses_nothing(tmp_path: Path, point: 
     assert len(ids) == len(set(ids))
     kinds = [e["kind"] for e in events]
     assert kinds.count("approval_requested") == 1 and kinds.count("approval_decided") == 1
+
+
+ARCHIVER = """name: archiver
+instructions: Archive old records.
+model: python:tests.governance.agent_tools:review_model
+tools: ["tests.governance.agent_tools:archive", "tests.governance.agent_tools:wipe"]
+"""
+ARCHIVE_POLICY = """
+@id("records.archive_needs_a_person")
+@reason("archiving needs a person")
+forbid (principal, action == Action::"invoke_unattended", resource == Tool::"archive");
+"""
+
+
+def test_batch_approval_from_the_cli_runs_here(tmp_path: Path) -> None:
+    env, _ = setup(tmp_path, TETHER_TEST_TOOL="archive")
+    (tmp_path / "policies" / "records.cedar").write_text(ARCHIVE_POLICY)
+    (tmp_path / "archiver.yaml").write_text(ARCHIVER)
+    for _ in range(2):
+        out = env.tether("run", "--agent", str(tmp_path / "archiver.yaml"), "archive")
+        assert out.returncode == 2, out.stderr  # paused
+    env.tether("run", "--agent", str(tmp_path / "archiver.yaml"), "wipe", TETHER_TEST_TOOL="wipe")
+    listed = json.loads(env.tether("approvals", "list", "--json").stdout)
+    assert sorted(a["tool"] for a in listed) == ["archive", "archive", "wipe"]
+    out = env.tether(
+        "approvals", "approve", "--all-pending", "--tool", "archive", "--by", "ops", "--run-here"
+    )
+    assert out.returncode == 0, out.stderr
+    assert env.lines("effects") == ["archived 0", "archived 0"]
+    left = json.loads(env.tether("approvals", "list", "--json").stdout)
+    assert [a["tool"] for a in left] == ["wipe"]  # high-risk calls are never batched
+    refused = env.tether("approvals", "approve", "--all-pending", "--by", "ops")
+    assert refused.returncode == 64 and "no open tier-1 approvals" in refused.stderr
+    runs = json.loads(env.tether("runs", "list", "--json").stdout)
+    assert sorted(r["status"] for r in runs) == ["paused", "succeeded", "succeeded"]
