@@ -1,6 +1,6 @@
 """The approval store: written with the journal events, idempotent, locked, redacted.
 
-Uses only the ``store`` fixture, so it joins the SQLite/PostgreSQL conformance suite as is.
+Part of the conformance suite: runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
