@@ -22,7 +22,7 @@ from tether.errors import ConfigError, UsageError
 from tether.events import ApprovalDecided, PolicyDecided, ToolCallStarted
 from tether.governance.approvals import Approvals
 from tether.settings import Settings
-from tether.testing import FakeClock, ScriptedModel, ScriptStep, answer, call
+from tether.testing import FakeClock, ScriptedModel, ScriptStep, answer, call, calls
 from tether.types import RunStatus, ToolCall, ToolResultMessage
 
 RAN: list[str] = []
@@ -408,4 +408,47 @@ async def test_two_approvers_at_once_both_count(tmp_path: Path) -> None:
     assert statuses == ["approved", "pending"]  # one vote saw the other: none was lost
     assert sorted(approvals.get(pending.id).approved_by()) == ["alice", "bob"]
     assert rt.store.runs.get(paused.run_id).status is RunStatus.QUEUED
+    rt.close()
+
+
+def _pay_many(arguments: list[dict[str, Any]]) -> list[str]:
+    RAN.append("batch " + ",".join(f"{a['amount']}>{a['to']}" for a in arguments))
+    return ["paid"] * len(arguments)
+
+
+@tool(name="pay", side_effect="write", batch=_pay_many)
+def batch_pay(amount: int, to: str) -> str:
+    """Pay someone.
+
+    Args:
+        amount: how much
+        to: who
+    """
+    RAN.append(f"pay {amount} {to}")
+    return "paid"
+
+
+async def test_calls_of_a_batch_tool_are_approved_one_by_one_then_run_once(
+    tmp_path: Path,
+) -> None:
+    model = ScriptedModel(
+        steps=[
+            calls(("pay", {"amount": 200, "to": "ann"}), ("pay", {"amount": 300, "to": "ben"})),
+            answer("paid both"),
+        ]
+    )
+    rt = runtime(tmp_path, model)
+    a = Agent(name="support", instructions="Help.", model="scripted", tools=[batch_pay])
+    paused = await rt.run(a, "pay both", user="alice")
+    approvals = Approvals(rt, resume="here")
+    (first,) = approvals.list()
+    assert first.index == 0
+    approvals.approve(first.id, "carol", edit={"amount": 150, "to": "ann"})
+    again = await approvals.run_here(paused.run_id)
+    assert again.status is RunStatus.PAUSED and RAN == []  # the second call waits too
+    (second,) = approvals.list()
+    assert second.index == 1 and second.segment == 1
+    approvals.approve(second.id, "carol")
+    assert (await approvals.run_here(paused.run_id)).status is RunStatus.SUCCEEDED
+    assert RAN == ["batch 150>ann,300>ben"]  # one batch call, each with its approved arguments
     rt.close()
