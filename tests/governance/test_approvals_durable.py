@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,15 @@ def workflow_status(env: Env, workflow_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def workflow_finished(env: Env, workflow_id: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while workflow_status(env, workflow_id) != "SUCCESS":
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def only_approval(env: Env, *args: str) -> dict[str, object]:
     out = env.tether("approvals", "list", "--json", *args)
     assert out.returncode == 0, out.stderr
@@ -69,11 +79,12 @@ def pause_on_a_worker(env: Env, agent: str) -> str:
         assert out.returncode == 0, out.stderr
         run_id = str(json.loads(out.stdout)["run_id"])
         assert env.wait_status(run_id) == "paused"
+        # no worker holds the run: its segment's workflow is over (DBOS records that just
+        # after the run's status is written), and nothing ran
+        assert workflow_finished(env, f"{run_id}:seg0")
     finally:
         worker.kill()  # SIGKILL: every tether process is gone now
         worker.wait(timeout=30)
-    # no worker holds the run: its segment's workflow is over, and nothing ran
-    assert workflow_status(env, f"{run_id}:seg0") == "SUCCESS"
     assert env.lines("effects") == []
     return run_id
 
@@ -100,7 +111,7 @@ def test_an_approval_survives_a_restart(tmp_path: Path, edit: str | None) -> Non
     n = 7 if edit else 0
     assert env.lines("effects") == [f"wiped {n}"]  # once, with the approved arguments
     assert [json.loads(line) for line in env.lines("seen")] == [{"wiped": n}]
-    assert workflow_status(env, f"{run_id}:seg1") == "SUCCESS"
+    assert workflow_finished(env, f"{run_id}:seg1")
     shown_json = json.loads(env.tether("approvals", "show", str(approval["id"]), "--json").stdout)
     assert shown_json["status"] == "approved" and shown_json["approved_by"] == ["alice"]
     events = env.events(run_id)
@@ -143,6 +154,17 @@ def test_deciding_needs_a_reason_and_an_open_approval(tmp_path: Path) -> None:
     assert missing.returncode == 64 and "no approval 'apr_nope'" in missing.stderr
 
 
+def wait_until_not(env: Env, run_id: str, status: str, timeout: float = 90) -> str:
+    """The run's status once it is neither open nor ``status``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = env.wait_status(run_id)
+        if now != status:
+            return now
+        time.sleep(0.5)
+    pytest.fail(f"run {run_id} stayed {status} for {timeout}s")
+
+
 def faulty_run(env: Env, agent: str, point: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tests.governance.faulty_cli", "run", "--agent", agent, "wipe"],
@@ -175,10 +197,8 @@ def test_a_crash_while_recording_the_pause_loses_nothing(tmp_path: Path, point: 
             assert len(json.loads(env.tether("approvals", "list", "--json").stdout)) == 1
             out = env.tether("approvals", "approve", str(approval["id"]), "--by", "alice")
             assert out.returncode == 0, out.stderr
-        deadline_status = env.wait_status(str(run["run_id"]))
-        if deadline_status == "paused":  # the sweep reopens it at the worker's next tick
-            deadline_status = env.wait_status(str(run["run_id"]))
-        assert deadline_status == "succeeded"
+        # paused first, then reopened by the worker's sweep (after_request) or the approval
+        assert wait_until_not(env, str(run["run_id"]), "paused") == "succeeded"
     finally:
         stop(env, worker)
     assert env.lines("effects") == ["wiped 0"]
