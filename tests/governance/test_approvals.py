@@ -149,7 +149,7 @@ async def test_approve_runs_the_call_once_without_asking_policy_again(tmp_path: 
     events = rt.store.journal.read(paused.run_id)
     (d,) = [e for e in events if isinstance(e.payload, ApprovalDecided)]
     assert d.payload.outcome == "approved" and d.payload.by == ["alice"]
-    assert d.key.segment == 0 and d.seq > [e for e in events if e.kind == "run_finished"][0].seq
+    assert d.key.segment == 0 and d.seq > [e for e in events if e.kind == "run_paused"][0].seq
     seg1 = [e for e in events if e.key.segment == 1]
     decisions = [e.payload for e in seg1 if isinstance(e.payload, PolicyDecided)]
     tool_decisions = [p for p in decisions if p.target == "tool"]
@@ -404,9 +404,11 @@ async def test_two_approvers_at_once_both_count(tmp_path: Path) -> None:
         return approvals.approve(pending.id, name).status
 
     with ThreadPoolExecutor(2) as pool:
-        statuses = sorted(pool.map(vote, ["alice", "bob"]))
-    assert statuses == ["approved", "pending"]  # one vote saw the other: none was lost
-    assert sorted(approvals.get(pending.id).approved_by()) == ["alice", "bob"]
+        list(pool.map(vote, ["alice", "bob"]))
+    decided = approvals.get(pending.id)  # one vote saw the other: none was lost
+    assert decided.status == "approved" and sorted(decided.approved_by()) == ["alice", "bob"]
+    events = rt.store.journal.read(paused.run_id, kinds=["approval_decided"])
+    assert len(events) == 1
     assert rt.store.runs.get(paused.run_id).status is RunStatus.QUEUED
     rt.close()
 

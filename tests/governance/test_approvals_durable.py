@@ -150,6 +150,9 @@ def test_deciding_needs_a_reason_and_an_open_approval(tmp_path: Path) -> None:
     bad = env.tether("approvals", "approve", str(approval["id"]), "--edit", '{"n": "x"}')
     assert bad.returncode == 64 and "$.n" in bad.stderr and "nothing was changed" in bad.stderr
     assert only_approval(env)["status"] == "pending"
+    resumed = env.tether("runs", "resume", str(approval["run_id"]))
+    assert resumed.returncode == 64 and "waits for approval" in resumed.stderr
+    assert env.only_run()["status"] == "paused"
     missing = env.tether("approvals", "show", "apr_nope")
     assert missing.returncode == 64 and "no approval 'apr_nope'" in missing.stderr
 

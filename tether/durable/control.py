@@ -120,6 +120,7 @@ async def resume_run(runtime: Runtime, run_ref: str) -> RunRecord:
     store = runtime.store
     paused = store.runs.find(run_ref)
     if paused.status is RunStatus.PAUSED:
+        _not_waiting_for_approval(runtime, paused)
         if _pause_taken(runtime, paused):
             return await _resume_paused(runtime, paused)
         # asked to pause, but it has not stopped yet: withdraw the request
@@ -143,6 +144,18 @@ async def resume_run(runtime: Runtime, run_ref: str) -> RunRecord:
         if launched:
             engine.shutdown()
     return store.runs.get(record.id)
+
+
+def _not_waiting_for_approval(runtime: Runtime, record: RunRecord) -> None:
+    """A run paused for an approval goes on once the approval is decided, not by resume."""
+    waiting = runtime.store.approvals.list(run_id=record.id)
+    for a in waiting:
+        if a.segment == record.segment and a.is_open:
+            raise UsageError(
+                f"run {record.id!r} waits for approval {a.id!r} of {a.subject!r}; decide it "
+                f"with `tether approvals approve {a.id}` or `tether approvals deny {a.id} "
+                "--reason TEXT`"
+            )
 
 
 def _pause_taken(runtime: Runtime, record: RunRecord) -> bool:
