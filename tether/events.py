@@ -140,6 +140,38 @@ class ApprovalRequested(_Payload):
     reasons: list[str] = Field(default_factory=list)
     messages: list[str] = Field(default_factory=list)
     policies_version: str = ""
+    # the terms of the approval (policy annotations or settings; ``tether.governance.terms``)
+    approval_id: str | None = None
+    approvers: int = 1
+    reviewers: str = ""
+    deadline: datetime | None = None
+    escalate_to: str | None = None
+
+
+class ApprovalDecided(_Payload):
+    """A person's (or a timeout's) final word on an ``approval_requested`` call.
+
+    Journaled once per request, in the segment that asked (at the request's ``step`` and
+    ``index``), when the run is reopened to go on; the next segment applies it: an approved
+    call runs once with ``arguments`` (edited or as requested) and is not put to policy again;
+    a denied or expired one gives the agent an ``approval_denied`` result with ``reason``.
+    """
+
+    kind: Literal["approval_decided"] = "approval_decided"
+    approval_id: str
+    step: int
+    index: int
+    target: Literal["tool", "model"]
+    call_id: str | None = None
+    tool: str | None = None
+    model: str | None = None
+    outcome: Literal["approved", "denied", "expired"]
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    edited: bool = False
+    idempotency_key: str | None = None
+    reason: str | None = None
+    by: list[str] = Field(default_factory=list)
+    decided_at: datetime | None = None
 
 
 class GuardrailVerdict(_Payload):
@@ -241,6 +273,7 @@ Payload = Annotated[
     | RunResumed
     | BudgetCharged
     | GuardrailVerdict
+    | ApprovalDecided
     | RunFinished,
     Field(discriminator="kind"),
 ]
@@ -260,6 +293,7 @@ EventKind = Literal[
     "run_resumed",
     "budget_charged",
     "guardrail_verdict",
+    "approval_decided",
     "run_finished",
 ]
 

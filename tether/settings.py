@@ -134,6 +134,15 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="model id, provider or tool name -> data labels it may receive (pii, secret)",
     )
+    approval_reviewers: str = Field(
+        default="reviewers", description="reviewer group approvals go to (policy may name one)"
+    )
+    approval_timeout_s: float | None = Field(
+        default=None, gt=0, description="seconds an approval waits; None: until decided"
+    )
+    approval_escalate_to: str | None = Field(
+        default=None, description="group a timed-out approval goes to; None: it is denied"
+    )
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
     tenant_budgets: dict[str, Budget] = Field(
         default_factory=dict,

@@ -25,12 +25,13 @@ TABLES = {
     "tether_executors",
     "tether_kill_switches",
     "tether_operator_messages",
+    "tether_approvals",
 }
 
 
 def test_migrate_from_empty_then_noop(engine: sa.Engine) -> None:
     assert current_version(engine) == 0
-    assert migrate(engine) == LAST == 4
+    assert migrate(engine) == LAST == 5
     assert TABLES <= set(sa.inspect(engine).get_table_names())
     assert migrate(engine) == LAST
     with engine.connect() as conn:

@@ -12,6 +12,7 @@ from tests.governance.fixtures import TOOLS, gate, write_project
 from tether import Agent, Runtime
 from tether.errors import ConfigError
 from tether.governance.loader import PolicySource
+from tether.governance.terms import ApprovalTerms, terms_for
 from tether.settings import Settings
 from tether.testing import FakeClock, ScriptedModel
 from tether.types import UserMessage
@@ -135,7 +136,14 @@ async def test_a_run_with_a_broken_policy_file_is_never_created(tmp_path: Path) 
 
 def test_the_readme_policy_example_loads(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    (block,) = re.findall(r"```cedar\n(.*?)```", readme, flags=re.S)
-    (tmp_path / "payments.cedar").write_text(block)
+    blocks = re.findall(r"```cedar\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) == 2  # the Policy section's and the Approvals section's
+    for n, block in enumerate(blocks):
+        (tmp_path / f"readme{n}.cedar").write_text(block)
     policies = PolicySource(folder=tmp_path, clock=FakeClock()).current()
-    assert {"payments.over_100", "payments.cap"} <= set(policies.policies)
+    ids = {"payments.over_100", "payments.cap", "payments.over_1000_two_people"}
+    assert ids <= set(policies.policies)
+    notes = policies.policies["payments.over_1000_two_people"]["annotations"]
+    assert terms_for([notes]) == ApprovalTerms(
+        approvers=2, reviewers="finance", timeout_s=4 * 3600, escalate_to="cfo"
+    )

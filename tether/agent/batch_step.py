@@ -27,6 +27,7 @@ from tether.agent.steps import (
 )
 from tether.agent.stops import StepRefs, stopped
 from tether.errors import ToolError
+from tether.governance.approved import resumed_call
 from tether.governance.budget import tool_charge
 from tether.governance.guard_hooks import guard_tool
 from tether.governance.hooks import authorize_tool
@@ -85,8 +86,8 @@ def _charge(ctx: RunContext, step: int, p: _Pending, attempts: int) -> Journaled
 async def _prepare(ctx: RunContext, step: int, index: int) -> _Pending | StepRefs | None:
     """The call ready to run; None when it is settled without running (rejected, or
     reconciled after a crash); stop refs when the run must stop."""
-    call = ctx.state.pending_calls[index]
     key = idempotency_key(ctx.run_id, ctx.segment, step, index)
+    call, key = resumed_call(ctx.state, step, index, ctx.state.pending_calls[index], key)
     try:
         prepared = ctx.executor.prepare(ctx.registry, call)
     except ToolError as exc:

@@ -16,6 +16,7 @@ from tether.models.base import Model
 from tether.secrets import SecretSource
 from tether.settings import Settings
 from tether.store import Store
+from tether.store.journal import Also
 from tether.tools import ToolRegistry
 from tether.tools.resilience import ToolRunner
 
@@ -53,11 +54,15 @@ class RunContext:
         (event,) = await self.record_many([(key, payload)])
         return event
 
-    async def record_many(self, items: Sequence[tuple[EventKey, Payload]]) -> list[Event]:
-        """Journal several events in one transaction (one commit), then apply them in order."""
+    async def record_many(
+        self, items: Sequence[tuple[EventKey, Payload]], *, also: Also | None = None
+    ) -> list[Event]:
+        """Journal several events in one transaction (one commit), then apply them in order.
+
+        ``also(conn, stored)`` writes rows that must commit with the events."""
         now = self.clock.now()
         staged = [Event(key=k, payload=p, ts=now) for k, p in items]
-        stored = await asyncio.to_thread(self.store.journal.store, staged)
+        stored = await asyncio.to_thread(self.store.journal.store, staged, also=also)
         for event in stored:
             self.state.apply(event)
             self.applied.add(event.id)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from tether.events import (
+    ApprovalDecided,
     BudgetCharged,
     Event,
     ModelRequested,
@@ -75,6 +76,8 @@ class RunState:
     spend_by: dict[tuple[str, str], Spend] = field(default_factory=dict)  # (source, name)
     operator_seen: int = 0  # the id of the last operator instruction taken in
     rejected_calls: set[str] = field(default_factory=set)  # never ran: tether's own errors
+    # a person's decision per call position (step, index): the call's decision on resume
+    approvals: dict[tuple[int, int], ApprovalDecided] = field(default_factory=dict)
 
     def apply(self, event: Event) -> None:
         if isinstance(event.payload, ToolCallFinished):
@@ -211,7 +214,15 @@ def _on_finished(state: RunState, p: Any) -> None:
     state.reason = p.reason
 
 
+def _on_approval_decided(state: RunState, p: Any) -> None:
+    assert isinstance(p, ApprovalDecided)
+    state.approvals[(p.step, p.index)] = p
+    if state.status is RunStatus.PAUSED:  # journaled when the run is reopened
+        state.status = RunStatus.RUNNING
+
+
 _HANDLERS: dict[type, Any] = {
+    ApprovalDecided: _on_approval_decided,
     RunStarted: _on_started,
     ModelRequested: _on_request,
     ModelResponded: _on_response,

@@ -29,6 +29,7 @@ from tether.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from tether.governance.approved import resumed_call
 from tether.governance.budget import model_charge, tool_charge
 from tether.governance.guard_hooks import guard_input, guard_output, guard_tool
 from tether.governance.hooks import authorize_model, authorize_tool
@@ -161,8 +162,8 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
     if await ctx.journaled(ctx.key(step, "tool_call_finished", index)) is not None:
         charged = await ctx.journaled(charge_key) is not None  # rejected calls are not charged
         return (*refs, charge_key.id) if charged else refs
-    call = ctx.state.pending_calls[index]
     key = idempotency_key(ctx.run_id, ctx.segment, step, index)
+    call, key = resumed_call(ctx.state, step, index, ctx.state.pending_calls[index], key)
     try:
         prepared = ctx.executor.prepare(ctx.registry, call)
     except ToolError as exc:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tether.agent.spec import Agent, load_agent
+from tether.cli.approvals import app as approvals_app
 from tether.cli.render import print_run, record_json, runs_lines, summary_line
 from tether.costs import cost_report
 from tether.errors import ConfigError, StoreError, UsageError
@@ -36,6 +37,7 @@ mcp_app = typer.Typer(help="Model Context Protocol.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(tools_app, name="tools")
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(approvals_app, name="approvals")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_AGENT = "assistant"

@@ -11,6 +11,8 @@ from rich.text import Text
 
 from tether.costs import CostReport, cost_report
 from tether.events import (
+    ApprovalDecided,
+    ApprovalRequested,
     Event,
     ModelResponded,
     PolicyDecided,
@@ -62,6 +64,8 @@ def trace_lines(events: Sequence[Event]) -> list[Text]:
                     (short(why, 120), "yellow"),
                 )
             )
+        elif isinstance(p, ApprovalRequested | ApprovalDecided):
+            lines.append(_approval_line(p))
         elif isinstance(p, ToolCallStarted):
             started[p.call_id + str(event.key.step)] = p
         elif isinstance(p, ToolCallFinished):
@@ -79,6 +83,20 @@ def trace_lines(events: Sequence[Event]) -> list[Text]:
                 )
             )
     return lines
+
+
+def _approval_line(p: ApprovalRequested | ApprovalDecided) -> Text:
+    what = p.tool or p.model or "?"
+    if isinstance(p, ApprovalRequested):
+        detail = f"requested for {what} ({p.approval_id}; {p.approvers} approver(s))"
+        return Text.assemble("        ", ("approval ", "cyan"), detail)
+    who = ", ".join(p.by) or "timeout"
+    edited = " with edited arguments" if p.edited else ""
+    reason = f": {short(p.reason, 120)}" if p.reason else ""
+    style = "green" if p.outcome == "approved" else "red"
+    return Text.assemble(
+        "        ", ("approval ", "cyan"), (f"{p.outcome}", style), f" by {who}{edited}{reason}"
+    )
 
 
 def print_trace(console: Console, events: Sequence[Event]) -> None:

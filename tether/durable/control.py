@@ -72,13 +72,15 @@ def _client(runtime: Runtime) -> DBOSClient:
     )
 
 
-def enqueue_run(runtime: Runtime, run_id: str) -> None:
-    """Put segment 0 of a created run on the workers' queue (``tether run --detach``)."""
-    enqueue_runs(runtime, [run_id])
+def enqueue_run(runtime: Runtime, run_id: str, segment: int = 0) -> None:
+    """Put a segment of a run on the workers' queue: segment 0 of a created run (``tether run
+    --detach``), or the next segment of a reopened one (an approval decided)."""
+    enqueue_runs(runtime, [run_id], segment)
 
 
-def enqueue_runs(runtime: Runtime, run_ids: Sequence[str]) -> None:
-    """Put segment 0 of each created run on the workers' queue, through one client."""
+def enqueue_runs(runtime: Runtime, run_ids: Sequence[str], segment: int = 0) -> None:
+    """Put a segment of each run on the workers' queue, through one client. Idempotent: the
+    workflow id is the segment's, and enqueueing an existing one changes nothing."""
     client = _client(runtime)
     try:
         for run_id in run_ids:
@@ -86,11 +88,11 @@ def enqueue_runs(runtime: Runtime, run_ids: Sequence[str]) -> None:
                 {
                     "workflow_name": "tether.segment",
                     "queue_name": engine.QUEUE,
-                    "workflow_id": workflow_id(run_id, 0),
+                    "workflow_id": workflow_id(run_id, segment),
                     "app_version": engine.app_version(),
                 },
                 run_id,
-                0,
+                segment,
             )
     finally:
         client.destroy()
@@ -118,6 +120,7 @@ async def resume_run(runtime: Runtime, run_ref: str) -> RunRecord:
     store = runtime.store
     paused = store.runs.find(run_ref)
     if paused.status is RunStatus.PAUSED:
+        _not_waiting_for_approval(runtime, paused)
         if _pause_taken(runtime, paused):
             return await _resume_paused(runtime, paused)
         # asked to pause, but it has not stopped yet: withdraw the request
@@ -141,6 +144,18 @@ async def resume_run(runtime: Runtime, run_ref: str) -> RunRecord:
         if launched:
             engine.shutdown()
     return store.runs.get(record.id)
+
+
+def _not_waiting_for_approval(runtime: Runtime, record: RunRecord) -> None:
+    """A run paused for an approval goes on once the approval is decided, not by resume."""
+    waiting = runtime.store.approvals.list(run_id=record.id)
+    for a in waiting:
+        if a.segment == record.segment and a.is_open:
+            raise UsageError(
+                f"run {record.id!r} waits for approval {a.id!r} of {a.subject!r}; decide it "
+                f"with `tether approvals approve {a.id}` or `tether approvals deny {a.id} "
+                "--reason TEXT`"
+            )
 
 
 def _pause_taken(runtime: Runtime, record: RunRecord) -> bool:

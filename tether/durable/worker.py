@@ -1,9 +1,11 @@
 """``tether worker``: execute queued runs until told to stop.
 
 On start DBOS recovers the runs this executor id left unfinished (a restarted worker keeps its
-id). With ``adopt`` the worker also takes over the runs of executors whose lease expired. On
-SIGTERM or SIGINT it stops taking work, waits up to ``grace_s`` for running segments, and gives
-its lease back so that what is left can be adopted at once.
+id). With ``adopt`` the worker also takes over the runs of executors whose lease expired. Every
+tick it sweeps approvals: deadlines pass (escalate or deny), and decided runs whose next
+segment was not queued (the deciding process crashed, or the run was still recording its
+pause) are queued. On SIGTERM or SIGINT it stops taking work, waits up to ``grace_s`` for
+running segments, and gives its lease back so that what is left can be adopted at once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from tether.durable import engine
 from tether.durable.control import adopt_expired
+from tether.governance.approvals import Approvals
 
 if TYPE_CHECKING:
     from tether.runtime import Runtime
@@ -39,7 +42,9 @@ def serve_worker(
     adopted: list[str] = []
     try:
         print(f"worker {executor_id} ready", flush=True)
+        approvals = Approvals(runtime)
         while not stop.wait(min(1.0, process.lease_s / 3)):
+            _sweep(approvals)
             if adopt:
                 for run_id in adopt_expired(runtime):
                     log.warning("adopted run %s", run_id)
@@ -48,3 +53,14 @@ def serve_worker(
     finally:
         engine.shutdown(wait_s=grace_s)
     return adopted
+
+
+def _sweep(approvals: Approvals) -> None:
+    """Approval deadlines, and decided runs to queue (finishing what a crash interrupted)."""
+    try:
+        report = approvals.sweep()
+    except Exception:  # retried at the next tick
+        log.warning("approvals sweep failed", exc_info=True)
+        return
+    for run_id in report.resumed:
+        print(f"resumed {run_id}", flush=True)

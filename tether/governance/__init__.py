@@ -8,19 +8,26 @@ run's tool and model steps and journals them. ``taint`` holds the prompt-injecti
 Operations: ``budget`` (pure budget arithmetic), ``preflight`` (the checks before each step:
 kill switches, pause and cancel requests, operator instructions, budgets) and ``operator``
 (the operator's commands: kill switches and instructions).
+
+Approvals: ``approvals`` is the approval ladder's API (``terms``, ``requests``, ``ballot``
+and ``approved`` are its parts).
 """
 
+from tether.governance.approvals import Approvals, SweepReport
 from tether.governance.decision import DEFAULT_DENY, Decision, Outcome
 from tether.governance.engine import Policies, Resource
 from tether.governance.facts import MODEL_FAMILY, TOOL_FAMILY, ModelFacts, Principal
 from tether.governance.guardrails import Guardrails
 from tether.governance.loader import PACKS, PolicySource, Source, compile_policies
+from tether.governance.terms import ApprovalTerms
 
 __all__ = [
     "DEFAULT_DENY",
     "MODEL_FAMILY",
     "PACKS",
     "TOOL_FAMILY",
+    "ApprovalTerms",
+    "Approvals",
     "Decision",
     "Guardrails",
     "ModelFacts",
@@ -30,5 +37,6 @@ __all__ = [
     "Principal",
     "Resource",
     "Source",
+    "SweepReport",
     "compile_policies",
 ]

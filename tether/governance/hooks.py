@@ -29,8 +29,10 @@ from tether.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from tether.governance.approved import approved_decision, deny_by_person
 from tether.governance.gate import Verdict
 from tether.governance.preflight import allowance
+from tether.governance.requests import draft_request
 from tether.models.base import Model
 from tether.models.resilience import FallbackModel
 from tether.tools import PreparedCall
@@ -60,6 +62,11 @@ async def authorize_tool(
     if gate is None:
         return ToolGate()
     key = ctx.key(step, "policy_decision", index)
+    person = ctx.state.approvals.get((step, index))
+    if person is not None:  # a person decided this call: that is the decision
+        if person.outcome == "approved":
+            return ToolGate(events=((key, approved_decision(ctx, person)),))
+        return ToolGate(refs=await deny_by_person(ctx, step, index, prepared, person))
     decided = await _journaled_decision(ctx, key)
     if decided is None:
         tokens_left, tool_calls_left = allowance(ctx)
@@ -85,23 +92,31 @@ async def authorize_tool(
             messages=decided.messages,
             policies_version=decided.policies_version,
         )
-        return ToolGate(refs=await request_approval(ctx, step, index, decided, approval))
+        refs = await request_approval(ctx, step, index, decided, approval, prepared)
+        return ToolGate(refs=refs)
     return ToolGate(refs=await _deny_tool(ctx, step, index, prepared, idempotency_key, decided))
 
 
 async def request_approval(
-    ctx: RunContext, step: int, index: int, decided: PolicyDecided, approval: ApprovalRequested
+    ctx: RunContext,
+    step: int,
+    index: int,
+    decided: PolicyDecided,
+    approval: ApprovalRequested,
+    prepared: PreparedCall | None = None,
 ) -> StepRefs:
     """Journal the request and pause the run's segment.
 
-    The approval store (``tether approvals``) reads ``approval_requested`` events; resuming
-    the run once a person decided starts the next segment.
+    The ``tether_approvals`` row (``tether approvals``) commits with the journal events;
+    once a person decided, the run goes on in its next segment.
     """
+    draft = await draft_request(ctx, step, index, decided, approval, prepared)
     await ctx.record_many(
         [
             (ctx.key(step, "policy_decision", index), decided),
-            (ctx.key(step, "approval_requested", index), approval),
-        ]
+            (ctx.key(step, "approval_requested", index), draft.event),
+        ],
+        also=draft.insert,
     )
     what = approval.tool or approval.model
     why = "; ".join(decided.messages) or ", ".join(decided.reasons)
@@ -188,6 +203,9 @@ async def _model_decision(
     decided = await _journaled_decision(ctx, ctx.key(step, "policy_decision", -1 - n))
     if decided is not None:
         return decided
+    person = ctx.state.approvals.get((step, -1 - n))
+    if person is not None:
+        return approved_decision(ctx, person)
     gate, s = ctx.gate, ctx.state
     assert gate is not None  # authorize_model returned early without one
     verdict = gate.decide_model(

@@ -21,6 +21,7 @@ import cedarpy
 from tether.clock import Clock
 from tether.errors import ConfigError
 from tether.governance.engine import Policies
+from tether.governance.terms import check_annotations
 
 PACKS = ("ladder", "scopes", "models", "residency", "classification", "injection")
 ENTITIES_FILE = "entities.json"
@@ -102,6 +103,9 @@ def _parse(source: Source, schema: cedarpy.Schema) -> dict[str, dict[str, Any]]:
     for pid, policy in est["staticPolicies"].items():
         annotated = policy.get("annotations", {}).get("id")
         out[annotated or f"{source.name}:{pid}"] = policy
+        check_annotations(
+            f"{source.name}: policy {annotated or pid!r}", policy.get("annotations", {})
+        )
     return out
 
 

@@ -110,7 +110,7 @@ def plan_run(events: Sequence[Event]) -> RunSpans:
 def _run_span(events: Sequence[Event], window: tuple[int, int]) -> SpanSpec:
     run_id = events[0].key.run_id
     started = _first(events, RunStarted)
-    finished = _first(events, RunFinished)
+    finished = _first(events[::-1], RunFinished)  # the last: a paused run goes on
     responses = [e.payload for e in events if isinstance(e.payload, ModelResponded)]
     attrs: Attributes = {
         "gen_ai.operation.name": "invoke_agent",

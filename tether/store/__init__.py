@@ -11,6 +11,7 @@ from types import TracebackType
 import sqlalchemy as sa
 
 from tether.redact import Redactor
+from tether.store.approvals import ApprovalRecord, ApprovalStore, Vote
 from tether.store.controls import ControlStore, KillSwitch, Preflight
 from tether.store.engine import make_engine, write_transaction
 from tether.store.executors import ExecutorStore, Lease
@@ -21,6 +22,8 @@ from tether.store.runs import RunRecord, RunStore
 __all__ = [
     "BLOB_THRESHOLD",
     "MIGRATIONS",
+    "ApprovalRecord",
+    "ApprovalStore",
     "ControlStore",
     "ExecutorStore",
     "Journal",
@@ -30,6 +33,7 @@ __all__ = [
     "RunRecord",
     "RunStore",
     "Store",
+    "Vote",
     "current_version",
     "make_engine",
     "migrate",
@@ -46,6 +50,7 @@ class Store:
         self.runs = RunStore(engine, redactor)
         self.executors = ExecutorStore(engine)
         self.controls = ControlStore(engine, redactor)
+        self.approvals = ApprovalStore(engine, redactor)
 
     @classmethod
     def open(cls, url: str, redactor: Redactor, *, pool_size: int = 5) -> Store:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from tether.store.schema import blobs, events
 
 BLOB_THRESHOLD = 256 * 1024  # bytes of payload JSON kept inline in tether_events
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once, stateless
+Also = Callable[[sa.Connection, list[Event]], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,15 +58,20 @@ class Journal:
         """Store several events in one transaction; returns their ``seq`` values in order."""
         return [event.seq for event in self.store(items)]
 
-    def store(self, items: Iterable[Event]) -> list[Event]:
+    def store(self, items: Iterable[Event], *, also: Also | None = None) -> list[Event]:
         """Store several events in one transaction; returns them as stored: redacted, with
-        their ``seq`` (a duplicate returns the seq already stored)."""
+        their ``seq`` (a duplicate returns the seq already stored).
+
+        ``also(conn, stored)`` runs in the same transaction after the inserts (a row that must
+        commit with the events, e.g. an approval request)."""
         rows = [self._row(event) for event in items]
         if not rows:
             return []
         with write_transaction(self._engine) as conn:
-            seqs = [self._insert(conn, row) for row in rows]
-        return self._stored(rows, seqs)
+            stored = self._stored(rows, [self._insert(conn, row) for row in rows])
+            if also is not None:
+                also(conn, stored)
+        return stored
 
     def store_in(self, conn: sa.Connection, items: Iterable[Event]) -> list[Event]:
         """Like :meth:`store`, inside the caller's transaction ``conn`` (one commit with the

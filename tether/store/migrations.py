@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from tether.errors import StoreError
 from tether.store.engine import write_transaction
 from tether.store.schema import (
+    approvals,
     blobs,
     events,
     executors,
@@ -67,11 +68,16 @@ def _operator_controls(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[kill_switches, operator_messages], checkfirst=True)
 
 
+def _approvals(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[approvals], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
     (3, "tether version per run", _run_versions),
     (4, "kill switches and operator messages", _operator_controls),
+    (5, "approvals", _approvals),
 )
 
 

@@ -149,6 +149,46 @@ operator_messages = sa.Table(
     sa.Column("by", sa.String(200), nullable=False, server_default=""),
 )
 
+approvals = sa.Table(
+    "tether_approvals",
+    metadata,
+    # one row per approval_requested event (its id is derived from the event's id)
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(400), nullable=False, unique=True),
+    sa.Column("run_id", sa.String(128), sa.ForeignKey(runs.c.id), nullable=False, index=True),
+    sa.Column("tenant", sa.String(200), nullable=True, index=True),
+    sa.Column("segment", sa.Integer, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("target", sa.String(16), nullable=False),
+    sa.Column("call_id", sa.String(200), nullable=True),
+    sa.Column("tool", sa.String(200), nullable=True, index=True),
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("side_effect", sa.String(32), nullable=True),
+    sa.Column("idempotency_key", sa.String(64), nullable=True),
+    # JSON texts, redacted like the journal: arguments as journaled, the tool's input schema
+    # (edits are validated against it), the agent's stated reason, evidence, the change
+    sa.Column("arguments", sa.Text, nullable=False),
+    sa.Column("input_schema", sa.Text, nullable=True),
+    sa.Column("stated_reason", sa.Text, nullable=True),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("change", sa.Text, nullable=True),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("approvers", sa.Integer, nullable=False),
+    sa.Column("reviewers", sa.String(200), nullable=False),
+    sa.Column("escalate_to", sa.String(200), nullable=True),
+    sa.Column("timeout_s", sa.Float, nullable=True),
+    sa.Column("deadline", UTCDateTime, nullable=True, index=True),
+    sa.Column("decisions", sa.Text, nullable=False),
+    sa.Column("final_arguments", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    # set once the run was reopened and its next segment handed on (enqueued or run here)
+    sa.Column("resumed_at", UTCDateTime, nullable=True),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -157,4 +197,5 @@ TABLES: tuple[sa.Table, ...] = (
     executors,
     kill_switches,
     operator_messages,
+    approvals,
 )

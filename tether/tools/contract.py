@@ -212,6 +212,9 @@ class Tool:
     # batch(arguments) (or batch(arguments, contexts)) makes several calls in one: a list of
     # validated argument dicts in, a list of results (or exceptions) in the same order out.
     batch: Callable[..., Any] | None = None
+    # describe_change(ctx, arguments) -> {"before": ..., "after": ...}: what the call would
+    # change, shown to the person asked to approve it (otherwise they see the arguments)
+    describe_change: Callable[[ToolContext, dict[str, Any]], Any] | None = None
 
     @property
     def name(self) -> str:

@@ -55,6 +55,7 @@ def tool(
     parallel: bool | None = None,
     batch: Callable[..., Any] | None = None,
     isolation: Literal["thread", "process"] = "thread",
+    describe_change: Callable[[ToolContext, dict[str, Any]], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -83,6 +84,7 @@ def tool(
     parallel: bool | None = None,
     batch: Callable[..., Any] | None = None,
     isolation: Literal["thread", "process"] = "thread",
+    describe_change: Callable[[ToolContext, dict[str, Any]], Any] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a :class:`Tool` of a function; use bare (``@tool``) or with options (``@tool(...)``).
 
@@ -113,7 +115,13 @@ def tool(
 
     def build(func: Callable[..., Any]) -> Tool:
         made = make_tool(func, name=name, description=description, **options)
-        return dataclasses.replace(made, reconcile=reconcile, compensate=compensate, batch=batch)
+        return dataclasses.replace(
+            made,
+            reconcile=reconcile,
+            compensate=compensate,
+            batch=batch,
+            describe_change=describe_change,
+        )
 
     return build(fn) if fn is not None else build
 
