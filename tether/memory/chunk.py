@@ -47,7 +47,7 @@ class _Section:
 
 
 def chunk_text(
-    text: str, *, source: str = "", max_chars: int = 800, overlap_chars: int = 150
+    text: str, *, source: str = "", max_chars: int = 500, overlap_chars: int = 100
 ) -> list[Chunk]:
     """Cut ``text`` into chunks of at most ``max_chars`` (a unit longer than that is cut hard)."""
     if max_chars < 50 or not 0 <= overlap_chars < max_chars:

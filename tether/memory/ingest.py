@@ -36,8 +36,8 @@ def document_items(
     scope: str = "default",
     subject: str | None = None,
     trust: Trust = "user",
-    max_chars: int = 800,
-    overlap_chars: int = 150,
+    max_chars: int = 500,
+    overlap_chars: int = 100,
 ) -> list[MemoryItem]:
     """The memory items of one document's chunks."""
     return [
@@ -63,6 +63,8 @@ def ingest_paths(
     scope: str = "default",
     subject: str | None = None,
     trust: Trust = "user",
+    max_chars: int = 500,
+    overlap_chars: int = 100,
     on_file: Progress | None = None,
 ) -> IngestReport:
     """Ingest every supported file under ``paths``; ``on_file`` is called after each one."""
@@ -71,7 +73,13 @@ def ingest_paths(
         for file in find_documents(path):
             source = str(file)
             items = document_items(
-                read_document(file), source, scope=scope, subject=subject, trust=trust
+                read_document(file),
+                source,
+                scope=scope,
+                subject=subject,
+                trust=trust,
+                max_chars=max_chars,
+                overlap_chars=overlap_chars,
             )
             files += 1
             ids = {i.item_id(tenant) for i in items}

@@ -120,8 +120,11 @@ class SemanticStore:
         *,
         clock: Clock | None = None,
         cache_ttl_s: float = 60.0,
+        weights: tuple[float, float] = (1.0, 1.0),
     ) -> None:
         self.engine = engine
+        self.weights = weights  # RRF weights of the vector and the full-text ranking
+        self.depth = 50  # candidates taken from each ranking before fusion
         self.embedder = embedder
         self.clock = clock or SystemClock()
         self.results: ResultCache[list[Hit]] = ResultCache(self.clock, ttl_s=cache_ttl_s)
@@ -245,14 +248,15 @@ class SemanticStore:
         return hits
 
     def _search(self, tenant: str, query: str, k: int, mode: Mode, filters: Filters) -> list[Hit]:
-        depth = max(4 * k, 50)
+        depth = max(4 * k, self.depth)
         rankings: dict[str, list[str]] = {}
         if mode in ("hybrid", "vector"):
             qvec = self.embedder.embed([query])[0]
             rankings["vector"] = [i for i, _ in self.vector_search(tenant, qvec, depth, filters)]
         if mode in ("hybrid", "fulltext"):
             rankings["fulltext"] = self.fulltext_search(tenant, query, depth, filters)
-        fused = rrf(list(rankings.values()))[:k]
+        weights = [self.weights[0 if name == "vector" else 1] for name in rankings]
+        fused = rrf(list(rankings.values()), weights=weights)[:k]
         rows = self._rows(tenant, [i for i, _ in fused])
         return [
             _hit(rows[i], score, {name: r.index(i) + 1 for name, r in rankings.items() if i in r})
