@@ -4,8 +4,10 @@ A document is cut into sections at Markdown headings (outside fenced code), each
 paragraphs (blank lines), and a paragraph longer than the budget into sentences (then at spaces).
 These units are packed greedily into chunks of at most ``max_chars``; each new chunk of a section
 repeats the previous chunk's trailing units up to ``overlap_chars``, so a passage cut at a
-boundary is whole in one of them. Chunks never cross a heading. Every chunk is an exact slice
-``text[start:end]`` of the document and carries its provenance: source, heading path, offsets.
+boundary is whole in one of them. Chunks never cross a heading; a heading with nothing under
+it but further headings is not a chunk of its own (it is in their heading paths). Every chunk
+is an exact slice ``text[start:end]`` of the document and carries its provenance: source,
+heading path, offsets.
 """
 
 from __future__ import annotations
@@ -56,7 +58,10 @@ def chunk_text(
             f"got {max_chars} and {overlap_chars}"
         )
     chunks: list[Chunk] = []
-    for section in _sections(text):
+    sections = list(_sections(text))
+    for n, section in enumerate(sections):
+        if n + 1 < len(sections) and _heading_only(text, section):
+            continue  # its title lives on in the heading path of the sections under it
         units = list(_units(text, section.start, section.end, max_chars))
         for start, end in _pack(units, max_chars, overlap_chars):
             chunks.append(
@@ -94,6 +99,16 @@ def _sections(text: str) -> Iterator[_Section]:
         offset += len(line)
     if len(text) > start:
         yield _Section(heading, start, len(text))
+
+
+def _heading_only(text: str, section: _Section) -> bool:
+    body = text[section.start : section.end]
+    first, _, rest = body.partition("\n")
+    return (
+        bool(section.heading)
+        and _HEADING.match(first.rstrip("\r")) is not None
+        and not rest.strip()
+    )
 
 
 def _units(text: str, start: int, end: int, max_chars: int) -> Iterator[Span]:

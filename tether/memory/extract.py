@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,6 +20,7 @@ SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 _BLOCKS = frozenset(
     {"p", "div", "br", "li", "tr", "table", "section", "article", "pre", "blockquote", "hr"}
 )
+_SPACES = re.compile(r"\s+")
 _SKIP = frozenset({"script", "style", "head", "noscript", "template", "svg"})
 
 
@@ -44,7 +46,7 @@ class _TextParser(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
-            self.parts.append(" ".join(data.split()) if data.strip() else " ")
+            self.parts.append(_SPACES.sub(" ", data))
 
 
 def html_to_text(html: str) -> str:
@@ -52,7 +54,7 @@ def html_to_text(html: str) -> str:
     parser = _TextParser()
     parser.feed(html)
     parser.close()
-    lines = [line.strip() for line in "".join(parser.parts).splitlines()]
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).splitlines()]
     text = "\n".join(lines)
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
