@@ -60,8 +60,9 @@ def chunk_text(
     chunks: list[Chunk] = []
     sections = list(_sections(text))
     for n, section in enumerate(sections):
-        if n + 1 < len(sections) and _heading_only(text, section):
-            continue  # its title lives on in the heading path of the sections under it
+        under = sections[n + 1].heading[: len(section.heading)] if n + 1 < len(sections) else ()
+        if under == section.heading and _heading_only(text, section):
+            continue  # its title lives on in the heading path of the section under it
         units = list(_units(text, section.start, section.end, max_chars))
         for start, end in _pack(units, max_chars, overlap_chars):
             chunks.append(

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -31,6 +30,7 @@ from tether.memory._bert import F32
 from tether.memory.cache import ResultCache
 from tether.memory.embed import Embedder
 from tether.memory.search import MODES, Filters, Mode, Trust, fts_query, rrf, search_key
+from tether.memory.vectors import VectorMatrix
 from tether.store.engine import write_transaction
 from tether.store.migrations import MEMORY_FTS
 from tether.store.schema import memory_chunks as chunks
@@ -98,18 +98,6 @@ class Hit:
         }
 
 
-@dataclass(frozen=True)
-class _Matrix:
-    generation: int
-    ids: list[str]
-    vectors: F32
-    scope: npt.NDArray[np.str_]
-    subject: npt.NDArray[np.str_]
-    trust: npt.NDArray[np.str_]
-    created: npt.NDArray[np.float64]
-    expires: npt.NDArray[np.float64]
-
-
 class SemanticStore:
     """Chunks, vectors and full text over one engine, with one embedder's vectors."""
 
@@ -128,7 +116,7 @@ class SemanticStore:
         self.embedder = embedder
         self.clock = clock or SystemClock()
         self.results: ResultCache[list[Hit]] = ResultCache(self.clock, ttl_s=cache_ttl_s)
-        self._matrices: dict[str, _Matrix] = {}
+        self._matrices: dict[str, VectorMatrix] = {}
         self._lock = threading.Lock()
         self._fulltext = engine.dialect.name == "sqlite"
 
@@ -270,19 +258,8 @@ class SemanticStore:
         """Exact top-``n`` by cosine over the tenant's vectors that pass ``filters``."""
         _check_tenant(tenant)
         matrix = self._matrix(tenant)
-        if not matrix.ids:
-            return []
-        mask = self._mask(matrix, filters or Filters())
-        allowed = int(mask.sum())
-        if allowed == 0:
-            return []
-        # scoring every row and masking costs less than copying the allowed rows out
-        scores = matrix.vectors @ query.astype(np.float32)
-        scores[~mask] = -np.inf
-        top = min(n, allowed)
-        best = np.argpartition(-scores, top - 1)[:top]
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return [(matrix.ids[b], float(scores[b])) for b in best]
+        mask = matrix.mask(filters or Filters(), self.clock.now().timestamp())
+        return matrix.top(query, n, mask)
 
     def fulltext_search(
         self, tenant: str, query: str, n: int, filters: Filters | None = None
@@ -335,51 +312,22 @@ class SemanticStore:
             conds.append(chunks.c.created_at >= filters.since)
         return conds
 
-    def _mask(self, m: _Matrix, filters: Filters) -> npt.NDArray[np.bool_]:
-        mask = m.expires > self.clock.now().timestamp()
-        if filters.scope is not None:
-            mask &= m.scope == filters.scope
-        if filters.subject is not None:
-            mask &= m.subject == filters.subject
-        if filters.trust is not None:
-            mask &= np.isin(m.trust, sorted(filters.trust))
-        if filters.since is not None:
-            mask &= m.created >= filters.since.timestamp()
-        return mask
-
-    def _matrix(self, tenant: str) -> _Matrix:
+    def _matrix(self, tenant: str) -> VectorMatrix:
         generation = self.generation(tenant)
         with self._lock:
             cached = self._matrices.get(tenant)
             if cached is not None and cached.generation == generation:
                 return cached
-        matrix = self._load_matrix(tenant, generation)
-        with self._lock:
-            self._matrices[tenant] = matrix
-        return matrix
-
-    def _load_matrix(self, tenant: str, generation: int) -> _Matrix:
         c = chunks.c
         stmt = sa.select(
             c.id, c.scope, c.subject, c.trust, c.created_at, c.expires_at, c.dim, c.embedding
         ).where(c.tenant == tenant, c.model == self.embedder.model)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        dim = rows[0].dim if rows else 0
-        vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32)
-        return _Matrix(
-            generation=generation,
-            ids=[r.id for r in rows],
-            vectors=vectors.reshape(len(rows), dim) if rows else vectors.reshape(0, 0),
-            scope=np.array([r.scope for r in rows], dtype=str),
-            subject=np.array([r.subject or "" for r in rows], dtype=str),
-            trust=np.array([r.trust for r in rows], dtype=str),
-            created=np.array([r.created_at.timestamp() for r in rows], dtype=np.float64),
-            expires=np.array(
-                [r.expires_at.timestamp() if r.expires_at else np.inf for r in rows],
-                dtype=np.float64,
-            ),
-        )
+        matrix = VectorMatrix.from_rows(rows, generation)
+        with self._lock:
+            self._matrices[tenant] = matrix
+        return matrix
 
     def _rows(self, tenant: str, ids: list[str]) -> dict[str, sa.Row[Any]]:
         if not ids:
