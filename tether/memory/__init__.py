@@ -2,7 +2,8 @@
 
 ``SemanticStore`` keeps chunks with provenance, tenant, scope and trust level; ``LocalEmbedder``
 embeds with the all-MiniLM-L6-v2 wheel in numpy, ``OpenAIEmbedder`` with any OpenAI-compatible
-endpoint; ``ingest_paths`` ingests files and folders.
+endpoint; ``ingest_paths`` ingests files and folders; ``search_memory_tool`` gives an agent a read
+tool over one tenant's memory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tether.memory.embed import (
 from tether.memory.ingest import IngestReport, ingest_paths
 from tether.memory.search import Filters, Mode, Trust, fts_query, rrf
 from tether.memory.store import Hit, MemoryItem, SemanticStore
+from tether.memory.tool import search_memory_tool
 
 __all__ = [
     "LOCAL_MODEL",
@@ -39,4 +41,5 @@ __all__ = [
     "ingest_paths",
     "make_embedder",
     "rrf",
+    "search_memory_tool",
 ]
