@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import httpx
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from tether.errors import ConfigError, ModelError, ModelUnavailable
 from tether.memory._bert import F32, BertWeights, encode, weights_from_tensors
@@ -76,6 +76,7 @@ def model_zip_path() -> Path:
 class _Loaded:
     tokenizer: Any  # tokenizers.Tokenizer
     weights: BertWeights
+    blas: ThreadpoolController  # made once: building one scans the loaded libraries
 
 
 def _load(path: Path) -> _Loaded:
@@ -89,7 +90,7 @@ def _load(path: Path) -> _Loaded:
     tokenizer.no_padding()
     tokenizer.enable_truncation(MAX_TOKENS)
     weights = weights_from_tensors(tensors, heads=int(config["num_attention_heads"]))
-    return _Loaded(tokenizer=tokenizer, weights=weights)
+    return _Loaded(tokenizer=tokenizer, weights=weights, blas=ThreadpoolController())
 
 
 class LocalEmbedder:
@@ -120,7 +121,7 @@ class LocalEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        with self._encode_lock, threadpool_limits(limits=self.threads, user_api="blas"):
+        with self._encode_lock, loaded.blas.limit(limits=self.threads, user_api="blas"):
             self._encode(loaded, texts, out)
         return out
 
