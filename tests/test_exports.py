@@ -31,5 +31,6 @@ def test_no_accidental_public_names() -> None:
         "costs",
         "secrets",
         "mcp_server",
+        "memory",
     }
     assert public - modules == set(tether.__all__)

@@ -143,6 +143,19 @@ class Settings(BaseSettings):
     approval_escalate_to: str | None = Field(
         default=None, description="group a timed-out approval goes to; None: it is denied"
     )
+    embed_model: str = Field(
+        default="local:all-minilm-l6-v2",
+        description="memory embeddings: local:all-minilm-l6-v2 (in a wheel) or openai:NAME",
+    )
+    embed_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint for openai:NAME embeddings"
+    )
+    embed_api_key: SecretStr | None = Field(
+        default=None, description="key for the embeddings endpoint (default: the OpenAI key)"
+    )
+    memory_cache_ttl_s: float = Field(
+        default=60.0, ge=0, description="memory search result cache TTL; 0: off"
+    )
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
     tenant_budgets: dict[str, Budget] = Field(
         default_factory=dict,

@@ -26,12 +26,14 @@ TABLES = {
     "tether_kill_switches",
     "tether_operator_messages",
     "tether_approvals",
+    "tether_memory_chunks",
+    "tether_memory_generations",
 }
 
 
 def test_migrate_from_empty_then_noop(engine: sa.Engine) -> None:
     assert current_version(engine) == 0
-    assert migrate(engine) == LAST == 5
+    assert migrate(engine) == LAST == 6
     assert TABLES <= set(sa.inspect(engine).get_table_names())
     assert migrate(engine) == LAST
     with engine.connect() as conn:

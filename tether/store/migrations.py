@@ -29,6 +29,8 @@ from tether.store.schema import (
     events,
     executors,
     kill_switches,
+    memory_chunks,
+    memory_generations,
     metadata,
     operator_messages,
     runs,
@@ -72,12 +74,25 @@ def _approvals(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[approvals], checkfirst=True)
 
 
+MEMORY_FTS = "tether_memory_fts"
+
+
+def _semantic_memory(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[memory_chunks, memory_generations], checkfirst=True)
+    if conn.dialect.name == "sqlite":  # full text on PostgreSQL comes with its store
+        conn.exec_driver_sql(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {MEMORY_FTS} USING fts5("
+            "chunk_id UNINDEXED, heading, text, tokenize='porter unicode61')"
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
     (3, "tether version per run", _run_versions),
     (4, "kill switches and operator messages", _operator_controls),
     (5, "approvals", _approvals),
+    (6, "semantic memory", _semantic_memory),
 )
 
 

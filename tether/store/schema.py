@@ -189,6 +189,40 @@ approvals = sa.Table(
     sa.Column("resumed_at", UTCDateTime, nullable=True),
 )
 
+# Semantic memory (migration 6). ``embedding`` is the float32 vector's raw bytes (``dim`` floats
+# from ``model``); SQLite also has the FTS5 table ``tether_memory_fts`` (chunk_id, heading, text).
+memory_chunks = sa.Table(
+    "tether_memory_chunks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("scope", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=True),
+    sa.Column("trust", sa.String(16), nullable=False),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Column("heading", sa.Text, nullable=False, server_default="[]"),  # JSON list
+    sa.Column("start_offset", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("end_offset", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("dim", sa.Integer, nullable=False),
+    sa.Column("embedding", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Index("ix_tether_memory_chunks_tenant_scope", "tenant", "scope"),
+    sa.Index("ix_tether_memory_chunks_tenant_subject", "tenant", "subject"),
+)
+
+# A counter per (tenant, scope), bumped in every write's transaction: caches of vectors and of
+# results compare it to know whether they are stale (across processes, too).
+memory_generations = sa.Table(
+    "tether_memory_generations",
+    metadata,
+    sa.Column("tenant", sa.String(200), primary_key=True),
+    sa.Column("scope", sa.String(200), primary_key=True),
+    sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -198,4 +232,6 @@ TABLES: tuple[sa.Table, ...] = (
     kill_switches,
     operator_messages,
     approvals,
+    memory_chunks,
+    memory_generations,
 )

@@ -1,0 +1,155 @@
+"""The local embedder (numpy forward pass of all-MiniLM-L6-v2 from its wheel) and the
+OpenAI-compatible one against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tether.errors import ConfigError, ModelError, ModelUnavailable
+from tether.memory import LocalEmbedder, OpenAIEmbedder, embed_async, make_embedder
+from tether.memory.embed import model_zip_path
+
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "minilm_reference.json"
+
+
+def test_vectors_are_unit_norm_384d_and_deterministic(embedder: LocalEmbedder) -> None:
+    texts = ["The cat sits on the mat.", "Quarterly revenue grew by 12 percent.", "x"]
+    a = embedder.embed(texts)
+    assert a.shape == (3, 384) and a.dtype == np.float32
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(a, embedder.embed(texts))
+
+
+def test_padding_does_not_change_a_vector(embedder: LocalEmbedder) -> None:
+    alone = embedder.embed(["short text"])[0]
+    long = "a much longer sentence that forces padding of the short one in the same batch " * 3
+    batched = embedder.embed([long, "short text"])[1]
+    assert float(alone @ batched) > 0.99999
+
+
+def test_similar_sentences_are_closer_than_unrelated_ones(embedder: LocalEmbedder) -> None:
+    v = embedder.embed(
+        [
+            "A man is eating food.",
+            "A man is eating a piece of bread.",
+            "The girl is carrying a baby.",
+            "How do I resume a run after the process crashed?",
+            "After a crash, the run continues from its last completed step.",
+            "Bananas are rich in potassium.",
+        ]
+    )
+    sim = v @ v.T
+    assert sim[0, 1] > 0.6 > sim[0, 2]
+    assert sim[3, 4] > sim[3, 5] + 0.3
+    assert sim[0, 1] > sim[0, 3] and sim[3, 4] > sim[3, 0]
+
+
+def test_matches_committed_reference_vectors(embedder: LocalEmbedder) -> None:
+    ref = json.loads(REFERENCE.read_text())
+    got = embedder.embed(ref["texts"])
+    want = np.asarray(ref["vectors"], dtype=np.float32)
+    cos = (got * want).sum(axis=1) / np.linalg.norm(want, axis=1)
+    assert cos.min() > 0.99999
+    assert np.abs(got - want).max() < 1e-4
+
+
+def test_empty_input_and_async(embedder: LocalEmbedder) -> None:
+    assert embedder.embed([]).shape == (0, 384)
+    import asyncio
+
+    out = asyncio.run(embed_async(embedder, ["hello"]))
+    assert np.array_equal(out, embedder.embed(["hello"]))
+
+
+def test_model_is_found_without_importing_the_wheels_package() -> None:
+    code = (
+        "import sys; from tether.memory.embed import model_zip_path; p = model_zip_path(); "
+        "print(p.name, 'all_minilm_l6_v2' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["model.zip", "False"]
+    assert model_zip_path().stat().st_size > 50_000_000
+
+
+def test_unknown_embedding_model_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="TETHER_EMBED_MODEL"):
+        make_embedder("hub:some/model")
+    assert isinstance(make_embedder("local:all-minilm-l6-v2"), LocalEmbedder)
+
+
+class _Stub(BaseHTTPRequestHandler):
+    requests: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(
+            {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+        )
+        if body["model"] == "broken":
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b"boom")
+            return
+        # reversed order on purpose: the client must sort by index
+        data = [
+            {"index": i, "embedding": [float(len(t)), 1.0, 0.0]}
+            for i, t in reversed(list(enumerate(body["input"])))
+        ]
+        payload = json.dumps({"object": "list", "data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def stub_url() -> Iterator[str]:
+    _Stub.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_openai_compatible_endpoint(stub_url: str) -> None:
+    emb = OpenAIEmbedder("tiny", base_url=stub_url, api_key="sk-test", batch_size=2)
+    try:
+        out = emb.embed(["a", "bbb", "cc"])
+    finally:
+        emb.close()
+    assert emb.model == "openai:tiny"
+    assert [r["body"]["input"] for r in _Stub.requests] == [["a", "bbb"], ["cc"]]
+    assert {r["path"] for r in _Stub.requests} == {"/v1/embeddings"}
+    assert {r["auth"] for r in _Stub.requests} == {"Bearer sk-test"}
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0)
+    assert out[1, 0] / out[1, 1] == pytest.approx(3.0)  # rows in input order
+
+
+def test_openai_endpoint_errors(stub_url: str) -> None:
+    emb = OpenAIEmbedder("broken", base_url=stub_url)
+    with pytest.raises(ModelError, match="answered 500"):
+        emb.embed(["a"])
+    emb.close()
+    gone = OpenAIEmbedder("tiny", base_url="http://127.0.0.1:9/v1", timeout_s=2)
+    with pytest.raises(ModelUnavailable, match="unreachable"):
+        gone.embed(["a"])
+    gone.close()

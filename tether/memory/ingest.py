@@ -1,0 +1,93 @@
+"""Ingestion: files → text → chunks → vectors → the semantic store, in batches.
+
+A file whose chunks are all stored already (same ids: same text, offsets, scope) is skipped
+without embedding; a changed file replaces its old chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tether.memory.chunk import chunk_text
+from tether.memory.extract import find_documents, read_document
+from tether.memory.search import Trust
+from tether.memory.store import MemoryItem, SemanticStore
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestReport:
+    files: int
+    skipped: int  # unchanged since the last ingest
+    chunks: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"files": self.files, "skipped": self.skipped, "chunks": self.chunks}
+
+
+Progress = Callable[[Path, int], None]  # (file done, its chunk count)
+
+
+def document_items(
+    text: str,
+    source: str,
+    *,
+    scope: str = "default",
+    subject: str | None = None,
+    trust: Trust = "user",
+    max_chars: int = 500,
+    overlap_chars: int = 100,
+) -> list[MemoryItem]:
+    """The memory items of one document's chunks."""
+    return [
+        MemoryItem(
+            text=c.text,
+            source=source,
+            heading=c.heading,
+            start=c.start,
+            end=c.end,
+            scope=scope,
+            subject=subject,
+            trust=trust,
+        )
+        for c in chunk_text(text, source=source, max_chars=max_chars, overlap_chars=overlap_chars)
+    ]
+
+
+def ingest_paths(
+    store: SemanticStore,
+    tenant: str,
+    paths: Iterable[Path],
+    *,
+    scope: str = "default",
+    subject: str | None = None,
+    trust: Trust = "user",
+    max_chars: int = 500,
+    overlap_chars: int = 100,
+    on_file: Progress | None = None,
+) -> IngestReport:
+    """Ingest every supported file under ``paths``; ``on_file`` is called after each one."""
+    files = skipped = count = 0
+    for path in paths:
+        for file in find_documents(path):
+            source = str(file)
+            items = document_items(
+                read_document(file),
+                source,
+                scope=scope,
+                subject=subject,
+                trust=trust,
+                max_chars=max_chars,
+                overlap_chars=overlap_chars,
+            )
+            files += 1
+            ids = {i.item_id(tenant) for i in items}
+            if items and ids == store.source_ids(tenant, scope, source):
+                skipped += 1
+            elif items:
+                store.add(tenant, items, replace_source=True)
+                count += len(items)
+            if on_file is not None:
+                on_file(file, len(items))
+    return IngestReport(files=files, skipped=skipped, chunks=count)

@@ -1,0 +1,380 @@
+"""The semantic store: chunks with embeddings and provenance on SQLite, hybrid retrieval.
+
+Every call takes a tenant, and every query filters on it: no method returns another tenant's
+rows. Vector search is exact: the tenant's vectors are one float32 matrix, cached and reloaded
+when the tenant's write generation changes (``tether_memory_generations``, bumped in each write's
+transaction, so writes by other processes are seen too); filters are numpy masks over it. Full
+text is SQLite FTS5 (bm25, Porter stemming). Hybrid search fuses both rankings by reciprocal rank
+(k=60). Results are cached per canonical search with a TTL and dropped by any write to the
+scope they read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tether.clock import Clock, SystemClock
+from tether.errors import StoreError, UsageError
+from tether.memory._bert import F32
+from tether.memory.cache import ResultCache
+from tether.memory.embed import Embedder
+from tether.memory.search import MODES, Filters, Mode, Trust, fts_query, rrf, search_key
+from tether.memory.vectors import VectorMatrix
+from tether.store.engine import write_transaction
+from tether.store.migrations import MEMORY_FTS
+from tether.store.schema import memory_chunks as chunks
+from tether.store.schema import memory_generations as generations
+
+_FTS = sa.table(MEMORY_FTS, sa.column("chunk_id"), sa.column("heading"), sa.column("text"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryItem:
+    """A piece of text to remember, with its provenance."""
+
+    text: str
+    source: str = ""
+    heading: tuple[str, ...] = ()
+    start: int = 0
+    end: int = 0
+    scope: str = "default"
+    subject: str | None = None
+    trust: Trust = "user"
+    ttl_s: float | None = None
+
+    @property
+    def embed_text(self) -> str:
+        return f"{' > '.join(self.heading)}\n{self.text}" if self.heading else self.text
+
+    def item_id(self, tenant: str) -> str:
+        """Deterministic: writing the same item twice stores it once."""
+        parts = [tenant, self.scope, self.subject or "", self.source, str(self.start), self.text]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit:
+    """A retrieved item. Its text is data (origin ``retrieval``), never an instruction."""
+
+    id: str
+    text: str
+    source: str
+    heading: tuple[str, ...]
+    start: int
+    end: int
+    scope: str
+    subject: str | None
+    trust: Trust
+    created_at: datetime
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "source": self.source,
+            "heading": list(self.heading),
+            "start": self.start,
+            "end": self.end,
+            "scope": self.scope,
+            "subject": self.subject,
+            "trust": self.trust,
+            "origin": "retrieval",
+            "created_at": self.created_at.isoformat(),
+            "score": round(self.score, 6),
+            "ranks": self.ranks,
+        }
+
+
+class SemanticStore:
+    """Chunks, vectors and full text over one engine, with one embedder's vectors."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        embedder: Embedder,
+        *,
+        clock: Clock | None = None,
+        cache_ttl_s: float = 60.0,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> None:
+        self.engine = engine
+        self.weights = weights  # RRF weights of the vector and the full-text ranking
+        self.depth = 50  # candidates taken from each ranking before fusion
+        self.embedder = embedder
+        self.clock = clock or SystemClock()
+        self.results: ResultCache[list[Hit]] = ResultCache(self.clock, ttl_s=cache_ttl_s)
+        self._matrices: dict[str, VectorMatrix] = {}
+        self._lock = threading.Lock()
+        self._fulltext = engine.dialect.name == "sqlite"
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def add(
+        self,
+        tenant: str,
+        items: Sequence[MemoryItem],
+        vectors: F32 | None = None,
+        *,
+        replace_source: bool = False,
+    ) -> list[str]:
+        """Store ``items`` for ``tenant`` (embedding them unless ``vectors`` are given); returns
+        their ids. ``replace_source``: first delete the tenant's items from the same sources and
+        scopes (a re-ingested file replaces its old chunks)."""
+        _check_tenant(tenant)
+        if vectors is None:
+            vectors = self.embedder.embed([i.embed_text for i in items])
+        if len(vectors) != len(items):
+            raise UsageError(f"{len(items)} memory items but {len(vectors)} vectors")
+        now = self.clock.now()
+        rows = [
+            _row(tenant, item, vec, self.embedder.model, now)
+            for item, vec in zip(items, vectors, strict=True)
+        ]
+        with write_transaction(self.engine) as conn:
+            if replace_source:
+                for scope, source in {(i.scope, i.source) for i in items}:
+                    self._delete(conn, tenant, scope, source)
+            self._insert(conn, rows)
+            for scope in {i.scope for i in items}:
+                self._bump(conn, tenant, scope)
+        return [r["id"] for r in rows]
+
+    def source_ids(self, tenant: str, scope: str, source: str) -> set[str]:
+        """The ids of the tenant's items from ``source`` in ``scope``."""
+        _check_tenant(tenant)
+        stmt = sa.select(chunks.c.id).where(
+            chunks.c.tenant == tenant, chunks.c.scope == scope, chunks.c.source == source
+        )
+        with self.engine.connect() as conn:
+            return set(conn.scalars(stmt))
+
+    def count(self, tenant: str) -> int:
+        _check_tenant(tenant)
+        with self.engine.connect() as conn:
+            stmt = sa.select(sa.func.count()).select_from(chunks).where(chunks.c.tenant == tenant)
+            return int(conn.scalar(stmt) or 0)
+
+    def _insert(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        ids = [r["id"] for r in rows]
+        existing: set[str] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            existing |= set(conn.scalars(sa.select(chunks.c.id).where(chunks.c.id.in_(part))))
+        new = [r for r in dict((r["id"], r) for r in rows).values() if r["id"] not in existing]
+        if not new:
+            return
+        conn.execute(sa.insert(chunks), new)
+        if self._fulltext:
+            fts_rows = [
+                {
+                    "chunk_id": r["id"],
+                    "heading": " ".join(json.loads(r["heading"])),
+                    "text": r["text"],
+                }
+                for r in new
+            ]
+            conn.execute(sa.insert(_FTS), fts_rows)
+
+    def _delete(self, conn: sa.Connection, tenant: str, scope: str, source: str) -> None:
+        where = (chunks.c.tenant == tenant, chunks.c.scope == scope, chunks.c.source == source)
+        if self._fulltext:
+            old = sa.select(chunks.c.id).where(*where).scalar_subquery()
+            conn.execute(sa.delete(_FTS).where(_FTS.c.chunk_id.in_(old)))
+        conn.execute(sa.delete(chunks).where(*where))
+
+    def _bump(self, conn: sa.Connection, tenant: str, scope: str) -> None:
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(generations).values(tenant=tenant, scope=scope, generation=1)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant", "scope"],
+                set_={"generation": generations.c.generation + 1},
+            )
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def search(
+        self,
+        tenant: str,
+        query: str,
+        *,
+        k: int = 5,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best items of ``tenant`` for ``query``: ``hybrid`` (vectors and full text
+        fused by reciprocal rank), ``vector`` or ``fulltext``."""
+        _check_tenant(tenant)
+        if mode not in MODES:
+            raise UsageError(f"search mode {mode!r} is unknown; use {', '.join(MODES)}")
+        if k < 1:
+            raise UsageError(f"k must be at least 1, got {k}")
+        filters = filters or Filters()
+        generation = self.generation(tenant, filters.scope)
+        key = search_key(tenant, query, k=k, mode=mode, filters=filters)
+        with self._lock:
+            cached = self.results.get(key, generation)
+        if cached is not None:
+            return cached
+        hits = self._search(tenant, query, k, mode, filters)
+        with self._lock:
+            self.results.put(key, generation, hits)
+        return hits
+
+    def _search(self, tenant: str, query: str, k: int, mode: Mode, filters: Filters) -> list[Hit]:
+        depth = max(4 * k, self.depth)
+        rankings: dict[str, list[str]] = {}
+        if mode in ("hybrid", "vector"):
+            qvec = self.embedder.embed([query])[0]
+            rankings["vector"] = [i for i, _ in self.vector_search(tenant, qvec, depth, filters)]
+        if mode in ("hybrid", "fulltext"):
+            rankings["fulltext"] = self.fulltext_search(tenant, query, depth, filters)
+        weights = [self.weights[0 if name == "vector" else 1] for name in rankings]
+        fused = rrf(list(rankings.values()), weights=weights)[:k]
+        rows = self._rows(tenant, [i for i, _ in fused])
+        return [
+            _hit(rows[i], score, {name: r.index(i) + 1 for name, r in rankings.items() if i in r})
+            for i, score in fused
+            if i in rows
+        ]
+
+    def vector_search(
+        self, tenant: str, query: F32, n: int, filters: Filters | None = None
+    ) -> list[tuple[str, float]]:
+        """Exact top-``n`` by cosine over the tenant's vectors that pass ``filters``."""
+        _check_tenant(tenant)
+        matrix = self._matrix(tenant)
+        mask = matrix.mask(filters or Filters(), self.clock.now().timestamp())
+        return matrix.top(query, n, mask)
+
+    def fulltext_search(
+        self, tenant: str, query: str, n: int, filters: Filters | None = None
+    ) -> list[str]:
+        """The ids of the tenant's best ``n`` items by bm25 for the words of ``query``."""
+        _check_tenant(tenant)
+        if not self._fulltext:
+            raise StoreError(
+                "full-text memory search needs SQLite FTS5 in this version; "
+                "use mode 'vector' on PostgreSQL"
+            )
+        expr = fts_query(query)
+        if expr is None:
+            return []
+        stmt = (
+            sa.select(chunks.c.id)
+            .select_from(_FTS.join(chunks, chunks.c.id == _FTS.c.chunk_id))
+            .where(sa.text(f"{MEMORY_FTS} MATCH :q").bindparams(q=expr))
+            .where(*self._conditions(tenant, filters or Filters()))
+            .order_by(sa.text(f"bm25({MEMORY_FTS})"))
+            .limit(n)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.scalars(stmt))
+
+    def generation(self, tenant: str, scope: str | None = None) -> int:
+        """The write counter of a scope (or of the whole tenant): changes on every write."""
+        stmt = sa.select(sa.func.coalesce(sa.func.sum(generations.c.generation), 0)).where(
+            generations.c.tenant == tenant
+        )
+        if scope is not None:
+            stmt = stmt.where(generations.c.scope == scope)
+        with self.engine.connect() as conn:
+            return int(conn.scalar(stmt) or 0)
+
+    def _conditions(self, tenant: str, filters: Filters) -> list[sa.ColumnElement[bool]]:
+        now = self.clock.now()
+        conds = [
+            chunks.c.tenant == tenant,
+            chunks.c.model == self.embedder.model,
+            sa.or_(chunks.c.expires_at.is_(None), chunks.c.expires_at > now),
+        ]
+        if filters.scope is not None:
+            conds.append(chunks.c.scope == filters.scope)
+        if filters.subject is not None:
+            conds.append(chunks.c.subject == filters.subject)
+        if filters.trust is not None:
+            conds.append(chunks.c.trust.in_(sorted(filters.trust)))
+        if filters.since is not None:
+            conds.append(chunks.c.created_at >= filters.since)
+        return conds
+
+    def _matrix(self, tenant: str) -> VectorMatrix:
+        generation = self.generation(tenant)
+        with self._lock:
+            cached = self._matrices.get(tenant)
+            if cached is not None and cached.generation == generation:
+                return cached
+        c = chunks.c
+        stmt = sa.select(
+            c.id, c.scope, c.subject, c.trust, c.created_at, c.expires_at, c.dim, c.embedding
+        ).where(c.tenant == tenant, c.model == self.embedder.model)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        matrix = VectorMatrix.from_rows(rows, generation)
+        with self._lock:
+            self._matrices[tenant] = matrix
+        return matrix
+
+    def _rows(self, tenant: str, ids: list[str]) -> dict[str, sa.Row[Any]]:
+        if not ids:
+            return {}
+        stmt = sa.select(chunks).where(chunks.c.tenant == tenant, chunks.c.id.in_(ids))
+        with self.engine.connect() as conn:
+            return {r.id: r for r in conn.execute(stmt)}
+
+
+def _check_tenant(tenant: str) -> None:
+    if not tenant:
+        raise UsageError("memory calls need a tenant; pass one (TETHER_TENANT, default 'default')")
+
+
+def _row(tenant: str, item: MemoryItem, vector: F32, model: str, now: datetime) -> dict[str, Any]:
+    vec = np.ascontiguousarray(vector, dtype=np.float32)
+    return {
+        "id": item.item_id(tenant),
+        "tenant": tenant,
+        "scope": item.scope,
+        "subject": item.subject,
+        "trust": item.trust,
+        "source": item.source,
+        "heading": json.dumps(list(item.heading), ensure_ascii=False),
+        "start_offset": item.start,
+        "end_offset": item.end,
+        "text": item.text,
+        "model": model,
+        "dim": int(vec.shape[0]),
+        "embedding": vec.tobytes(),
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=item.ttl_s) if item.ttl_s is not None else None,
+    }
+
+
+def _hit(row: sa.Row[Any], score: float, ranks: dict[str, int]) -> Hit:
+    return Hit(
+        id=row.id,
+        text=row.text,
+        source=row.source,
+        heading=tuple(json.loads(row.heading)),
+        start=row.start_offset,
+        end=row.end_offset,
+        scope=row.scope,
+        subject=row.subject,
+        trust=row.trust,
+        created_at=row.created_at,
+        score=score,
+        ranks=ranks,
+    )
