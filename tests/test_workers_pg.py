@@ -143,6 +143,12 @@ def test_two_workers_one_killed_half_way_every_run_finishes_once(cluster: Cluste
     cluster.worker("w2")
     total = RUNS * STEPS
     cluster.wait_for("SELECT count(*) FROM test_effects", total // 2)
+    # kill w1 while it is half-way through a run: one it has made effects for, not finished
+    cluster.wait_for(
+        "SELECT count(DISTINCT a.run_id) FROM test_attempts a JOIN tether_runs r"
+        " ON r.id = a.run_id WHERE a.executor = 'w1' AND r.status <> 'succeeded'",
+        1,
+    )
     peak = cluster.connections()
     w1.send_signal(signal.SIGKILL)
     w1.wait(timeout=30)
