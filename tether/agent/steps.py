@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from tether.agent.context import RunContext
 from tether.agent.prompt import build_request
+from tether.agent.refuse import refused_call
 from tether.agent.state import message_to_dict
 from tether.agent.stops import StepRefs, pause_step, stop_refs
 from tether.errors import ModelError, ToolError
@@ -216,22 +217,7 @@ async def reject_call(ctx: RunContext, step: int, index: int, key: str, exc: Too
         "requested_tool": call.name,
         "requested_arguments": call.arguments,
     }
-    rejected = ToolCallStarted(
-        call_id=call.id,
-        tool=call.name,
-        arguments=call.arguments,
-        idempotency_key=key,
-        validated=False,
-    )
-    await ctx.record_many(
-        [
-            (ctx.key(step, "tool_call_started", index), rejected),
-            (
-                ctx.key(step, "tool_call_finished", index),
-                ToolCallFinished(call_id=call.id, tool=call.name, ok=False, error=error),
-            ),
-        ]
-    )
+    await ctx.record_many(refused_call(ctx, step, index, call, error, key))
 
 
 def call_intent(

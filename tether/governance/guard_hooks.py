@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tether.agent.context import RunContext
+from tether.agent.refuse import refused_call
 from tether.agent.stops import StepRefs, stop_refs
-from tether.events import EventKey, GuardrailVerdict, Payload, ToolCallFinished, ToolCallStarted
+from tether.events import EventKey, GuardrailVerdict, Payload
 from tether.governance.guardrails import (
     Check,
     check_input,
@@ -86,25 +87,10 @@ async def guard_tool(
         "code": "guardrail_blocked",
         "message": f"{check.detail} by the agent's guardrails; use one of {g.tools if g else []}",
     }
-    started = ctx.key(step, "tool_call_started", index)
-    finished = ctx.key(step, "tool_call_finished", index)
-    await ctx.record_many(
-        [
-            *_verdicts(ctx, step, "tool", [check], base=1000 + index, call_id=call.id),
-            (
-                started,
-                ToolCallStarted(
-                    call_id=call.id,
-                    tool=call.name,
-                    arguments=call.arguments,
-                    idempotency_key="",
-                    validated=False,
-                ),
-            ),
-            (finished, ToolCallFinished(call_id=call.id, tool=call.name, ok=False, error=error)),
-        ]
-    )
-    return (started.id, finished.id)
+    refused = refused_call(ctx, step, index, call, error)
+    verdicts = _verdicts(ctx, step, "tool", [check], base=1000 + index, call_id=call.id)
+    await ctx.record_many([*verdicts, *refused])
+    return tuple(key.id for key, _ in refused)
 
 
 def guard_output(

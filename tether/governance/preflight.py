@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from tether.agent.context import RunContext
+from tether.agent.refuse import refused_call
 from tether.agent.stops import StepRefs, stop_refs
 from tether.errors import ToolError
-from tether.events import OperatorSteered, ToolCallFinished, ToolCallStarted
+from tether.events import OperatorSteered
 from tether.governance import budget
 from tether.store.controls import KillSwitch, OperatorMessage, Preflight
 from tether.tools import Tool
@@ -192,24 +193,6 @@ async def _refuse_killed(
         + "; do the task without it or give your answer",
         "tool": switch.target,
     }
-    started_key = ctx.key(step, "tool_call_started", index)
-    finished_key = ctx.key(step, "tool_call_finished", index)
-    await ctx.record_many(
-        [
-            (
-                started_key,
-                ToolCallStarted(
-                    call_id=call.id,
-                    tool=call.name,
-                    arguments=call.arguments,
-                    idempotency_key="",
-                    validated=False,
-                ),
-            ),
-            (
-                finished_key,
-                ToolCallFinished(call_id=call.id, tool=call.name, ok=False, error=error),
-            ),
-        ]
-    )
-    return (started_key.id, finished_key.id)
+    refused = refused_call(ctx, step, index, call, error)
+    await ctx.record_many(refused)
+    return tuple(key.id for key, _ in refused)
