@@ -237,25 +237,31 @@ def _payload(ctx: RunContext, verdict: Verdict, target: str, call_id: str | None
     a redaction pass): the facts it was decided on are in the call's own events. A deny or an
     approval request also records the context and the policies' reasons in words."""
     d = verdict.decision
-    decided = PolicyDecided(
+    p = ctx.gate.principal if ctx.gate is not None else None
+    if d.allowed:
+        return PolicyDecided(
+            target="tool" if target == "tool" else "model",
+            action=d.action,
+            principal=d.principal,
+            resource=d.resource,
+            outcome=d.outcome,
+            reasons=list(d.reasons),
+            errors=list(d.errors),
+            call_id=call_id,
+            policies_version=verdict.policies_version,
+        )
+    return PolicyDecided(
         target="tool" if target == "tool" else "model",
         action=d.action,
         principal=d.principal,
         resource=d.resource,
         outcome=d.outcome,
         reasons=list(d.reasons),
+        messages=list(d.messages),
         errors=list(d.errors),
         call_id=call_id,
+        tenant=p.tenant if p is not None else "default",
+        user=p.user if p is not None else None,
+        context=verdict.context,
         policies_version=verdict.policies_version,
-    )
-    if d.allowed:
-        return decided
-    p = ctx.gate.principal if ctx.gate is not None else None
-    return decided.model_copy(
-        update={
-            "messages": list(d.messages),
-            "tenant": p.tenant if p is not None else "default",
-            "user": p.user if p is not None else None,
-            "context": verdict.context,
-        }
     )
