@@ -22,14 +22,29 @@ def step(sid: str, tool: str = "calculator", **args: object) -> dict[str, object
 def test_schema_tool_field_is_an_enum_of_the_agents_tools() -> None:
     contracts = [t.contract for t in BUILTIN_TOOLS if t.contract.name in TOOLS]
     schema = plan_schema(contracts, 4)
-    branches = schema["properties"]["steps"]["items"]["anyOf"]
+    branches = schema["properties"]["steps"]["anyOf"][0]["prefixItems"][0]["anyOf"]
     assert sorted(b["properties"]["tool"]["enum"][0] for b in branches) == sorted(TOOLS)
-    ok = {"steps": [step("s1")], "answer": "$s1.result"}
-    assert not list(Draft202012Validator(schema).iter_errors(ok))
-    bad = {"steps": [step("s1", "rm_rf")], "answer": ""}
-    assert list(Draft202012Validator(schema).iter_errors(bad))
-    by_ref = {"steps": [step("s1"), step("s2", expression="$s1.result")], "answer": ""}
-    assert not list(Draft202012Validator(schema).iter_errors(by_ref))
+    check = Draft202012Validator(schema)
+    ok = {"steps": [positional()], "answer": "$s1.result"}
+    assert not list(check.iter_errors(ok))
+    assert list(check.iter_errors({"steps": [positional("rm_rf")], "answer": ""}))
+    by_ref = {"steps": [positional(), positional(expression="$s1.result")], "answer": ""}
+    assert not list(check.iter_errors(by_ref))
+    # ids are positional: the model cannot write (and so cannot repeat) one
+    assert list(check.iter_errors({"steps": [step("s1")], "answer": ""}))
+    wild = {"steps": [positional(), {**positional(), "depends_on": ["expression"]}], "answer": ""}
+    assert list(check.iter_errors(wild))
+    ahead = {"steps": [{**positional(), "depends_on": ["s1"]}], "answer": ""}  # itself
+    assert list(check.iter_errors(ahead))
+    forward = {"steps": [positional(expression="$s2.result"), positional()], "answer": ""}
+    assert list(check.iter_errors(forward))
+    assert list(check.iter_errors({"steps": [positional()] * 5, "answer": ""}))  # > max
+    plan = validate(by_ref, TOOLS, 4)
+    assert [s.id for s in plan.steps] == ["s1", "s2"] and plan.step("s2").needs == {"s1"}
+
+
+def positional(tool: str = "calculator", **args: object) -> dict[str, object]:
+    return {"tool": tool, "args": args or {"expression": "1+1"}}
 
 
 def test_a_tool_outside_the_agents_set_is_rejected_naming_it() -> None:

@@ -135,11 +135,9 @@ async def _new_plan(ctx: RunContext, runner: StepRunner) -> Finish | None:
                 continue  # a variant that does not validate gets no vote
     choice = pick_by_agreement(plans)
     if choice.plan.signature() in ledger.failed_signatures:
+        why = f"the revised plan repeats one that failed ({ledger.failure})"
         await _journal_plan(ctx, first, None, error="the same plan already failed")
-        return Finish(
-            status=RunStatus.NO_PROGRESS,
-            reason=f"the revised plan repeats one that failed ({ledger.failure})",
-        )
+        return Finish(status=RunStatus.NO_PROGRESS, reason=why)
     await _journal_plan(ctx, first, choice.plan, samples=choice.samples, agreement=choice.agreement)
     return None
 

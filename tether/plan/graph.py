@@ -2,10 +2,14 @@
 
 The model writes a plan as JSON::
 
-    {"steps": [{"id": "s1", "tool": "search", "args": {"q": "x"}, "depends_on": [],
+    {"steps": [{"tool": "search", "args": {"q": "x"}, "depends_on": [],
                 "expect": "rows about x"},
-               {"id": "s2", "tool": "summarize", "args": {"text": "$s1.rows"}}],
+               {"tool": "summarize", "args": {"text": "$s1.rows"}}],
      "answer": "Summary: $s2.text", "confidence": 0.8}
+
+Step ids are positional (``s1``, ``s2``, ...) unless a step names its own ``id``: the schema the
+model is held to has no ``id`` field, so even a tiny model cannot repeat one, and
+``depends_on`` is an enum of step ids.
 
 The schema's ``tool`` field is an enum of the agent's tools, so a grammar-constrained model
 cannot name another one, and ``validate`` rejects a plan that does (or that repeats an id,
@@ -26,7 +30,6 @@ from tether.plan.refs import REF, RefError, refs_in, resolve
 from tether.tools import ToolContract
 
 STEP_ID = r"^[a-z][a-z0-9_]{0,15}$"
-REF_STRING = r"^\$[a-z][a-z0-9_]{0,15}(\.[A-Za-z0-9_-]{1,32}|\[[0-9]{1,3}\]){0,4}$"
 MAX_EXPECT = 160
 MAX_ANSWER = 400
 
@@ -91,17 +94,18 @@ class Plan:
 
 
 def plan_schema(contracts: Sequence[ToolContract], max_steps: int) -> dict[str, Any]:
-    """The schema a plan must match: one ``anyOf`` branch per tool, its arguments typed by
-    the tool's input schema, where any argument may instead be a ``$ref`` string."""
+    """The schema a plan must match, as the model is held to it.
+
+    ``steps`` is one fixed-length tuple per plan length (1 to ``max_steps``); the step at
+    position *k* is ``s{k}``, one ``anyOf`` branch per tool (``tool`` is an enum of the agent's
+    tools), its arguments typed by the tool's input schema, where any argument may instead
+    be a ``$ref`` to an earlier step, and ``depends_on`` lists only earlier steps. So a plan
+    that matches has unique ids and no cycle, even from a tiny grammar-constrained model.
+    """
     return {
         "type": "object",
         "properties": {
-            "steps": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": max_steps,
-                "items": {"anyOf": [_step_schema(c) for c in contracts]},
-            },
+            "steps": {"anyOf": [_tuple(contracts, n) for n in range(1, max_steps + 1)]},
             "answer": {"type": "string", "maxLength": MAX_ANSWER},
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         },
@@ -110,31 +114,49 @@ def plan_schema(contracts: Sequence[ToolContract], max_steps: int) -> dict[str, 
     }
 
 
-def _step_schema(contract: ToolContract) -> dict[str, Any]:
+def _tuple(contracts: Sequence[ToolContract], length: int) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "prefixItems": [
+            {"anyOf": [_step_schema(c, k) for c in contracts]} for k in range(1, length + 1)
+        ],
+        "items": False,
+        "minItems": length,
+        "maxItems": length,
+    }
+
+
+def _step_schema(contract: ToolContract, position: int) -> dict[str, Any]:
+    earlier = [f"s{n}" for n in range(1, position)]
+    props: dict[str, Any] = {
+        "tool": {"type": "string", "enum": [contract.name]},
+        "args": _ref_args(contract.input_schema, earlier),
+    }
+    if earlier:
+        props["depends_on"] = {
+            "type": "array",
+            "maxItems": len(earlier),
+            "items": {"type": "string", "enum": earlier},
+        }
+    props["expect"] = {"type": "string", "maxLength": MAX_EXPECT}
     return {
         "type": "object",
-        "properties": {
-            "id": {"type": "string", "pattern": STEP_ID},
-            "tool": {"type": "string", "enum": [contract.name]},
-            "args": _ref_args(contract.input_schema),
-            "depends_on": {
-                "type": "array",
-                "maxItems": 8,
-                "items": {"type": "string", "pattern": STEP_ID},
-            },
-            "expect": {"type": "string", "maxLength": MAX_EXPECT},
-        },
-        "required": ["id", "tool", "args"],
+        "properties": props,
+        "required": ["tool", "args"],
         "additionalProperties": False,
     }
 
 
-def _ref_args(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """``schema`` with each top-level property also accepting a ``$ref`` string."""
+def _ref_args(schema: Mapping[str, Any], earlier: Sequence[str]) -> dict[str, Any]:
+    """``schema`` with each top-level property also accepting a ``$ref`` to an earlier step."""
     out = dict(schema)
     props = schema.get("properties")
-    if isinstance(props, Mapping):
-        ref = {"type": "string", "pattern": REF_STRING}
+    if isinstance(props, Mapping) and earlier:
+        # no backslash escapes: llama.cpp's grammar parser rejects "\$" (and then crashes)
+        ref = {
+            "type": "string",
+            "pattern": f"^[$]({'|'.join(earlier)})([.][A-Za-z0-9_-]{{1,24}}){{0,4}}$",
+        }
         out["properties"] = {k: {"anyOf": [v, ref]} for k, v in props.items()}
     return out
 
@@ -156,7 +178,7 @@ def envelope_schema(tools: Sequence[str], max_steps: int) -> dict[str, Any]:
                         "depends_on": {"type": "array", "items": {"type": "string"}},
                         "expect": {"type": "string"},
                     },
-                    "required": ["id", "tool", "args"],
+                    "required": ["tool", "args"],
                 },
             },
             "answer": {"type": "string"},
@@ -189,13 +211,13 @@ def validate(data: Any, tools: Sequence[str], max_steps: int) -> Plan:
         raise PlanError(f"the plan does not match its schema at {where}: {errors[0].message}")
     steps = tuple(
         PlanStep(
-            id=s["id"],
+            id=s.get("id", f"s{n}"),
             tool=s["tool"],
             args=dict(s["args"]),
             depends_on=tuple(s.get("depends_on", ())),
             expect=s.get("expect", ""),
         )
-        for s in data["steps"]
+        for n, s in enumerate(data["steps"], start=1)
     )
     if len(steps) > max_steps:
         raise PlanError(
@@ -209,12 +231,12 @@ def validate(data: Any, tools: Sequence[str], max_steps: int) -> Plan:
 
 def _check_tools(data: Any, tools: Sequence[str]) -> None:
     steps = data.get("steps") if isinstance(data, Mapping) else None
-    for s in steps if isinstance(steps, list) else ():
+    for n, s in enumerate(steps if isinstance(steps, list) else (), start=1):
         name = s.get("tool") if isinstance(s, Mapping) else None
         if isinstance(name, str) and name not in tools:
             raise PlanError(
-                f"plan step {s.get('id')!r} names tool {name!r}, which this agent does not have "
-                f"(its tools: {', '.join(tools) or 'none'}); use one of them"
+                f"plan step {s.get('id', f's{n}')!r} names tool {name!r}, which this agent does "
+                f"not have (its tools: {', '.join(tools) or 'none'}); use one of them"
             )
 
 

@@ -17,6 +17,7 @@ from tether.plan.graph import plan_schema
 from tether.types import Message, ModelRequest, ModelSettings, SystemMessage, UserMessage
 
 RESULT_CHARS = 300
+REVISE_TEMPERATURE = 0.6
 
 
 def plan_config(ctx: RunContext) -> PlanConfig:
@@ -37,7 +38,8 @@ def planner_system(ctx: RunContext) -> str:
             'Plan the task as JSON: {"steps": [{"id": "s1", "tool": ..., "args": {...}, '
             '"depends_on": [], "expect": "what the result should hold"}], '
             '"answer": "the final answer, may use $s1.field", "confidence": 0.0-1.0}.',
-            f"At most {cfg.max_plan_steps} steps. Use only these tools:",
+            f"At most {cfg.max_plan_steps} steps, named s1, s2, ... in order. Use only these "
+            "tools:",
             tools,
             'An argument may be a reference to an earlier step\'s result: "$s1.field", '
             '"$s1.rows.0.name". Steps that do not depend on each other run in parallel.',
@@ -65,8 +67,12 @@ def revise_note(failure: str, results: Mapping[str, Any]) -> str:
 def planner_request(
     ctx: RunContext, *, temperature: float = 0.0, seed: int | None = 0
 ) -> ModelRequest:
-    """The request for the next plan: the first, a revision, or a self-consistency sample."""
+    """The request for the next plan: the first, a revision, or a self-consistency sample.
+
+    A revision is sampled (seeded by its version): a greedy model would repeat its plan."""
     cfg, ledger = plan_config(ctx), ctx.state.plan
+    if ledger.failure is not None and temperature == 0.0:
+        temperature, seed = REVISE_TEMPERATURE, ledger.attempts
     messages: tuple[Message, ...] = (
         SystemMessage(content=planner_system(ctx)),
         *ctx.state.messages,
