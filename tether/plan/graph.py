@@ -98,9 +98,9 @@ def plan_schema(contracts: Sequence[ToolContract], max_steps: int) -> dict[str, 
 
     ``steps`` is one fixed-length tuple per plan length (1 to ``max_steps``); the step at
     position *k* is ``s{k}``, one ``anyOf`` branch per tool (``tool`` is an enum of the agent's
-    tools), its arguments typed by the tool's input schema, where any argument may instead
-    be a ``$ref`` to an earlier step, and ``depends_on`` lists only earlier steps. So a plan
-    that matches has unique ids and no cycle, even from a tiny grammar-constrained model.
+    tools), its arguments typed by the tool's input schema (shared under ``$defs``), where any
+    argument may instead be a ``$ref`` string, and ``depends_on`` lists only earlier steps. So
+    a plan that matches has unique ids, even from a tiny grammar-constrained model.
     """
     return {
         "type": "object",
@@ -111,6 +111,7 @@ def plan_schema(contracts: Sequence[ToolContract], max_steps: int) -> dict[str, 
         },
         "required": ["steps", "answer"],
         "additionalProperties": False,
+        "$defs": {f"args_{c.name}": _ref_args(c.input_schema) for c in contracts},
     }
 
 
@@ -130,7 +131,7 @@ def _step_schema(contract: ToolContract, position: int) -> dict[str, Any]:
     earlier = [f"s{n}" for n in range(1, position)]
     props: dict[str, Any] = {
         "tool": {"type": "string", "enum": [contract.name]},
-        "args": _ref_args(contract.input_schema, earlier),
+        "args": {"$ref": f"#/$defs/args_{contract.name}"},
     }
     if earlier:
         props["depends_on"] = {
@@ -147,16 +148,16 @@ def _step_schema(contract: ToolContract, position: int) -> dict[str, Any]:
     }
 
 
-def _ref_args(schema: Mapping[str, Any], earlier: Sequence[str]) -> dict[str, Any]:
-    """``schema`` with each top-level property also accepting a ``$ref`` to an earlier step."""
+# no backslash escapes: llama.cpp's grammar parser rejects "\$" (and then crashes)
+REF_STRING = r"^[$]s[1-9][0-9]?([.][A-Za-z0-9_-]{1,24}){0,4}$"
+
+
+def _ref_args(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` with each top-level property also accepting a ``$ref`` string."""
     out = dict(schema)
     props = schema.get("properties")
-    if isinstance(props, Mapping) and earlier:
-        # no backslash escapes: llama.cpp's grammar parser rejects "\$" (and then crashes)
-        ref = {
-            "type": "string",
-            "pattern": f"^[$]({'|'.join(earlier)})([.][A-Za-z0-9_-]{{1,24}}){{0,4}}$",
-        }
+    if isinstance(props, Mapping):
+        ref = {"type": "string", "pattern": REF_STRING}
         out["properties"] = {k: {"anyOf": [v, ref]} for k, v in props.items()}
     return out
 
