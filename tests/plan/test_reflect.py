@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.agent_helpers import make_runtime, scripted
 from tether import Agent
 from tether.agent.spec import Limits
-from tether.plan.config import ReflectConfig
+from tether.errors import AgentSpecError
+from tether.plan.config import CriticConfig, ReflectConfig, Rule
 from tether.testing import ScriptStep, answer
 from tether.types import ModelRequest, RunStatus
 
@@ -96,9 +99,11 @@ async def test_schema_checker_feeds_the_violation_back(tmp_path: Path) -> None:
     rt.close()
 
 
-async def test_sandbox_checker_without_the_tool_fails_clearly(tmp_path: Path) -> None:
-    rt = make_runtime(tmp_path, scripted())
-    result = await rt.run(coder(tools=[]), "mean")
-    assert result.status is RunStatus.FAILED
-    assert "needs the tool 'run_python_code'" in (result.reason or "")
-    rt.close()
+def test_bad_mode_settings_fail_on_load_naming_the_field() -> None:
+    with pytest.raises(AgentSpecError, match=r"field 'reflect.checker'.*run_python_code"):
+        coder(tools=[])
+    with pytest.raises(AgentSpecError, match=r"field 'reflect.fn': cannot import 'nope:check'"):
+        coder(reflect=ReflectConfig(checker="predicate", fn="nope:check"))
+    bad = CriticConfig(rules={"echo": [Rule(check="predicate", fn="tests.plan.tools:missing")]})
+    with pytest.raises(AgentSpecError, match=r"critic.rules.echo.0.fn"):
+        coder(critic=bad)

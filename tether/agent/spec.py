@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tether.errors import AgentSpecError, ConfigError
 from tether.governance.budget import Budget, ToolBudget
 from tether.governance.guardrails import Guardrails
-from tether.plan.config import CriticConfig, PlanConfig, ReflectConfig, RouteConfig
+from tether.plan.config import CriticConfig, PlanConfig, ReflectConfig, RouteConfig, check_modes
 from tether.tools import BUILTIN_TOOLS, Tool, tool
 from tether.tools.http.refs import HttpToolsRef, OpenApiRef, absolute_refs, load_refs
 from tether.tools.mcp_config import McpServer
@@ -130,6 +130,7 @@ class Agent:
     def __post_init__(self) -> None:
         self.spec()  # validate eagerly, tools included
         names = tool_names(self.resolved_tools())
+        check_modes(self.source, names, self.plan, self.critic, self.reflect)
         for name in self.tools_budget:
             if name not in names:
                 raise AgentSpecError(

@@ -7,9 +7,13 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tether.errors import AgentSpecError
 
 
 class _Section(BaseModel):
@@ -74,3 +78,48 @@ class ReflectConfig(_Section):
 class RouteConfig(_Section):
     plan_min_parts: int = Field(default=2, ge=1, description="goal parts that make it complex")
     plan_min_words: int = Field(default=40, ge=1, description="goal words that make it complex")
+
+
+def load_function(ref: str, where: str = "") -> Callable[..., Any]:
+    """``module:function`` imported; an error naming the field when it is not there."""
+    module, _, name = ref.partition(":")
+    field = f"field {where!r}: " if where else ""
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise AgentSpecError(
+            f"{field}cannot import {ref!r} ({exc}); check the module path"
+        ) from exc
+    if not callable(fn):
+        raise AgentSpecError(f"{field}{ref!r} is not a function; name a function")
+    return fn  # type: ignore[no-any-return]
+
+
+def check_modes(
+    source: str,
+    tools: Sequence[str],
+    plan: PlanConfig | None,
+    critic: CriticConfig | None,
+    reflect: ReflectConfig | None,
+) -> None:
+    """Fail on load, naming the file and field, for a function that does not import or a
+    sandbox checker without its tool."""
+    refs: list[tuple[str, str | None]] = [
+        ("plan.success_check", plan.success_check if plan else None),
+        ("reflect.fn", reflect.fn if reflect else None),
+    ]
+    for tool, rules in (critic.rules if critic else {}).items():
+        refs += [(f"critic.rules.{tool}.{n}.fn", r.fn) for n, r in enumerate(rules)]
+    for where, ref in refs:
+        if ref is not None:
+            try:
+                load_function(ref, where)
+            except AgentSpecError as exc:
+                raise AgentSpecError(f"{source}: {exc}") from exc
+    if reflect is not None and reflect.checker == "predicate" and reflect.fn is None:
+        raise AgentSpecError(f"{source}: field 'reflect.fn': the predicate checker needs fn")
+    if reflect is not None and reflect.checker == "sandbox" and "run_python_code" not in tools:
+        raise AgentSpecError(
+            f"{source}: field 'reflect.checker': 'sandbox' runs drafts with run_python_code; "
+            "add it to the agent's tools"
+        )

@@ -8,16 +8,14 @@ criteria about the run's answer and reads back JSON: a pass/fail per criterion, 
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from tether.errors import AgentSpecError
-from tether.plan.config import CriticConfig, Judge, Rule
+from tether.plan.config import CriticConfig, Judge, Rule, load_function
 from tether.plan.ledger import Outcome
 from tether.plan.refs import Ref, RefError, lookup
 from tether.types import Message, ModelRequest, ModelSettings, SystemMessage, UserMessage
@@ -33,18 +31,6 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
-
-
-def load_function(ref: str) -> Callable[..., Any]:
-    """``module:function`` imported; a clear error when it is not there."""
-    module, _, name = ref.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise AgentSpecError(f"cannot import {ref!r} ({exc}); check the module path") from exc
-    if not callable(fn):
-        raise AgentSpecError(f"{ref!r} is not a function")
-    return fn  # type: ignore[no-any-return]
 
 
 def check_step(tool: str, outcome: Outcome, config: CriticConfig | None) -> Verdict:

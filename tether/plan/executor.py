@@ -28,7 +28,8 @@ from tether.agent.context import RunContext
 from tether.agent.loop import Finish
 from tether.agent.runner import StepRunner
 from tether.events import CriticVerdict, PlanCreated, PlanRevised, PlanStepFailed
-from tether.plan.critic import Verdict, check_step, judge_request, load_function, read_judgement
+from tether.plan.config import load_function
+from tether.plan.critic import Verdict, check_step, judge_request, read_judgement
 from tether.plan.graph import Plan, PlanError, answer_text, parse_plan
 from tether.plan.prompts import plan_config, planner_request
 from tether.plan.refs import RefError, resolve

@@ -21,8 +21,7 @@ from tether.agent.context import RunContext
 from tether.agent.loop import Finish
 from tether.agent.runner import StepRunner
 from tether.events import ReflectRound
-from tether.plan.config import ReflectConfig
-from tether.plan.critic import load_function
+from tether.plan.config import ReflectConfig, load_function
 from tether.plan.turns import ask, resume_wave, run_wave
 from tether.types import (
     Message,
