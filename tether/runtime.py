@@ -407,7 +407,7 @@ class Runtime:
             clock=self.clock,
             state=state,
             secrets=self.secrets,
-            models=lambda model_id: self.resolve_model(agent, model_id),
+            models=_per_run(lambda model_id: self.resolve_model(agent, model_id)),
         )
 
     def rebuild(
@@ -509,6 +509,18 @@ class Runtime:
                 budget=budget,
             )
         )
+
+
+def _per_run(build: Callable[[str], Model]) -> Callable[[str], Model]:
+    """``build`` resolving each model id once per run (a planner or fast model, tether/plan)."""
+    built: dict[str, Model] = {}
+
+    def get(model_id: str) -> Model:
+        if model_id not in built:
+            built[model_id] = build(model_id)
+        return built[model_id]
+
+    return get
 
 
 @dataclass(frozen=True)
