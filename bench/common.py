@@ -42,5 +42,12 @@ def write_results(name: str, metrics: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+def merge_results(name: str, metrics: dict[str, dict[str, Any]]) -> Path:
+    """Like ``write_results``, keeping the metrics other benchmarks wrote to the same file."""
+    path = RESULTS / name
+    old = json.loads(path.read_text()).get("metrics", {}) if path.exists() else {}
+    return write_results(name, old | metrics)
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)

@@ -32,5 +32,6 @@ def test_no_accidental_public_names() -> None:
         "secrets",
         "mcp_server",
         "memory",
+        "plan",
     }
     assert public - modules == set(tether.__all__)

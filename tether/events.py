@@ -258,6 +258,80 @@ class RunFinished(_Payload):
     tool_calls: int = 0
 
 
+class _PlanPayload(_Payload):
+    """A plan the model wrote (``tether/plan``): accepted and run, or rejected and why."""
+
+    version: int  # 1 for the first plan, then one more per revision
+    accepted: bool
+    plan: dict[str, Any] | None = None  # the validated plan (``Plan.to_json``)
+    error: str | None = None  # why it was rejected before anything ran
+    reason: str | None = None  # why the plan was revised (the failure it answers)
+    samples: int = 1  # plan variants the model was asked for (self-consistency)
+    agreement: int = 1  # how many of them matched the chosen one
+
+
+class PlanCreated(_PlanPayload):
+    kind: Literal["plan_created"] = "plan_created"
+
+
+class PlanRevised(_PlanPayload):
+    kind: Literal["plan_revised"] = "plan_revised"
+
+
+class PlanWave(_Payload):
+    """Plan steps whose dependencies are done, with their arguments resolved: run together as
+    the tool calls of one step position."""
+
+    kind: Literal["plan_wave"] = "plan_wave"
+    version: int
+    step_ids: list[str]
+    calls: list[dict[str, Any]]  # {"id", "name", "arguments"}
+
+
+class PlanStepFailed(_Payload):
+    """A plan step that could not run (a reference to a missing result or field)."""
+
+    kind: Literal["plan_step_failed"] = "plan_step_failed"
+    version: int
+    step_id: str
+    error: str
+
+
+class CriticVerdict(_Payload):
+    """The critic's verdict on a plan step's result or (``target="goal"``) on the run's answer."""
+
+    kind: Literal["critic_verdict"] = "critic_verdict"
+    version: int = 0
+    target: str
+    verdict: Literal["pass", "fail"]
+    explain: str = ""
+    checks: list[dict[str, Any]] = Field(default_factory=list)  # each rule or criterion
+    confidence: float | None = None  # the judge's, when a model judged
+    judge: str | None = None  # the judge model id
+
+
+class RouteChosen(_Payload):
+    """``mode: auto``: the loop a goal was routed to, the model chosen for it, and why."""
+
+    kind: Literal["route_chosen"] = "route_chosen"
+    mode: Literal["react", "plan"]
+    model: str | None = None
+    reason: str = ""
+
+
+class ReflectRound(_Payload):
+    """One round of ``mode: reflect``: the draft (at step ``draft_step``), the external check's
+    outcome and the critique fed to the next draft."""
+
+    kind: Literal["reflect_round"] = "reflect_round"
+    round: int
+    draft_step: int
+    checker: str
+    passed: bool
+    errors: str = ""
+    critique: str = ""
+
+
 Payload = Annotated[
     RunStarted
     | ModelRequested
@@ -274,7 +348,14 @@ Payload = Annotated[
     | BudgetCharged
     | GuardrailVerdict
     | ApprovalDecided
-    | RunFinished,
+    | RunFinished
+    | PlanCreated
+    | PlanRevised
+    | PlanWave
+    | PlanStepFailed
+    | CriticVerdict
+    | RouteChosen
+    | ReflectRound,
     Field(discriminator="kind"),
 ]
 PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
@@ -295,6 +376,13 @@ EventKind = Literal[
     "guardrail_verdict",
     "approval_decided",
     "run_finished",
+    "plan_created",
+    "plan_revised",
+    "plan_wave",
+    "plan_step_failed",
+    "critic_verdict",
+    "route_chosen",
+    "reflect_round",
 ]
 
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.agent.context import RunContext
-from tether.agent.loop import Finish, next_node
-from tether.agent.loop import drive as drive_loop
+from tether.agent.loop import Finish
 from tether.agent.runner import DirectRunner, StepRunner
 from tether.agent.spec import Agent, AgentSpec, agent_from_spec, load_agent
 from tether.agent.state import RunState
@@ -32,6 +31,7 @@ from tether.governance.budget import Budget, RunBudgets
 from tether.governance.gate import PolicyGate
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
+from tether.plan.modes import drive_agent
 from tether.redact import Redactor
 from tether.secrets import SecretSource
 from tether.settings import Settings, load_settings
@@ -407,6 +407,7 @@ class Runtime:
             clock=self.clock,
             state=state,
             secrets=self.secrets,
+            models=_per_run(lambda model_id: self.resolve_model(agent, model_id)),
         )
 
     def rebuild(
@@ -461,7 +462,7 @@ class Runtime:
         """
         runner = runner or DirectRunner()
         try:
-            await drive_loop(ctx, runner, next_node(ctx.state))
+            await drive_agent(ctx, runner)
         except reraise:
             raise
         except Exception as exc:
@@ -508,6 +509,18 @@ class Runtime:
                 budget=budget,
             )
         )
+
+
+def _per_run(build: Callable[[str], Model]) -> Callable[[str], Model]:
+    """``build`` resolving each model id once per run (a planner or fast model, tether/plan)."""
+    built: dict[str, Model] = {}
+
+    def get(model_id: str) -> Model:
+        if model_id not in built:
+            built[model_id] = build(model_id)
+        return built[model_id]
+
+    return get
 
 
 @dataclass(frozen=True)

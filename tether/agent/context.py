@@ -19,6 +19,7 @@ from tether.store import Store
 from tether.store.journal import Also
 from tether.tools import ToolRegistry
 from tether.tools.resilience import ToolRunner
+from tether.types import ModelRequest
 
 
 @dataclass(kw_only=True)
@@ -42,6 +43,10 @@ class RunContext:
     tenant: str = "default"
     budgets: RunBudgets = field(default_factory=RunBudgets)
     tenant_spent: Spend | None = None  # the tenant's other runs, as of the last step's check
+    # plan/reflect modes: what the next model step asks (default: the ReAct prompt), and the
+    # runtime's models by id (a planner or a fast model next to the agent's own)
+    request_builder: Callable[[RunContext], ModelRequest] | None = None
+    models: Callable[[str], Model] | None = None
 
     def key(self, step: int, kind: str, index: int = 0) -> EventKey:
         return EventKey(run_id=self.run_id, segment=self.segment, step=step, kind=kind, index=index)

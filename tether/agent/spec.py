@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tether.errors import AgentSpecError, ConfigError
 from tether.governance.budget import Budget, ToolBudget
 from tether.governance.guardrails import Guardrails
+from tether.plan.config import CriticConfig, PlanConfig, ReflectConfig, RouteConfig, check_modes
 from tether.tools import BUILTIN_TOOLS, Tool, tool
 from tether.tools.http.refs import HttpToolsRef, OpenApiRef, absolute_refs, load_refs
 from tether.tools.mcp_config import McpServer
@@ -78,7 +79,13 @@ class AgentSpec(BaseModel):
         default=False,
         description="code picks the tool for each part of the goal, the model fills arguments",
     )
-    mode: Literal["react"] = "react"
+    mode: Literal["react", "plan", "reflect", "auto"] = "react"
+    planner_model: str | None = Field(default=None, description="model id for plans")
+    fast_model: str | None = Field(default=None, description="model id for simple goals")
+    plan: PlanConfig | None = Field(default=None, description="plan mode caps, success_check")
+    critic: CriticConfig | None = Field(default=None, description="checks of plan steps")
+    reflect: ReflectConfig | None = Field(default=None, description="reflect mode's checker")
+    route: RouteConfig | None = Field(default=None, description="auto mode's classifier")
     scopes: list[str] | None = Field(
         default=None, description="auth scopes the agent holds; None: no scope checks"
     )
@@ -111,11 +118,19 @@ class Agent:
     description: str = ""
     scopes: Sequence[str] | None = None  # auth scopes the agent holds (policy checks them)
     guardrails: Guardrails | None = None  # input/output filters (tether/governance/guardrails)
+    mode: Literal["react", "plan", "reflect", "auto"] = "react"  # tether/plan
+    planner_model: str | None = None
+    fast_model: str | None = None
+    plan: PlanConfig | None = None
+    critic: CriticConfig | None = None
+    reflect: ReflectConfig | None = None
+    route: RouteConfig | None = None
     source: str = "<python>"
 
     def __post_init__(self) -> None:
         self.spec()  # validate eagerly, tools included
         names = tool_names(self.resolved_tools())
+        check_modes(self.source, names, self.plan, self.critic, self.reflect)
         for name in self.tools_budget:
             if name not in names:
                 raise AgentSpecError(
@@ -157,9 +172,21 @@ class Agent:
                 "guided": self.guided,
                 "scopes": None if self.scopes is None else list(self.scopes),
                 "guardrails": self.guardrails,
+                "mode": self.mode,
+                **{k: v for k, v in self._mode_fields().items() if v is not None},
             },
             self.source,
         )
+
+    def _mode_fields(self) -> dict[str, Any]:
+        return {
+            "planner_model": self.planner_model,
+            "fast_model": self.fast_model,
+            "plan": self.plan,
+            "critic": self.critic,
+            "reflect": self.reflect,
+            "route": self.route,
+        }
 
     def portable_spec(self) -> AgentSpec:
         """The spec with every tool as a reference another process can resolve.
@@ -183,6 +210,7 @@ class Agent:
         unset |= set() if self.mcp else {"mcp"}  # ... and from before MCP servers
         if self.guardrails is None:
             unset.add("guardrails")
+        unset |= {k for k, v in self._mode_fields().items() if v is None}  # before tether/plan
         body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
         body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
@@ -298,6 +326,13 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         guided=spec.guided,
         scopes=spec.scopes,
         guardrails=spec.guardrails,
+        mode=spec.mode,
+        planner_model=spec.planner_model,
+        fast_model=spec.fast_model,
+        plan=spec.plan,
+        critic=spec.critic,
+        reflect=spec.reflect,
+        route=spec.route,
         source=source,
     )
 

@@ -21,6 +21,7 @@ from tether.events import (
     ModelRequested,
     ModelResponded,
     OperatorSteered,
+    PlanWave,
     RunFinished,
     RunPaused,
     RunResumed,
@@ -29,6 +30,7 @@ from tether.events import (
     ToolCallStarted,
 )
 from tether.governance.budget import Spend, charge_spend
+from tether.plan.ledger import PlanLedger
 from tether.types import (
     AssistantMessage,
     Message,
@@ -78,6 +80,7 @@ class RunState:
     rejected_calls: set[str] = field(default_factory=set)  # never ran: tether's own errors
     # a person's decision per call position (step, index): the call's decision on resume
     approvals: dict[tuple[int, int], ApprovalDecided] = field(default_factory=dict)
+    plan: PlanLedger = field(default_factory=PlanLedger)  # plan, reflect and auto modes
 
     def apply(self, event: Event) -> None:
         if isinstance(event.payload, ToolCallFinished):
@@ -86,6 +89,7 @@ class RunState:
             handler = _HANDLERS.get(type(event.payload))
             if handler is not None:
                 handler(self, event.payload)
+        self.plan.apply(event)
         if isinstance(event.payload, RunStarted) and self.started_at is None:
             self.started_at = event.ts
         self.last_seq = max(self.last_seq, event.seq)
@@ -126,6 +130,19 @@ def _on_response(state: RunState, p: Any) -> None:
     state.model_error = p.error
     if p.error is None:
         state.messages.append(AssistantMessage(content=p.text, tool_calls=calls))
+
+
+def _on_plan_wave(state: RunState, p: Any) -> None:
+    """Plan steps dispatched as the tool calls of one step position (``tether/plan``)."""
+    assert isinstance(p, PlanWave)
+    state.steps += 1
+    calls = tuple(ToolCall(**c) for c in p.calls)
+    state.pending_calls = calls
+    state.calls_done = 0
+    state.done_calls = set()
+    state._held = {}
+    state.model_error = None
+    state.messages.append(AssistantMessage(content=None, tool_calls=calls))
 
 
 def _on_tool_started(state: RunState, p: Any) -> None:
@@ -232,6 +249,7 @@ _HANDLERS: dict[type, Any] = {
     RunPaused: _on_paused,
     RunResumed: _on_resumed,
     RunFinished: _on_finished,
+    PlanWave: _on_plan_wave,
 }
 
 

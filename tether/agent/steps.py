@@ -59,7 +59,7 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
     blocked = await guard_input(ctx, step)  # before the first model call, so before any tool
     if blocked is not None:
         return blocked
-    request = build_request(ctx)
+    request = (ctx.request_builder or build_request)(ctx)
     prefix = ctx.state.journaled_messages
     history = len(ctx.state.messages)
     system, shown = request.messages[0], request.messages[1:]

@@ -1,0 +1,1 @@
+"""Plan, reflect and auto modes: task graphs, references, the critic, reflection, routing."""
