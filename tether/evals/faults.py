@@ -19,6 +19,7 @@ the server received is in ``requests``; it holds no state outside the object.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -194,6 +195,11 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: FaultServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that stopped reading (a timeout, a truncated read) is expected here."""
+        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            super().handle_error(request, client_address)
 
 
 @contextmanager
