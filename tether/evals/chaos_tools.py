@@ -95,7 +95,7 @@ def finished(events: Sequence[Event]) -> list[ToolCallFinished]:
 async def timeout_read_retried(env: ChaosEnv) -> Observed:
     attempts = EffectLog(env.folder / "attempts")
 
-    @tool(timeout_ms=150, retry=RetryPolicy(max_attempts=3, backoff_s=0.01))
+    @tool(timeout_ms=1000, retry=RetryPolicy(max_attempts=3, backoff_s=0.01))
     async def weather(city: str) -> dict[str, str]:
         """Look up the weather.
 
@@ -124,7 +124,7 @@ async def timeout_write_not_repeated(env: ChaosEnv) -> Observed:
     """A write whose acknowledgement hangs: it is not repeated (it may have happened)."""
     effects = EffectLog(env.folder / "effects")
 
-    @tool(side_effect="write", timeout_ms=150, retry=RetryPolicy(max_attempts=3, backoff_s=0.01))
+    @tool(side_effect="write", timeout_ms=1000, retry=RetryPolicy(max_attempts=3, backoff_s=0.01))
     async def book_room(room: str) -> dict[str, str]:
         """Book a meeting room.
 
@@ -177,8 +177,9 @@ async def transient_error_retried(env: ChaosEnv) -> Observed:
 # -- HTTP tools ----------------------------------------------------------------------------
 
 
-def http_tools(env: ChaosEnv, **file: Any) -> dict[str, Tool]:
-    """The HTTP tools of a tool file pointing at the fault server."""
+def http_tools(env: ChaosEnv, timeout_ms: int = 5000, **file: Any) -> dict[str, Tool]:
+    """The HTTP tools of a tool file pointing at the fault server (``timeout_ms``: the
+    quote's; a first call also builds the client's TLS context, which takes a while)."""
     spec = {
         "base_url": env.server.url,
         "allow": ["127.0.0.1"],
@@ -187,7 +188,7 @@ def http_tools(env: ChaosEnv, **file: Any) -> dict[str, Tool]:
                 "name": "get_quote",
                 "description": "Read the price quote for an item.",
                 "url": "/read/quote",
-                "timeout_ms": 300,
+                "timeout_ms": timeout_ms,
                 "max_attempts": 3,
             },
             {
@@ -214,11 +215,11 @@ def http_tools(env: ChaosEnv, **file: Any) -> dict[str, Tool]:
 
 
 async def _quote(
-    env: ChaosEnv, *faults: Fault, **file: Any
+    env: ChaosEnv, *faults: Fault, timeout_ms: int = 5000, **file: Any
 ) -> tuple[RunStatus, ToolCallFinished, RecordingSleep]:
     env.server.queue("/read/quote", *faults)
     sleep = RecordingSleep()
-    tools = [http_tools(env, **file)["get_quote"]]
+    tools = [http_tools(env, timeout_ms, **file)["get_quote"]]
     steps = [call("get_quote"), answer("Here is the quote.")]
     status, _, events = await run_agent(env, tools, "Get the quote.", steps, sleep=sleep)
     (done,) = finished(events)
@@ -234,7 +235,12 @@ async def http_429_retry_after(env: ChaosEnv) -> Observed:
     status, done, sleep = await _quote(env, slow_down)
     hits = len(env.server.received("/read/quote"))
     honoured = done.ok and sleep.waits == [0.3] and hits == 2
-    return Observed(status=status, effects=0, checks=(("waited the Retry-After", honoured),))
+    return Observed(
+        status=status,
+        effects=0,
+        checks=(("waited the Retry-After", honoured),),
+        detail=f"waits {sleep.waits}, {hits} requests, ok {done.ok}",
+    )
 
 
 async def http_503_read_retried(env: ChaosEnv) -> Observed:
@@ -261,7 +267,8 @@ async def http_oversize_body(env: ChaosEnv) -> Observed:
 
 async def http_slow_read_times_out(env: ChaosEnv) -> Observed:
     """Three answers that come too late: three attempts, then a timeout the model reads."""
-    status, done, _ = await _quote(env, *[Fault(status=200, body={}, delay_s=1.0)] * 3)
+    late = Fault(status=200, body={}, delay_s=1.0)
+    status, done, _ = await _quote(env, late, late, late, timeout_ms=300)
     gave_up = not done.ok and done.error is not None and done.error["code"] == "timeout"
     return Observed(
         status=status,
