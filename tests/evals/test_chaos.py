@@ -8,7 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from tether.errors import UsageError
 from tether.evals.chaos import FAULTS, ChaosOutcome, ChaosReport, run_chaos, scenarios
+from tether.evals.suites import gate, run_suite
 from tether.types import RunStatus
 
 
@@ -52,8 +56,6 @@ def test_a_duplicated_effect_or_a_wrong_status_is_not_a_recovery() -> None:
 
 
 def test_the_suite_gates_say_what_passes() -> None:
-    from tether.evals.suites import gate
-
     assert gate("chaos", {"recovery_rate": 1.0})["passed"]
     assert not gate("chaos", {"recovery_rate": 0.95})["passed"]
     assert gate("redteam", {"attack_success_rate": 0.0, "utility_ratio": 0.96})["passed"]
@@ -62,17 +64,10 @@ def test_the_suite_gates_say_what_passes() -> None:
 
 
 async def test_an_unknown_suite_is_a_usage_error(tmp_path: Path) -> None:
-    import pytest
-
-    from tether.errors import UsageError
-    from tether.evals.suites import run_suite
-
     with pytest.raises(UsageError, match="use one of chaos, redteam"):
         await run_suite("chaoss", tmp_path)
 
 
 async def test_run_suite_runs_a_chosen_scenario_and_gates_it(tmp_path: Path) -> None:
-    from tether.evals.suites import run_suite
-
     out = await run_suite("chaos", tmp_path, crash=False, only=["http_429_retry_after"])
     assert out["scenarios"] == 1 and out["gate"]["passed"] is True

@@ -11,7 +11,7 @@ of writes, a SQLite table), and it is *recovered* when the run reached a termina
 that status, and exactly that many effects: no effect lost, none duplicated.
 
 ``run_chaos(folder)`` runs them all and returns a ``ChaosReport``; ``recovery_rate`` is the
-figure ``bench/evals.py`` records as ``chaos_recovery_rate``. The evals runner calls
+figure ``bench/evals_suites.py`` records as ``chaos_recovery_rate``. The evals runner calls
 ``run_chaos`` (or ``run_chaos_sync``) and reads ``ChaosReport.to_json()``.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,6 @@ class ChaosEnv:
 
     folder: Path
     server: FaultServer
-    log: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,7 +145,8 @@ class Scenario:
 
 
 def scenarios(*, crash: bool = True) -> list[Scenario]:
-    """Every scenario by name; ``crash``: include the SIGKILL ones (real processes)."""
+    """Every scenario; ``crash``: include the SIGKILL ones (real processes). (Imported here:
+    the scenario modules import this one's types.)"""
     from tether.evals.chaos_crash import CRASH_SCENARIOS
     from tether.evals.chaos_models import MODEL_SCENARIOS
     from tether.evals.chaos_tools import TOOL_SCENARIOS

@@ -12,6 +12,7 @@ from __future__ import annotations
 from tether.evals.chaos import ChaosEnv, EffectLog, Observed, Scenario
 from tether.evals.chaos_tools import finished, run_agent
 from tether.evals.faults import Fault, completion
+from tether.testing.scripted import answer, call
 from tether.tools import Tool, tool
 from tether.types import RunStatus
 
@@ -34,8 +35,12 @@ def _order_tool(env: ChaosEnv) -> tuple[Tool, EffectLog]:
     return place_order, effects
 
 
-def _ok(status: int = 200, **kwargs: object) -> Fault:
-    return Fault(status=status, body=completion(**kwargs))  # type: ignore[arg-type]
+def _order_call() -> Fault:
+    return Fault(body=completion(tool=("place_order", {"item": "widget-7"})))
+
+
+def _done() -> Fault:
+    return Fault(body=completion("Ordered widget-7."))
 
 
 async def _hosted(env: ChaosEnv, *replies: Fault) -> tuple[RunStatus, str | None, EffectLog, int]:
@@ -45,14 +50,6 @@ async def _hosted(env: ChaosEnv, *replies: Fault) -> tuple[RunStatus, str | None
     model = f"openai:{env.server.url}/v1#chaos-1"
     status, output, _ = await run_agent(env, [order], "Order the item widget-7.", model)
     return status, output, effects, len(env.server.received(CHAT))
-
-
-def _order_call() -> Fault:
-    return _ok(tool=("place_order", {"item": "widget-7"}))
-
-
-def _done() -> Fault:
-    return _ok(text="Ordered widget-7.")
 
 
 async def model_5xx_retried(env: ChaosEnv) -> Observed:
@@ -77,7 +74,7 @@ async def model_garbage_body(env: ChaosEnv) -> Observed:
 
 async def model_unknown_tool(env: ChaosEnv) -> Observed:
     """The model calls ``place_ordr``: the adapter feeds the problem back and asks again."""
-    wrong = _ok(tool=("place_ordr", {"item": "widget-7"}))
+    wrong = Fault(body=completion(tool=("place_ordr", {"item": "widget-7"})))
     status, _, effects, hits = await _hosted(env, wrong, _order_call(), _done())
     fed_back = "place_ordr" in str(env.server.received(CHAT)[1].body)
     return Observed(
@@ -88,7 +85,7 @@ async def model_unknown_tool(env: ChaosEnv) -> Observed:
 
 
 async def model_malformed_arguments(env: ChaosEnv) -> Observed:
-    broken = _ok(tool=("place_order", '{"item": "widget-7'))
+    broken = Fault(body=completion(tool=("place_order", '{"item": "widget-7')))
     status, _, effects, hits = await _hosted(env, broken, _order_call(), _done())
     fed_back = "not JSON" in str(env.server.received(CHAT)[1].body)
     return Observed(
@@ -108,8 +105,6 @@ async def model_down_fails_cleanly(env: ChaosEnv) -> Observed:
 async def runtime_refuses_unknown_tool(env: ChaosEnv) -> Observed:
     """A model the adapter cannot check (scripted) calls a tool that does not exist: the
     runtime answers with a structured error naming the close match, and the model recovers."""
-    from tether.testing.scripted import answer, call
-
     order, effects = _order_tool(env)
     steps = [
         call("place_ordr", item="widget-7"),
@@ -127,8 +122,6 @@ async def runtime_refuses_unknown_tool(env: ChaosEnv) -> Observed:
 
 
 async def runtime_refuses_bad_arguments(env: ChaosEnv) -> Observed:
-    from tether.testing.scripted import answer, call
-
     order, effects = _order_tool(env)
     steps = [
         call("place_order", item=7, colour="red"),

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from tether.agent.spec import Agent, Limits
+from tether.errors import TransientToolError
 from tether.evals.chaos import ChaosEnv, EffectLog, Observed, Scenario
 from tether.evals.faults import Fault
 from tether.events import Event, ToolCallFinished
@@ -147,8 +148,6 @@ async def timeout_write_not_repeated(env: ChaosEnv) -> Observed:
 
 
 async def transient_error_retried(env: ChaosEnv) -> Observed:
-    from tether.errors import TransientToolError
-
     effects = EffectLog(env.folder / "effects")
 
     @tool(side_effect="write", idempotent=True, retry=RetryPolicy(max_attempts=3, backoff_s=0.01))
