@@ -15,6 +15,7 @@ BENCHES = [
     "scale.py",
     "memory.py",
     "planning.py",
+    "evals_suites.py",
 ]
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def search_memory_tool(
 ) -> Tool:
     """A ``search_memory(query, k)`` tool over ``tenant``'s memory (hybrid search)."""
 
-    @tool(name="search_memory", timeout_ms=30_000)
+    @tool(name="search_memory", timeout_ms=30_000, retrieval=True)
     async def search_memory(query: str, k: int = 5) -> dict[str, Any]:
         """Search long-term memory (ingested documents and remembered notes) for passages
         relevant to a question.

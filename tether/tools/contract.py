@@ -28,12 +28,16 @@ class RetryPolicy:
     """How often a call is retried on ``TransientToolError`` or ``ToolTimeout``.
 
     The delay before retry ``n`` (1-based) is ``min(max_backoff_s, backoff_s * 2 ** (n - 1))``
-    scaled by a random jitter factor in ``[0.5, 1.0]``.
+    scaled by a random jitter factor in ``[0.5, 1.0]``. A failure that says when to come back
+    (``retry_after_s`` in its detail: an HTTP 429 or 503 with ``Retry-After``) waits exactly
+    that long instead, if it is at most ``max_retry_after_s``; a longer wait is not made (the
+    call gives up at once, and its error tells the model when to try again).
     """
 
     max_attempts: int = 3
     backoff_s: float = 0.05
     max_backoff_s: float = 2.0
+    max_retry_after_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -46,11 +50,24 @@ class RetryPolicy:
                 f"RetryPolicy backoff values must be >= 0, got backoff_s={self.backoff_s!r} "
                 f"and max_backoff_s={self.max_backoff_s!r}"
             )
+        if self.max_retry_after_s < 0:
+            raise ConfigError(
+                f"RetryPolicy.max_retry_after_s is {self.max_retry_after_s!r}; "
+                "set it to 0 or more seconds (0: never wait for a Retry-After)"
+            )
 
     def delay_s(self, retry_number: int, jitter: float) -> float:
         """The delay before retry ``retry_number`` (1-based); ``jitter`` is in ``[0, 1]``."""
         base = min(self.max_backoff_s, self.backoff_s * 2.0 ** max(0, retry_number - 1))
         return float(base * (0.5 + 0.5 * jitter))
+
+    def wait_s(self, retry_number: int, jitter: float, retry_after_s: float | None) -> float | None:
+        """The wait before retry ``retry_number``: the server's ``retry_after_s`` when it gave
+        one (``None`` when that exceeds ``max_retry_after_s``: give up), else the backoff."""
+        if retry_after_s is None:
+            return self.delay_s(retry_number, jitter)
+        wait = max(0.0, float(retry_after_s))
+        return wait if wait <= self.max_retry_after_s else None
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)

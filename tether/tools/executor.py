@@ -99,9 +99,10 @@ class ToolExecutor:
                     latency_ms=self._elapsed_ms(start),
                 )
             except (TransientToolError, ToolTimeout) as exc:
-                if not _may_retry(contract, exc, attempts):
+                wait = self._retry_wait(contract, exc, attempts)
+                if wait is None:
                     return failure(exc, attempts=attempts, latency_ms=self._elapsed_ms(start))
-                await self._sleep(contract.retry.delay_s(attempts, self._rng.random()))
+                await self._sleep(wait)
             except Exception as exc:
                 error = _as_tool_error(exc, prepared.tool)
                 return failure(error, attempts=attempts, latency_ms=self._elapsed_ms(start))
@@ -139,9 +140,10 @@ class ToolExecutor:
                 raw = await self._batch_attempt(tool, prepared, ctxs)
                 break
             except (TransientToolError, ToolTimeout) as exc:
-                if not _may_retry(tool.contract, exc, attempts):
+                wait = self._retry_wait(tool.contract, exc, attempts)
+                if wait is None:
                     return [self._failed(exc, attempts, start)] * len(prepared)
-                await self._sleep(tool.contract.retry.delay_s(attempts, self._rng.random()))
+                await self._sleep(wait)
             except Exception as exc:
                 return [self._failed(_as_tool_error(exc, tool), attempts, start)] * len(prepared)
         latency = self._elapsed_ms(start)
@@ -175,6 +177,12 @@ class ToolExecutor:
             return failure(_as_tool_error(exc, tool), attempts=attempts, latency_ms=latency)
         return ToolOutcome(ok=True, result=value, error=None, attempts=attempts, latency_ms=latency)
 
+    def _retry_wait(self, contract: ToolContract, exc: ToolError, attempts: int) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` to give up."""
+        if not _may_retry(contract, exc, attempts):
+            return None
+        return contract.retry.wait_s(attempts, self._rng.random(), retry_after_s(exc))
+
     def _failed(self, exc: ToolError, attempts: int, start: float) -> ToolOutcome:
         return failure(exc, attempts=attempts, latency_ms=self._elapsed_ms(start))
 
@@ -193,6 +201,14 @@ def _may_retry(contract: ToolContract, exc: ToolError, attempts: int) -> bool:
     if isinstance(exc, ToolTimeout):
         return contract.idempotent or contract.side_effect == "read"
     return True
+
+
+def retry_after_s(exc: ToolError) -> float | None:
+    """The wait a failure asked for (``detail["retry_after_s"]``: an HTTP ``Retry-After``)."""
+    value = exc.detail.get("retry_after_s")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def _as_tool_error(exc: Exception, tool: Tool) -> ToolError:

@@ -2,7 +2,8 @@
 
 2xx: ``{"status": 200, "body": <JSON or text>}``, with ``"truncated": true`` when the body
 exceeded the limit (the text is cut and ends with a marker). 429 and, for reads and idempotent
-calls, 5xx raise ``TransientToolError`` (the executor retries); other errors raise
+calls, 5xx raise ``TransientToolError`` (the executor retries, after the ``Retry-After`` the
+server gave, as ``retry_after_s``); other errors raise
 ``HttpStatusError`` with the status and a short body the model can act on. Secret values sent
 in the request are masked wherever the server echoes them.
 """
