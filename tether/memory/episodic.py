@@ -227,8 +227,8 @@ class EpisodicStore:
     def insert(conn: sa.Connection, row: dict[str, Any]) -> bool:
         """Insert ``row`` unless the run's episode exists (in the caller's transaction)."""
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(episodes).values(**row).on_conflict_do_nothing()
-        return bool(conn.execute(stmt).rowcount)
+        stmt = insert(episodes).values(**row).on_conflict_do_nothing().returning(episodes.c.id)
+        return conn.execute(stmt).first() is not None  # rowcount is -1 on psycopg here
 
     def add(self, episode: Episode) -> bool:
         """Store ``episode`` (embedded when there is an embedder); False if it was there."""
@@ -366,9 +366,13 @@ class EpisodicStore:
     def delete_run(self, tenant: str, run_id: str) -> bool:
         """Delete the episode of one run."""
         _check_tenant(tenant)
-        stmt = sa.delete(episodes).where(episodes.c.tenant == tenant, episodes.c.run_id == run_id)
+        stmt = (
+            sa.delete(episodes)
+            .where(episodes.c.tenant == tenant, episodes.c.run_id == run_id)
+            .returning(episodes.c.id)
+        )
         with self.engine.begin() as conn:
-            return bool(conn.execute(stmt).rowcount)
+            return conn.execute(stmt).first() is not None
 
 
 def _where(

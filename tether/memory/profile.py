@@ -189,9 +189,10 @@ class ProfileStore:
 
     def delete(self, tenant: str, subject: str, scope: str, key: str) -> bool:
         _check(tenant, subject, scope, key)
-        stmt = sa.delete(profile).where(profile.c.id == profile_id(tenant, subject, scope, key))
+        row_id = profile_id(tenant, subject, scope, key)
+        stmt = sa.delete(profile).where(profile.c.id == row_id).returning(profile.c.id)
         with self.engine.begin() as conn:
-            return bool(conn.execute(stmt).rowcount)
+            return conn.execute(stmt).first() is not None
 
     def delete_subject(self, tenant: str, subject: str) -> list[str]:
         """Delete every profile entry of ``subject`` in ``tenant``; returns their ids."""
