@@ -165,20 +165,23 @@ def episodes(
 
 def compact_command(
     max_episodes: Annotated[
-        int | None, typer.Option(min=1, help="episodes kept per subject (newest)")
+        int | None, typer.Option(min=0, help="episodes kept per subject (newest)")
     ] = None,
     max_profile_keys: Annotated[
         int | None, typer.Option(min=1, help="profile keys kept per subject (newest)")
     ] = None,
-    tenant: Annotated[str | None, typer.Option(help="only this tenant (default: all)")] = None,
+    tenant: TenantOpt = None,
+    all_tenants: Annotated[
+        bool, typer.Option("--all-tenants", help="every tenant's rows (maintenance)")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Delete expired episodes and profile entries, then trim each subject to the caps."""
-    with _engine() as (engine, _settings):
+    with _engine() as (engine, settings):
         done = compact(
             engine,
             SystemClock().now(),
-            tenant=tenant,
+            tenant=None if all_tenants else tenant or settings.tenant,
             max_episodes=max_episodes,
             max_profile_keys=max_profile_keys,
         )
