@@ -219,3 +219,39 @@ def test_an_unset_memory_field_keeps_the_agent_version() -> None:
     assert plain.version != Agent(name="v", tools=["calculator"], memory=EPISODIC).version
     # pinned: the hash of an agent without memory is the one it had before the field existed
     assert plain.version == "677e364a1b1c44e4"
+
+
+async def test_the_episode_cap_trims_the_subjects_oldest(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    memory = MemoryConfig(episodic=EpisodicPolicy(recall=False), write=WritePolicy(max_episodes=2))
+    rt = runtime(tmp_path, ScriptedModel(steps=[answer("ok")], repeat_last=True), embedder)
+    runs = [(await rt.run(helper(memory), f"task {n}", user="alice")).run_id for n in range(3)]
+    other = await rt.run(helper(memory), "bob's task", user="bob")
+    kept = [e.run_id for e in EpisodicStore(rt.store.engine).recent("default", subject="alice")]
+    [third] = [e.payload for e in events(rt, runs[2], "memory_written")]
+    rt.close()
+    assert kept == [runs[2], runs[1]]
+    assert third.trimmed == [episode_id("default", runs[0])]
+    assert other.status is RunStatus.SUCCEEDED  # bob's own cap, untouched by alice's
+
+
+def test_memory_in_a_yaml_agent(tmp_path: Path) -> None:
+    from tether.agent.spec import load_agent
+    from tether.errors import AgentSpecError
+
+    path = tmp_path / "a.yaml"
+    path.write_text(
+        "name: mem\nmemory:\n  episodic: {share: agent}\n  profile: {read: [preferences]}\n"
+        "  write: {ttl_s: 3600}\n"
+    )
+    agent = load_agent(path)
+    assert agent.memory is not None and agent.memory.episodic is not None
+    assert agent.memory.episodic.share == "agent" and agent.memory.write.ttl_s == 3600
+    assert agent.portable_spec().memory == agent.memory  # rebuilt the same in a worker
+    path.write_text("name: mem\nmemory:\n  profile: {read: ['bad scope']}\n")
+    with pytest.raises(AgentSpecError, match=r"memory\.profile\.read.*bad scope"):
+        load_agent(path)
+    path.write_text("name: mem\nmemory:\n  episodic: {share: everyone}\n")
+    with pytest.raises(AgentSpecError, match=r"memory\.episodic\.share"):
+        load_agent(path)
