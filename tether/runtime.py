@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.agent.context import RunContext
 from tether.agent.loop import Finish
@@ -40,6 +40,9 @@ from tether.store import RunRecord, Store
 from tether.tools import Tool, ToolExecutor, ToolRegistry
 from tether.tools.resilience import ResilientToolExecutor, ToolRunner
 from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
+
+if TYPE_CHECKING:
+    from tether.memory.embed import Embedder  # numpy: imported when memory is used
 
 log = logging.getLogger("tether.runtime")
 
@@ -125,7 +128,7 @@ class Runtime:
     executor: ToolRunner = field(default_factory=lambda: ResilientToolExecutor(ToolExecutor()))
     durable: bool = False  # run segments as durable workflows (DBOS); ``tether run`` does
     tracer_provider: Any = None  # an OpenTelemetry TracerProvider; spans go there per run
-    embedder: Any = None  # the memory tiers' Embedder; default: TETHER_EMBED_MODEL's, on use
+    embedder: Embedder | None = None  # memory tiers' embedder; default TETHER_EMBED_MODEL's
     _store: Store | None = None
     _memory: MemoryServices | None = None
 
@@ -205,7 +208,7 @@ class Runtime:
             )
         return self._memory
 
-    def _default_embedder(self) -> Any:
+    def _default_embedder(self) -> Embedder:
         return embedder_from_settings(self.settings)
 
     def attach_memory(self, ctx: RunContext, user: str | None) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tether.memory.chunk import Chunk, chunk_text
+    from tether.memory.config import MemoryConfig
     from tether.memory.embed import (
         LOCAL_MODEL,
         Embedder,
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
         embed_async,
         make_embedder,
     )
+    from tether.memory.episodic import Episode, EpisodicStore
     from tether.memory.ingest import IngestReport, ingest_paths
+    from tether.memory.lifecycle import compact, expire
+    from tether.memory.profile import ProfileEntry, ProfileStore
     from tether.memory.search import Filters, Mode, Trust, fts_query, rrf
     from tether.memory.store import Hit, MemoryItem, SemanticStore
     from tether.memory.tool import search_memory_tool
@@ -34,17 +38,24 @@ _MODULES = {
     "LOCAL_MODEL": "embed",
     "Chunk": "chunk",
     "Embedder": "embed",
+    "Episode": "episodic",
+    "EpisodicStore": "episodic",
     "Filters": "search",
     "Hit": "store",
     "IngestReport": "ingest",
     "LocalEmbedder": "embed",
+    "MemoryConfig": "config",
     "MemoryItem": "store",
     "Mode": "search",
     "OpenAIEmbedder": "embed",
+    "ProfileEntry": "profile",
+    "ProfileStore": "profile",
     "SemanticStore": "store",
     "Trust": "search",
     "chunk_text": "chunk",
+    "compact": "lifecycle",
     "embed_async": "embed",
+    "expire": "lifecycle",
     "fts_query": "search",
     "ingest_paths": "ingest",
     "make_embedder": "embed",
@@ -56,17 +67,24 @@ __all__ = [
     "LOCAL_MODEL",
     "Chunk",
     "Embedder",
+    "Episode",
+    "EpisodicStore",
     "Filters",
     "Hit",
     "IngestReport",
     "LocalEmbedder",
+    "MemoryConfig",
     "MemoryItem",
     "Mode",
     "OpenAIEmbedder",
+    "ProfileEntry",
+    "ProfileStore",
     "SemanticStore",
     "Trust",
     "chunk_text",
+    "compact",
     "embed_async",
+    "expire",
     "fts_query",
     "ingest_paths",
     "make_embedder",
