@@ -84,18 +84,18 @@ async def test_runs_without_memory_write_no_episode(
 async def test_the_agent_recalls_how_it_solved_a_similar_task(
     tmp_path: Path, embedder: LocalEmbedder
 ) -> None:
-    first = ScriptedModel(steps=[call("calculator", expression="3 * 1.609"), answer("4.8 km")])
-    rt = runtime(tmp_path, first, embedder)
+    model = ScriptedModel(  # three runs, one after the other
+        steps=[
+            call("calculator", expression="3 * 1.609"),
+            answer("4.8 km"),
+            answer("cook pasta"),
+            call("recall_episodes", query="convert 5 miles to km"),
+            answer("use calculator"),
+        ]
+    )
+    rt = runtime(tmp_path, model, embedder)
     one = await rt.run(helper(EPISODIC), "convert 3 miles to kilometres", user="alice")
-    rt.models = {"scripted": ScriptedModel(steps=[answer("cook pasta")])}
-    rt._factory = None
     await rt.run(helper(EPISODIC), "how do I cook pasta?", user="alice")
-    rt.models = {
-        "scripted": ScriptedModel(
-            steps=[call("recall_episodes", query="convert 5 miles to km"), answer("use calculator")]
-        )
-    }
-    rt._factory = None
     three = await rt.run(helper(EPISODIC), "convert 5 miles to kilometres", user="alice")
     [finished] = events(rt, three.run_id, "tool_call_finished")
     body = finished.payload.result
@@ -115,11 +115,11 @@ async def test_the_agent_recalls_how_it_solved_a_similar_task(
 async def test_recall_is_limited_to_the_subject_by_default(
     tmp_path: Path, embedder: LocalEmbedder
 ) -> None:
-    rt = runtime(tmp_path, ScriptedModel(steps=[answer("ok")]), embedder)
-    await rt.run(helper(EPISODIC), "plan bob's private surgery trip", user="bob")
     recall = [call("recall_episodes", query="plan a trip"), answer("none")]
+    model = ScriptedModel(steps=[answer("ok"), *recall, *recall])
+    rt = runtime(tmp_path, model, embedder)
+    await rt.run(helper(EPISODIC), "plan bob's private surgery trip", user="bob")
     for share, expected in (("subject", 0), ("agent", 1)):
-        rt.models, rt._factory = {"scripted": ScriptedModel(steps=list(recall))}, None
         memory = MemoryConfig(episodic=EpisodicPolicy(record=False, share=share))  # type: ignore[arg-type]
         run = await rt.run(helper(memory), "plan a trip", user="alice")
         [finished] = events(rt, run.run_id, "tool_call_finished")
