@@ -32,7 +32,7 @@ from tether.clock import Clock, SystemClock
 from tether.errors import UsageError
 from tether.events import Event, RunFinished, RunStarted, ToolCallFinished, ToolCallStarted
 from tether.memory.embed import Embedder
-from tether.memory.policy import HALF_LIFE_S, RECENCY_WEIGHT, best, combined_score, data_labels
+from tether.memory.policy import HALF_LIFE_S, RECENCY_WEIGHT, combined_scores, data_labels
 from tether.store.schema import memory_episodes as episodes
 from tether.types import RunStatus
 
@@ -40,7 +40,7 @@ Outcome = Literal["success", "failure", "partial"]
 _PARTIAL = frozenset(
     {RunStatus.MAX_STEPS, RunStatus.BUDGET_EXCEEDED, RunStatus.NO_PROGRESS, RunStatus.NEEDS_REVIEW}
 )
-CANDIDATES = 2000  # newest episodes scored per recall
+CANDIDATES = 1000  # the newest episodes that pass the filters are scored, per recall
 NOTES_CHARS = 500
 
 
@@ -291,40 +291,44 @@ class EpisodicStore:
             conds.append(episodes.c.created_at >= now - timedelta(seconds=max_age_s))
         if not allow_pii:
             conds.append(episodes.c.pii == sa.false())
+        c = episodes.c
         stmt = (
-            sa.select(episodes)
+            sa.select(c.id, c.created_at, c.model, c.dim, c.embedding)
             .where(*conds)
-            .order_by(episodes.c.created_at.desc(), episodes.c.id)
+            .order_by(c.created_at.desc(), c.id)
             .limit(CANDIDATES)
         )
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         if not rows:
             return []
-        vectors = self._vectors(rows)
+        vectors = self._vectors(tenant, rows)
         qvec = self.embedder.embed([query])[0].astype(np.float32)
         sims = vectors @ qvec
-        ages = [(now - r.created_at).total_seconds() for r in rows]
-        scored = [
-            (
-                str(i),
-                combined_score(
-                    float(s), a, weight=self.recency_weight, half_life_s=self.half_life_s
-                ),
-            )
-            for i, (s, a) in enumerate(zip(sims, ages, strict=True))
-        ]
+        stamp = now.timestamp()
+        ages = np.array([stamp - r.created_at.timestamp() for r in rows], dtype=np.float64)
+        scores = combined_scores(
+            sims, ages, weight=self.recency_weight, half_life_s=self.half_life_s
+        )
+        top = np.argsort(-scores, kind="stable")[:k]
+        full = self._full(tenant, [rows[int(i)].id for i in top])
         return [
             Recalled(
-                episode=_episode(rows[int(i)]),
-                score=score,
-                similarity=float(sims[int(i)]),
-                age_s=ages[int(i)],
+                episode=full[rows[int(i)].id],
+                score=float(scores[i]),
+                similarity=float(sims[i]),
+                age_s=float(ages[i]),
             )
-            for i, score in best(scored, k)
+            for i in top
+            if rows[int(i)].id in full
         ]
 
-    def _vectors(self, rows: Sequence[sa.Row[Any]]) -> Any:
+    def _full(self, tenant: str, ids: Sequence[str]) -> dict[str, Episode]:
+        stmt = sa.select(episodes).where(episodes.c.tenant == tenant, episodes.c.id.in_(ids))
+        with self.engine.connect() as conn:
+            return {r.id: _episode(r) for r in conn.execute(stmt)}
+
+    def _vectors(self, tenant: str, rows: Sequence[Any]) -> Any:
         """The rows' vectors of this embedder's model; rows without one are embedded now and
         the vector stored (episodes written without an embedder, or by another model)."""
         assert self.embedder is not None
@@ -332,8 +336,8 @@ class EpisodicStore:
         missing = [i for i, r in enumerate(rows) if r.embedding is None or r.model != model]
         fresh: dict[int, Any] = {}
         if missing:
-            texts = [_episode(rows[i]).embed_text for i in missing]
-            made = self.embedder.embed(texts)
+            full = self._full(tenant, [rows[i].id for i in missing])
+            made = self.embedder.embed([full[rows[i].id].embed_text for i in missing])
             fresh = dict(zip(missing, made, strict=True))
             with self.engine.begin() as conn:
                 for i, vec in fresh.items():

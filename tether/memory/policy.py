@@ -6,9 +6,11 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from tether.governance.labels import labels_of_text
 from tether.memory.config import MemoryConfig, ReadPolicy
@@ -83,6 +85,14 @@ def combined_score(
     return (1.0 - weight) * max(0.0, similarity) + weight * recency(age_s, half_life_s)
 
 
-def best(scored: Sequence[tuple[str, float]], k: int) -> list[tuple[str, float]]:
-    """The ``k`` best ``(id, score)`` pairs, best first; ties keep their order."""
-    return sorted(scored, key=lambda pair: -pair[1])[:k]
+def combined_scores(
+    similarities: npt.NDArray[np.float32],
+    ages_s: npt.NDArray[np.float64],
+    *,
+    weight: float = RECENCY_WEIGHT,
+    half_life_s: float = HALF_LIFE_S,
+) -> npt.NDArray[np.float64]:
+    """:func:`combined_score` of many episodes at once (numpy)."""
+    sims = np.maximum(similarities.astype(np.float64), 0.0)
+    fresh = np.power(0.5, np.maximum(ages_s, 0.0) / half_life_s)
+    return (1.0 - weight) * sims + weight * fresh
