@@ -330,6 +330,8 @@ class ReflectRound(_Payload):
     passed: bool
     errors: str = ""
     critique: str = ""
+
+
 class MemoryRead(_Payload):
     """Items a run read from memory (``tier``: semantic, episodic or profile), by id: a memory
     tool's call (``call_id``) or the runtime's own read. The items' text stays in the store."""
