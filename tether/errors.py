@@ -23,6 +23,7 @@ Developer misuse, run failures and control-flow signals are kept apart::
         │   ├── TransientToolError   a failure worth retrying
         │   ├── HttpStatusError      an HTTP tool's server answered with an error status
         │   ├── EgressBlocked        the SSRF guard refused an HTTP tool's target
+        │   ├── MemoryRefused        the agent's memory policy refused a read or write
         │   └── UnknownToolError     no tool has that name
         ├── PolicyDenied             policy refused the call
         └── BudgetExceeded           a limit was reached
@@ -114,6 +115,12 @@ class ToolError(RunError):
     def to_result(self) -> dict[str, Any]:
         """The structured error a model sees as the tool's result."""
         return {"error": {"code": self.code, "message": str(self), **self.detail}}
+
+
+class MemoryRefused(ToolError):
+    """The agent's memory policy (``memory:`` in its spec) refused a memory read or write."""
+
+    code = "memory_refused"
 
 
 class ToolTimeout(ToolError):

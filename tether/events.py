@@ -332,6 +332,31 @@ class ReflectRound(_Payload):
     critique: str = ""
 
 
+class MemoryRead(_Payload):
+    """Items a run read from memory (``tier``: semantic, episodic or profile), by id: a memory
+    tool's call (``call_id``) or the runtime's own read. The items' text stays in the store."""
+
+    kind: Literal["memory_read"] = "memory_read"
+    tier: str
+    item_ids: list[str] = Field(default_factory=list)
+    tool: str | None = None
+    call_id: str | None = None
+
+
+class MemoryWritten(_Payload):
+    """Items a run wrote to memory, by id, with the reason recorded: an episode at the
+    finish, or a memory tool's write (``call_id``); ``trimmed`` lists items the write
+    policy's caps deleted to make room."""
+
+    kind: Literal["memory_written"] = "memory_written"
+    tier: str
+    item_ids: list[str] = Field(default_factory=list)
+    reason: str = ""
+    tool: str | None = None
+    call_id: str | None = None
+    trimmed: list[str] = Field(default_factory=list)
+
+
 Payload = Annotated[
     RunStarted
     | ModelRequested
@@ -355,7 +380,9 @@ Payload = Annotated[
     | PlanStepFailed
     | CriticVerdict
     | RouteChosen
-    | ReflectRound,
+    | ReflectRound
+    | MemoryRead
+    | MemoryWritten,
     Field(discriminator="kind"),
 ]
 PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
@@ -375,6 +402,8 @@ EventKind = Literal[
     "budget_charged",
     "guardrail_verdict",
     "approval_decided",
+    "memory_read",
+    "memory_written",
     "run_finished",
     "plan_created",
     "plan_revised",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.agent.context import RunContext
 from tether.agent.loop import Finish
@@ -29,6 +29,7 @@ from tether.events import RunStarted
 from tether.governance import PolicySource, Principal
 from tether.governance.budget import Budget, RunBudgets
 from tether.governance.gate import PolicyGate
+from tether.memory.services import MemoryServices, embedder_from_settings
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
 from tether.plan.modes import drive_agent
@@ -39,6 +40,9 @@ from tether.store import RunRecord, Store
 from tether.tools import Tool, ToolExecutor, ToolRegistry
 from tether.tools.resilience import ResilientToolExecutor, ToolRunner
 from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
+
+if TYPE_CHECKING:
+    from tether.memory.embed import Embedder  # numpy: imported when memory is used
 
 log = logging.getLogger("tether.runtime")
 
@@ -124,7 +128,9 @@ class Runtime:
     executor: ToolRunner = field(default_factory=lambda: ResilientToolExecutor(ToolExecutor()))
     durable: bool = False  # run segments as durable workflows (DBOS); ``tether run`` does
     tracer_provider: Any = None  # an OpenTelemetry TracerProvider; spans go there per run
+    embedder: Embedder | None = None  # memory tiers' embedder; default TETHER_EMBED_MODEL's
     _store: Store | None = None
+    _memory: MemoryServices | None = None
 
     _redactor: Redactor | None = None
     _secrets: SecretSource | None = None
@@ -190,7 +196,45 @@ class Runtime:
             )
         return self._store
 
+    @property
+    def memory(self) -> MemoryServices:
+        """Episodic and profile memory over this runtime's store (agents with ``memory:``)."""
+        if self._memory is None:
+            given = self.embedder
+            self._memory = MemoryServices(
+                engine=self.store.engine,
+                clock=self.clock,
+                make_embedder=(lambda: given) if given is not None else self._default_embedder,
+            )
+        return self._memory
+
+    def _default_embedder(self) -> Embedder:
+        return embedder_from_settings(self.settings)
+
+    def attach_memory(self, ctx: RunContext, user: str | None) -> None:
+        """Give a run of an agent with ``memory:`` its memory and its memory tools (bound to
+        the run's tenant, user and agent)."""
+        config = ctx.agent.memory
+        if config is None:
+            return
+        from tether.memory.tools import MemoryBinding, memory_tools
+
+        ctx.memory = self.memory
+        binding = MemoryBinding(
+            tenant=ctx.tenant, agent=ctx.agent.name, subject=user, run_id=ctx.run_id
+        )
+        tools = memory_tools(
+            config,
+            binding,
+            episodes=ctx.memory.episodes if config.recalls_episodes else None,
+            profile=ctx.memory.profile,
+        )
+        ctx.registry = ToolRegistry([*ctx.registry, *tools])
+
     def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -357,6 +401,7 @@ class Runtime:
         )
         ctx.gate = self.gate(spec_agent, tenant, user)
         ctx.tenant, ctx.budgets = tenant, self.budgets(spec_agent, tenant, budget)
+        self.attach_memory(ctx, user)
         await ctx.record(
             ctx.key(0, "run_started"),
             RunStarted(
@@ -365,7 +410,7 @@ class Runtime:
                 agent_version=spec_agent.version,
                 agent_spec=spec_agent.portable_spec().model_dump(mode="json"),
                 model=resolved_model.id,
-                tools=list(registry.names()),
+                tools=list(ctx.registry.names()),
                 limits=spec_agent.limits.model_dump(),
                 tether_version=tether_version(),
                 tenant=tenant,
@@ -447,6 +492,7 @@ class Runtime:
         ctx.gate = self.gate(agent, started.tenant, started.user)
         ctx.tenant = started.tenant
         ctx.budgets = self.budgets(agent, started.tenant, Budget.model_validate(started.budget))
+        self.attach_memory(ctx, started.user)
         return ctx
 
     async def drive(

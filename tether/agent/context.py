@@ -12,6 +12,7 @@ from tether.clock import Clock
 from tether.events import Event, EventKey, Payload
 from tether.governance.budget import RunBudgets, Spend
 from tether.governance.gate import PolicyGate
+from tether.memory.services import MemoryServices
 from tether.models.base import Model
 from tether.secrets import SecretSource
 from tether.settings import Settings
@@ -47,6 +48,7 @@ class RunContext:
     # runtime's models by id (a planner or a fast model next to the agent's own)
     request_builder: Callable[[RunContext], ModelRequest] | None = None
     models: Callable[[str], Model] | None = None
+    memory: MemoryServices | None = None  # episodic and profile stores (agents with ``memory:``)
 
     def key(self, step: int, kind: str, index: int = 0) -> EventKey:
         return EventKey(run_id=self.run_id, segment=self.segment, step=step, kind=kind, index=index)

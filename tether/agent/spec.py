@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tether.errors import AgentSpecError, ConfigError
 from tether.governance.budget import Budget, ToolBudget
 from tether.governance.guardrails import Guardrails
+from tether.memory.config import MemoryConfig
 from tether.plan.config import CriticConfig, PlanConfig, ReflectConfig, RouteConfig, check_modes
 from tether.tools import BUILTIN_TOOLS, Tool, tool
 from tether.tools.http.refs import HttpToolsRef, OpenApiRef, absolute_refs, load_refs
@@ -92,6 +93,9 @@ class AgentSpec(BaseModel):
     guardrails: Guardrails | None = Field(
         default=None, description="input and output filters, tool allow list"
     )
+    memory: MemoryConfig | None = Field(
+        default=None, description="episodic and profile memory, write and read policy"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +129,7 @@ class Agent:
     critic: CriticConfig | None = None
     reflect: ReflectConfig | None = None
     route: RouteConfig | None = None
+    memory: MemoryConfig | None = None  # episodic/profile memory and policies (tether/memory)
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -174,6 +179,7 @@ class Agent:
                 "guardrails": self.guardrails,
                 "mode": self.mode,
                 **{k: v for k, v in self._mode_fields().items() if v is not None},
+                "memory": self.memory,
             },
             self.source,
         )
@@ -211,6 +217,8 @@ class Agent:
         if self.guardrails is None:
             unset.add("guardrails")
         unset |= {k for k, v in self._mode_fields().items() if v is None}  # before tether/plan
+        if self.memory is None:
+            unset.add("memory")
         body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
         body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
@@ -333,6 +341,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         critic=spec.critic,
         reflect=spec.reflect,
         route=spec.route,
+        memory=spec.memory,
         source=source,
     )
 

@@ -35,6 +35,7 @@ from tether.governance.budget import model_charge, tool_charge
 from tether.governance.guard_hooks import guard_input, guard_output, guard_tool
 from tether.governance.hooks import authorize_model, authorize_tool
 from tether.governance.taint import result_origin
+from tether.memory.audit import memory_events
 from tether.models.base import Model, StreamingModel
 from tether.tools import PreparedCall, ToolContext, ToolOutcome, to_jsonable
 from tether.types import ModelRequest, ModelResponse, RunStatus, TextDelta
@@ -190,10 +191,13 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
     finished = call_finished(ctx, step, index, prepared, outcome)
     spent = contract.cost if outcome.attempts > 0 else Decimal(0)  # as in call_finished
     charge = (charge_key, tool_charge(contract.name, spent))
+    audit = memory_events(  # a memory tool's reads and writes, by item id
+        ctx.key, step, index, prepared.tool, outcome.ok, outcome.result, prepared.call.id
+    )
     await ctx.record_many(
-        [*gated.events, intent, finished, charge]
+        [*gated.events, intent, finished, charge, *audit]
         if contract.side_effect == "read"
-        else [finished, charge]
+        else [finished, charge, *audit]
     )
     return (*refs, charge_key.id)
 
@@ -309,7 +313,11 @@ async def finish_step(
         tool_calls=s.tool_calls,
         finished_at=ctx.clock.now(),
     )
-    return (key.id,)
+    if ctx.agent.memory is None:
+        return (key.id,)
+    from tether.memory.finish import record_episode  # numpy and the embedder: only when used
+
+    return (key.id, *await record_episode(ctx))
 
 
 async def resume_write(

@@ -18,6 +18,7 @@ from rich.table import Table
 from tether.agent.spec import Agent, load_agent
 from tether.cli.approvals import app as approvals_app
 from tether.cli.memory import memory_app
+from tether.cli.memory_tiers import register as register_memory_tiers
 from tether.cli.render import print_run, record_json, runs_lines, summary_line
 from tether.costs import cost_report
 from tether.errors import ConfigError, StoreError, UsageError
@@ -40,6 +41,7 @@ app.add_typer(tools_app, name="tools")
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(memory_app, name="memory")
+register_memory_tiers(memory_app)  # memory profile|episodes|compact
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_AGENT = "assistant"

@@ -3,7 +3,8 @@
 The tool is bound to a store and a tenant when it is made, and takes no tenant argument, so a
 model cannot ask for another tenant's items. Its result is tagged as retrieval-origin data
 (every tool result already makes the run's origin labels ``untrusted`` for policy), and it
-carries the ids of the items read, so the journal's ``tool_call_finished`` event records them.
+carries the ids of the items read, which the tool step journals as a ``memory_read`` event
+(``tether.memory.audit``) next to the ``tool_call_finished`` event.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tether.memory.audit import mark_memory_tool
 from tether.memory.search import Filters
 from tether.memory.store import SemanticStore
 from tether.tools.contract import Tool
@@ -24,7 +26,7 @@ def search_memory_tool(
 ) -> Tool:
     """A ``search_memory(query, k)`` tool over ``tenant``'s memory (hybrid search)."""
 
-    @tool(name="search_memory", timeout_ms=30_000, retrieval=True)
+    @tool(name="search_memory", retrieval=True, timeout_ms=30_000)
     async def search_memory(query: str, k: int = 5) -> dict[str, Any]:
         """Search long-term memory (ingested documents and remembered notes) for passages
         relevant to a question.
@@ -51,4 +53,4 @@ def search_memory_tool(
             ],
         }
 
-    return search_memory
+    return mark_memory_tool(search_memory, "read", "semantic")  # journaled: memory_read

@@ -30,7 +30,9 @@ from tether.store.schema import (
     executors,
     kill_switches,
     memory_chunks,
+    memory_episodes,
     memory_generations,
+    memory_profile,
     metadata,
     operator_messages,
     runs,
@@ -86,6 +88,10 @@ def _semantic_memory(conn: sa.Connection) -> None:
         )
 
 
+def _memory_tiers(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[memory_episodes, memory_profile], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -93,6 +99,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "kill switches and operator messages", _operator_controls),
     (5, "approvals", _approvals),
     (6, "semantic memory", _semantic_memory),
+    (7, "episodic and profile memory", _memory_tiers),
 )
 
 

@@ -223,6 +223,60 @@ memory_generations = sa.Table(
     sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
 )
 
+# Episodic and profile memory (migration 7). An episode is one finished run (one row per
+# ``(tenant, run_id)``: written once however often the finish step replays); ``embedding`` is
+# the float32 vector of its task and notes, NULL until embedded. A profile row is one key of a
+# subject's preferences or settings in a scope. ``trust`` uses the chunks' vocabulary (user,
+# tool, retrieval: what an agent or tool wrote is ``tool``); ``labels`` is a JSON list of data
+# labels (``pii``, ``email``...) and ``pii`` says whether it holds one of the PII class.
+memory_episodes = sa.Table(
+    "tether_memory_episodes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=True),
+    sa.Column("run_id", sa.String(128), nullable=False),
+    sa.Column("task", sa.Text, nullable=False),
+    sa.Column("actions", sa.Text, nullable=False, server_default="[]"),  # JSON list
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("notes", sa.Text, nullable=False, server_default=""),
+    sa.Column("trust", sa.String(16), nullable=False),
+    sa.Column("labels", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("pii", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("dim", sa.Integer, nullable=True),
+    sa.Column("embedding", sa.LargeBinary, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("tenant", "run_id", name="uq_tether_memory_episodes_run"),
+    sa.Index("ix_tether_memory_episodes_tenant_agent", "tenant", "agent", "created_at"),
+    sa.Index("ix_tether_memory_episodes_tenant_subject", "tenant", "subject"),
+)
+
+memory_profile = sa.Table(
+    "tether_memory_profile",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("scope", sa.String(200), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),  # JSON
+    sa.Column("trust", sa.String(16), nullable=False),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),  # cli, run:RUN_ID ...
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("run_id", sa.String(128), nullable=True),
+    sa.Column("labels", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("pii", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("tenant", "subject", "scope", "key", name="uq_tether_memory_profile_key"),
+    sa.Index("ix_tether_memory_profile_tenant_subject", "tenant", "subject"),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -234,4 +288,6 @@ TABLES: tuple[sa.Table, ...] = (
     approvals,
     memory_chunks,
     memory_generations,
+    memory_episodes,
+    memory_profile,
 )
