@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tether.privacy.checksums import card_ok, iban_ok, ssn_ok
+
 __all__ = ["Redactor"]
 
 MIN_SECRET_LENGTH = 4
@@ -46,26 +48,6 @@ _SECRET_KEY_NAMES = frozenset(
     }
 )
 _SECRET_KEY_SUFFIXES = tuple(f"_{name}" for name in sorted(_SECRET_KEY_NAMES))
-
-
-def _luhn_ok(number: str) -> bool:
-    digits = [int(c) for c in number if c.isdigit()]
-    if not 13 <= len(digits) <= 19 or digits[0] not in (2, 3, 4, 5, 6):
-        return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _iban_ok(text: str) -> bool:
-    iban = text.replace(" ", "")
-    if not 15 <= len(iban) <= 34:
-        return False
-    rearranged = iban[4:] + iban[:4]
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
 def _phone_ok(text: str) -> bool:
@@ -223,7 +205,7 @@ _DETECTORS: tuple[_Detector, ...] = (
         ),
         hints=(_DIGIT,),
         gate=_DIGIT_RUN_GATE,
-        valid=_iban_ok,
+        valid=iban_ok,
     ),
     _Detector(
         kind="credit_card",
@@ -234,13 +216,14 @@ _DETECTORS: tuple[_Detector, ...] = (
         ),
         hints=(_DIGIT,),
         gate=_DIGIT_RUN_GATE,
-        valid=_luhn_ok,
+        valid=card_ok,
     ),
     _Detector(
         kind="ssn",
         pattern=re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"),
         hints=(_DIGIT,),
         gate=_DIGIT_RUN_GATE,
+        valid=ssn_ok,
     ),
     _Detector(
         kind="ipv6",

@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     memory_cache_ttl_s: float = Field(
         default=60.0, ge=0, description="memory search result cache TTL; 0: off"
     )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="base64 32-byte key wrapping per-subject data keys; default: a key file "
+        "made in home (master.key, mode 600)",
+    )
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
     tenant_budgets: dict[str, Budget] = Field(
         default_factory=dict,

@@ -28,6 +28,7 @@ from tether.store.schema import (
     blobs,
     events,
     executors,
+    forget_log,
     kill_switches,
     memory_chunks,
     memory_generations,
@@ -35,6 +36,7 @@ from tether.store.schema import (
     operator_messages,
     runs,
     schema_version,
+    subject_keys,
 )
 
 MigrationFn = Callable[[sa.Connection], None]
@@ -86,6 +88,10 @@ def _semantic_memory(conn: sa.Connection) -> None:
         )
 
 
+def _privacy(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[subject_keys, forget_log], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -93,6 +99,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "kill switches and operator messages", _operator_controls),
     (5, "approvals", _approvals),
     (6, "semantic memory", _semantic_memory),
+    (8, "subject keys and forget log", _privacy),
 )
 
 
