@@ -34,6 +34,7 @@ class RunStarted(_Payload):
     tenant: str = "default"  # who the run acts for: policy decisions use these
     user: str | None = None
     budget: dict[str, Any] = Field(default_factory=dict)  # the run's own budget, if given
+    subject: str | None = None  # the person the run is about: PII sealed with their key
 
 
 class ModelRequested(_Payload):

@@ -7,8 +7,8 @@ in ``password=...``-style text), ``email``, ``iban``, ``credit_card``, ``ssn``, 
 ``ipv6`` and ``phone``. Number-shaped detectors are validated (Luhn, mod-97, octet ranges,
 digit counts) so that arithmetic, years, dates, times and version numbers stay readable.
 
-Redaction is idempotent: text is redacted until nothing changes, and existing markers are
-never looked into, so ``redact(redact(x)) == redact(x)``.
+Redaction is idempotent: text is redacted until nothing changes, and existing markers (and
+sealed-PII tokens ``⟦enc:v1:...⟧``) are never looked into, so ``redact(redact(x)) == redact(x)``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from tether.privacy.checksums import card_ok, iban_ok, ssn_ok
 __all__ = ["Redactor"]
 
 MIN_SECRET_LENGTH = 4
-_MARKER_RE = re.compile(r"(\[REDACTED:[a-z0-9_]+\])")
+# Markers, and the tokens of sealed (encrypted) PII (tether/privacy/seal.py): never looked into.
+_MARKER_RE = re.compile(
+    r"(\[REDACTED:[a-z0-9_]+\]|⟦enc:v1:[0-9a-f]{16}:[a-z0-9_]+:[A-Za-z0-9_-]+⟧)"
+)
 _DIGIT_RE = re.compile(r"\d")
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _DIGIT = "<digit>"  # a hint meaning "the text has a digit"
@@ -359,7 +362,7 @@ class Redactor:
         return known
 
     def _one_pass(self, text: str) -> str:
-        if "[REDACTED:" not in text:
+        if "[REDACTED:" not in text and "⟦enc:" not in text:
             return self._redact_segment(text)
         parts = _MARKER_RE.split(text)
         # split() with a capturing group puts the markers at the odd positions.

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     policy_reload_ms: int = Field(default=1000, ge=0, description="how often to check files")
     tenant: str = Field(default="default", description="tenant runs act for by default")
     user: str | None = Field(default=None, description="user runs act for by default")
+    subject: str | None = Field(
+        default=None,
+        description="data subject runs are about by default: PII sealed with their key",
+    )
     model_regions: dict[str, str] = Field(
         default_factory=dict, description="model id or provider -> region (data residency)"
     )

@@ -158,6 +158,7 @@ class Keyring:
         found = self._find(tenant, hashed)
         if found is not None:
             return found
+        self._check_master(tenant)
         key_id, material = secrets.token_hex(8), AESGCM.generate_key(bit_length=256)
         row = {
             "key_id": key_id,
@@ -185,6 +186,17 @@ class Keyring:
         )
         with self.engine.connect() as conn:
             return {r.key_id: self._unwrap(r) for r in conn.execute(stmt)}
+
+    def _check_master(self, tenant: str) -> None:
+        """Another master key's data keys in the tenant: making a new one would split it."""
+        c = subject_keys.c
+        stmt = sa.select(c.key_id, c.master_id, c.wrapped).where(
+            c.tenant == tenant, c.master_id != self.master.id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt.limit(1)).first()
+        if row is not None:
+            self._unwrap(row)  # raises: names both master keys
 
     def _find(self, tenant: str, hashed: str) -> DataKey | None:
         c = subject_keys.c

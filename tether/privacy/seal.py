@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -22,7 +22,18 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from tether.privacy.keys import DataKey, Keyring
 from tether.privacy.pii import detect
 
-__all__ = ["TOKEN_RE", "Sealable", "Sealer", "index_text", "key_ids", "open_text", "seal_text"]
+__all__ = [
+    "TOKEN_RE",
+    "Sealable",
+    "Sealer",
+    "index_text",
+    "key_ids",
+    "open_text",
+    "open_value",
+    "seal_text",
+    "seal_value",
+    "value_key_ids",
+]
 
 TOKEN_RE = re.compile(r"⟦enc:v1:([0-9a-f]{16}):([a-z0-9_]+):([A-Za-z0-9_-]+)⟧")
 _NONCE = 12
@@ -33,9 +44,10 @@ def _aad(key_id: str, kind: str) -> bytes:
     return f"tether:v1:{key_id}:{kind}".encode()
 
 
-def seal_text(text: str, key: DataKey) -> str:
-    """``text`` with each detected PII or secret span replaced by a token sealed with ``key``."""
-    spans = detect(text)
+def seal_text(text: str, key: DataKey, kinds: frozenset[str] | None = None) -> str:
+    """``text`` with each detected PII or secret span (of ``kinds``, default all) replaced by a
+    token sealed with ``key``."""
+    spans = [s for s in detect(text) if kinds is None or s.kind in kinds]
     if not spans:
         return text
     aead = AESGCM(key.key)
@@ -75,6 +87,41 @@ def open_text(text: str, keys: Mapping[str, DataKey]) -> str:
         return plain.decode()
 
     return TOKEN_RE.sub(opened, text)
+
+
+def seal_value(value: Any, key: DataKey, kinds: frozenset[str] | None = None) -> Any:
+    """A JSON-like value with the strings in it sealed (the same object when nothing was)."""
+    if isinstance(value, str):
+        return seal_text(value, key, kinds)
+    if isinstance(value, dict):
+        out = {k: seal_value(v, key, kinds) for k, v in value.items()}
+        return value if all(out[k] is v for k, v in value.items()) else out
+    if isinstance(value, list):
+        items = [seal_value(v, key, kinds) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+def value_key_ids(value: Any) -> set[str]:
+    """The data keys of the tokens anywhere in a JSON-like value."""
+    if isinstance(value, str):
+        return key_ids(value)
+    if isinstance(value, dict):
+        return set().union(*(value_key_ids(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(value_key_ids(v) for v in value))
+    return set()
+
+
+def open_value(value: Any, keys: Mapping[str, DataKey]) -> Any:
+    """A JSON-like value with the tokens in its strings opened (see :func:`open_text`)."""
+    if isinstance(value, str):
+        return open_text(value, keys)
+    if isinstance(value, dict):
+        return {k: open_value(v, keys) for k, v in value.items()}
+    if isinstance(value, list):
+        return [open_value(v, keys) for v in value]
+    return value
 
 
 def index_text(text: str) -> str:

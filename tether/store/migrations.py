@@ -37,6 +37,7 @@ from tether.store.schema import (
     runs,
     schema_version,
     subject_keys,
+    subject_runs,
 )
 
 MigrationFn = Callable[[sa.Connection], None]
@@ -89,7 +90,7 @@ def _semantic_memory(conn: sa.Connection) -> None:
 
 
 def _privacy(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[subject_keys, forget_log], checkfirst=True)
+    metadata.create_all(conn, tables=[subject_keys, subject_runs, forget_log], checkfirst=True)
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -238,6 +238,16 @@ subject_keys = sa.Table(
     sa.UniqueConstraint("tenant", "subject_hash", name="uq_tether_subject_keys_subject"),
 )
 
+# the runs about a subject (``Runtime.run(..., subject=...)``): forget finds their DBOS rows here
+subject_runs = sa.Table(
+    "tether_subject_runs",
+    metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("subject_hash", sa.String(64), nullable=False),
+    sa.Index("ix_tether_subject_runs_subject", "tenant", "subject_hash"),
+)
+
 forget_log = sa.Table(
     "tether_forget_log",
     metadata,
@@ -261,5 +271,6 @@ TABLES: tuple[sa.Table, ...] = (
     memory_chunks,
     memory_generations,
     subject_keys,
+    subject_runs,
     forget_log,
 )
