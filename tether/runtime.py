@@ -203,11 +203,11 @@ class Runtime:
             self._sealer = Sealer(Keyring(self.store.engine, master))
         return self._sealer
 
-    def run_sealer(self, tenant: str, subject: str | None) -> RunSealer | None:
-        """A run about ``subject`` seals its PII in the journal; without one, it is redacted."""
-        if subject is None:
+    def run_sealer(self, tenant: str, subject_hash: str | None) -> RunSealer | None:
+        """A run about a subject seals its PII in the journal; without one, it is redacted."""
+        if subject_hash is None:
             return None
-        return RunSealer(sealer=self.sealer, tenant=tenant, subject=subject)
+        return RunSealer(sealer=self.sealer, tenant=tenant, subject_hash=subject_hash)
 
     @property
     def store(self) -> Store:
@@ -395,7 +395,10 @@ class Runtime:
         ctx = self._context(
             run_id, 0, spec_agent, resolved_model, registry, RunState(run_id=run_id)
         )
-        ctx.sealer = self.run_sealer(tenant, subject)
+        hashed = (
+            None if subject is None else self.sealer.keyring.master.subject_hash(tenant, subject)
+        )
+        ctx.sealer = self.run_sealer(tenant, hashed)
         ctx.gate = self.gate(spec_agent, tenant, user, sealed=ctx.sealer is not None)
         ctx.tenant, ctx.budgets = tenant, self.budgets(spec_agent, tenant, budget)
         link = ctx.sealer.link if ctx.sealer is not None else None
@@ -413,7 +416,7 @@ class Runtime:
                 tenant=tenant,
                 user=user,
                 budget=budget.model_dump(mode="json", exclude_none=True),
-                subject=subject,
+                subject_hash=hashed,
             ),
         )
         await ctx.record_many(
@@ -468,7 +471,7 @@ class Runtime:
         started = next((e.payload for e in events if isinstance(e.payload, RunStarted)), None)
         if started is None:
             raise StoreError(f"run {run_id!r} has no run_started event; its journal is damaged")
-        if started.subject is not None:  # sealed PII: the state sees it opened
+        if started.subject_hash is not None:  # sealed PII: the state sees it opened
             events = open_events(self.sealer, started.tenant, events)
             started = next(e.payload for e in events if isinstance(e.payload, RunStarted))
         spec = AgentSpec.model_validate(started.agent_spec)
@@ -493,7 +496,7 @@ class Runtime:
             RunState.replay(run_id, kept),
         )
         ctx.applied.update(e.id for e in kept)
-        ctx.sealer = self.run_sealer(started.tenant, started.subject)
+        ctx.sealer = self.run_sealer(started.tenant, started.subject_hash)
         ctx.gate = self.gate(agent, started.tenant, started.user, sealed=ctx.sealer is not None)
         ctx.tenant = started.tenant
         ctx.budgets = self.budgets(agent, started.tenant, Budget.model_validate(started.budget))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import string
 
 import pytest
@@ -73,7 +74,7 @@ def test_iban_mod97_rejects_a_changed_digit(iban: str, data: st.DataObject) -> N
 @given(st.text(st.characters(codec="utf-8"), max_size=80))
 def test_spans_are_ordered_disjoint_and_match_the_text(text: str) -> None:
     spans = detect(text)
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         assert a.end <= b.start
     for s in spans:
         assert text[s.start : s.end] == s.value and s.kind in PII_KINDS | SECRET_KINDS

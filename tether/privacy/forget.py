@@ -31,7 +31,7 @@ from tether.errors import StoreError, UsageError
 from tether.privacy.keys import MasterKey, destroy_key
 from tether.store.engine import write_transaction
 from tether.store.migrations import MEMORY_FTS
-from tether.store.schema import forget_log, memory_generations
+from tether.store.schema import forget_log, memory_generations, runs, subject_runs
 
 __all__ = ["SUBJECT_TABLES", "ForgetReport", "SubjectRows", "forget_subject"]
 
@@ -109,6 +109,7 @@ def forget_subject(
         counts: dict[str, int] = {}
         for spec in tables:
             counts.update(_delete_rows(conn, spec, tenant, subject))
+        counts.update(_forget_runs(conn, tenant, hashed))
         keys = destroy_key(conn, tenant, hashed)
         conn.execute(
             sa.insert(forget_log).values(
@@ -169,6 +170,47 @@ def _bump(conn: sa.Connection, tenant: str, scopes: set[str]) -> None:
                 set_={"generation": memory_generations.c.generation + 1},
             )
         )
+
+
+# DBOS's tables whose rows belong to one workflow (``RUN:segN``); on PostgreSQL in schema dbos
+DBOS_TABLES = (
+    "operation_outputs",
+    "notifications",
+    "workflow_events",
+    "workflow_events_history",
+    "streams",
+    "workflow_input",
+    "workflow_output",
+    "workflow_status",
+)
+_OPEN = ("queued", "running", "paused", "needs_review")
+
+
+def _forget_runs(conn: sa.Connection, tenant: str, hashed: str) -> dict[str, int]:
+    """Delete DBOS's rows of the subject's ended runs (their journals stay: the PII in them is
+    sealed with the key about to be destroyed). A run still open keeps its rows and link."""
+    links = subject_runs.c
+    stmt = (
+        sa.select(links.run_id)
+        .select_from(subject_runs.join(runs, runs.c.id == links.run_id))
+        .where(links.tenant == tenant, links.subject_hash == hashed)
+        .where(runs.c.status.not_in(_OPEN))
+    )
+    ended = list(conn.scalars(stmt))
+    counts = {"dbos": 0, "tether_subject_runs": 0}
+    if not ended:
+        return counts
+    schema = "dbos" if conn.dialect.name == "postgresql" else None
+    present = set(sa.inspect(conn).get_table_names(schema=schema))
+    for name in (t for t in DBOS_TABLES if t in present):
+        table = sa.table(name, sa.column("workflow_uuid"), schema=schema)
+        for run_id in ended:
+            pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where = table.c.workflow_uuid.like(f"{pattern}:seg%", escape="\\")
+            counts["dbos"] += int(conn.execute(sa.delete(table).where(where)).rowcount or 0)
+    done = sa.delete(subject_runs).where(links.run_id.in_(ended))
+    counts["tether_subject_runs"] = int(conn.execute(done).rowcount or 0)
+    return counts
 
 
 _CHECKPOINT_ATTEMPTS = 20

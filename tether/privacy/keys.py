@@ -154,7 +154,10 @@ class Keyring:
         """The subject's data key, created on first use (safe against concurrent writers)."""
         if not tenant:
             raise UsageError("a data key needs a tenant")
-        hashed = self.master.subject_hash(tenant, subject)
+        return self.key_for_hash(tenant, self.master.subject_hash(tenant, subject))
+
+    def key_for_hash(self, tenant: str, hashed: str) -> DataKey:
+        """:meth:`key_for` by the subject's keyed hash (what a run's journal records)."""
         found = self._find(tenant, hashed)
         if found is not None:
             return found

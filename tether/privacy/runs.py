@@ -37,17 +37,17 @@ def _has_pii(value: object) -> bool:
 
 @dataclass(kw_only=True)
 class RunSealer:
-    """Seals one run's payloads for ``subject`` and opens events of ``tenant``."""
+    """Seals one run's payloads for a subject (by keyed hash) and opens events of ``tenant``."""
 
     sealer: Sealer
     tenant: str
-    subject: str
+    subject_hash: str
     _key: DataKey | None = field(default=None, repr=False)
 
     @property
     def key(self) -> DataKey:
         if self._key is None:
-            self._key = self.sealer.keyring.key_for(self.tenant, self.subject)
+            self._key = self.sealer.keyring.key_for_hash(self.tenant, self.subject_hash)
         return self._key
 
     def seal(self, payload: Payload) -> Payload:
@@ -63,8 +63,7 @@ class RunSealer:
 
     def link(self, conn: sa.Connection, run_id: str) -> None:
         """Record that ``run_id`` is about this subject (in the caller's transaction)."""
-        hashed = self.sealer.keyring.master.subject_hash(self.tenant, self.subject)
-        row = {"run_id": run_id, "tenant": self.tenant, "subject_hash": hashed}
+        row = {"run_id": run_id, "tenant": self.tenant, "subject_hash": self.subject_hash}
         conn.execute(insert_ignoring_conflicts(conn, subject_runs), row)
 
 
