@@ -173,15 +173,16 @@ def _bump(conn: sa.Connection, tenant: str, scopes: set[str]) -> None:
 
 
 # DBOS's tables whose rows belong to one workflow (``RUN:segN``); on PostgreSQL in schema dbos
+# (table, the column holding the workflow id); a table or column this DBOS lacks is skipped
 DBOS_TABLES = (
-    "operation_outputs",
-    "notifications",
-    "workflow_events",
-    "workflow_events_history",
-    "streams",
-    "workflow_input",
-    "workflow_output",
-    "workflow_status",
+    ("operation_outputs", "workflow_uuid"),
+    ("notifications", "destination_uuid"),
+    ("workflow_events", "workflow_uuid"),
+    ("workflow_events_history", "workflow_uuid"),
+    ("streams", "workflow_uuid"),
+    ("workflow_input", "workflow_uuid"),
+    ("workflow_output", "workflow_uuid"),
+    ("workflow_status", "workflow_uuid"),
 )
 _OPEN = ("queued", "running", "paused", "needs_review")
 
@@ -201,12 +202,17 @@ def _forget_runs(conn: sa.Connection, tenant: str, hashed: str) -> dict[str, int
     if not ended:
         return counts
     schema = "dbos" if conn.dialect.name == "postgresql" else None
-    present = set(sa.inspect(conn).get_table_names(schema=schema))
-    for name in (t for t in DBOS_TABLES if t in present):
-        table = sa.table(name, sa.column("workflow_uuid"), schema=schema)
+    inspector = sa.inspect(conn)
+    present = set(inspector.get_table_names(schema=schema))
+    for name, column in DBOS_TABLES:
+        if name not in present:
+            continue
+        if column not in {c["name"] for c in inspector.get_columns(name, schema=schema)}:
+            continue
+        table = sa.table(name, sa.column(column), schema=schema)
         for run_id in ended:
             pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where = table.c.workflow_uuid.like(f"{pattern}:seg%", escape="\\")
+            where = table.c[column].like(f"{pattern}:seg%", escape="\\")
             counts["dbos"] += int(conn.execute(sa.delete(table).where(where)).rowcount or 0)
     done = sa.delete(subject_runs).where(links.run_id.in_(ended))
     counts["tether_subject_runs"] = int(conn.execute(done).rowcount or 0)
