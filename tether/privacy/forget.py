@@ -120,7 +120,7 @@ def forget_subject(
                 forgotten_at=now,
             )
         )
-        compacted = [f"optimize {s.fts}" for s in tables if sqlite and s.fts] if sqlite else []
+        compacted = [f"optimize {s.fts}" for s in tables if sqlite and s.fts]
         for spec in tables:
             if sqlite and spec.fts:
                 conn.exec_driver_sql(f"INSERT INTO {spec.fts}({spec.fts}) VALUES('optimize')")
