@@ -15,6 +15,7 @@ BENCHES = [
     "scale.py",
     "memory.py",
     "planning.py",
+    "privacy.py",
 ]
 
 if __name__ == "__main__":
