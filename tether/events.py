@@ -34,6 +34,9 @@ class RunStarted(_Payload):
     tenant: str = "default"  # who the run acts for: policy decisions use these
     user: str | None = None
     budget: dict[str, Any] = Field(default_factory=dict)  # the run's own budget, if given
+    # the person the run is about, as the keyed hash that names them in tether's tables (the
+    # journal never names them): PII in the run's payloads is sealed with their data key
+    subject_hash: str | None = None
 
 
 class ModelRequested(_Payload):

@@ -7,8 +7,8 @@ in ``password=...``-style text), ``email``, ``iban``, ``credit_card``, ``ssn``, 
 ``ipv6`` and ``phone``. Number-shaped detectors are validated (Luhn, mod-97, octet ranges,
 digit counts) so that arithmetic, years, dates, times and version numbers stay readable.
 
-Redaction is idempotent: text is redacted until nothing changes, and existing markers are
-never looked into, so ``redact(redact(x)) == redact(x)``.
+Redaction is idempotent: text is redacted until nothing changes, and existing markers (and
+sealed-PII tokens ``⟦enc:v1:...⟧``) are never looked into, so ``redact(redact(x)) == redact(x)``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tether.privacy.checksums import card_ok, iban_ok, ssn_ok
+
 __all__ = ["Redactor"]
 
 MIN_SECRET_LENGTH = 4
-_MARKER_RE = re.compile(r"(\[REDACTED:[a-z0-9_]+\])")
+# Markers, and the tokens of sealed (encrypted) PII (tether/privacy/seal.py): never looked into.
+_MARKER_RE = re.compile(
+    r"(\[REDACTED:[a-z0-9_]+\]|⟦enc:v1:[0-9a-f]{16}:[a-z0-9_]+:[A-Za-z0-9_-]+⟧)"
+)
 _DIGIT_RE = re.compile(r"\d")
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _DIGIT = "<digit>"  # a hint meaning "the text has a digit"
@@ -46,26 +51,6 @@ _SECRET_KEY_NAMES = frozenset(
     }
 )
 _SECRET_KEY_SUFFIXES = tuple(f"_{name}" for name in sorted(_SECRET_KEY_NAMES))
-
-
-def _luhn_ok(number: str) -> bool:
-    digits = [int(c) for c in number if c.isdigit()]
-    if not 13 <= len(digits) <= 19 or digits[0] not in (2, 3, 4, 5, 6):
-        return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _iban_ok(text: str) -> bool:
-    iban = text.replace(" ", "")
-    if not 15 <= len(iban) <= 34:
-        return False
-    rearranged = iban[4:] + iban[:4]
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
 def _phone_ok(text: str) -> bool:
@@ -223,7 +208,7 @@ _DETECTORS: tuple[_Detector, ...] = (
         ),
         hints=(_DIGIT,),
         gate=_DIGIT_RUN_GATE,
-        valid=_iban_ok,
+        valid=iban_ok,
     ),
     _Detector(
         kind="credit_card",
@@ -234,13 +219,14 @@ _DETECTORS: tuple[_Detector, ...] = (
         ),
         hints=(_DIGIT,),
         gate=_DIGIT_RUN_GATE,
-        valid=_luhn_ok,
+        valid=card_ok,
     ),
     _Detector(
         kind="ssn",
         pattern=re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"),
         hints=(_DIGIT,),
         gate=_DIGIT_RUN_GATE,
+        valid=ssn_ok,
     ),
     _Detector(
         kind="ipv6",
@@ -376,7 +362,7 @@ class Redactor:
         return known
 
     def _one_pass(self, text: str) -> str:
-        if "[REDACTED:" not in text:
+        if "[REDACTED:" not in text and "⟦enc:" not in text:
             return self._redact_segment(text)
         parts = _MARKER_RE.split(text)
         # split() with a capturing group puts the markers at the odd positions.

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ from tether.memory.services import MemoryServices, embedder_from_settings
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
 from tether.plan.modes import drive_agent
+from tether.privacy.keys import Keyring, load_master_key
+from tether.privacy.runs import RunSealer, open_events
+from tether.privacy.seal import Sealer
 from tether.redact import Redactor
 from tether.secrets import SecretSource
 from tether.settings import Settings, load_settings
@@ -133,6 +137,7 @@ class Runtime:
     _memory: MemoryServices | None = None
 
     _redactor: Redactor | None = None
+    _sealer: Sealer | None = None
     _secrets: SecretSource | None = None
     _factory: ModelFactory | None = None
     _policies: PolicySource | None = None
@@ -150,8 +155,13 @@ class Runtime:
             )
         return self._policies
 
-    def gate(self, agent: Agent, tenant: str, user: str | None) -> PolicyGate:
-        """The policy gate of one run: its principal and the settings' model facts."""
+    def gate(
+        self, agent: Agent, tenant: str, user: str | None, *, sealed: bool = False
+    ) -> PolicyGate:
+        """The policy gate of one run: its principal and the settings' model facts.
+
+        ``sealed``: the run is about a subject, so its state holds PII in the clear (sealed in
+        the journal instead of redacted) and the gate must scan for it."""
         s = self.settings
         principal = Principal(
             agent=agent.name,
@@ -168,7 +178,7 @@ class Runtime:
             regions=s.model_regions,
             approved=s.approved_labels,
             detector=detector,
-            state_redacted=s.redact,
+            state_redacted=s.redact and not sealed,
         )
 
     @property
@@ -187,6 +197,23 @@ class Runtime:
         if self._secrets is None:
             self._secrets = self.settings.secret_source(on_value=self.redactor.add_secret)
         return self._secrets
+
+    @property
+    def sealer(self) -> Sealer:
+        """Seals subjects' PII (memory, journal) with their data keys; the master key is read
+        (``TETHER_MASTER_KEY`` or the key file in ``TETHER_HOME``) on first need."""
+        if self._sealer is None:
+            s = self.settings
+            secret = s.master_key.get_secret_value() if s.master_key else None
+            master = partial(load_master_key, secret, s.home)
+            self._sealer = Sealer(Keyring(self.store.engine, master))
+        return self._sealer
+
+    def run_sealer(self, tenant: str, subject_hash: str | None) -> RunSealer | None:
+        """A run about a subject seals its PII in the journal; without one, it is redacted."""
+        if subject_hash is None:
+            return None
+        return RunSealer(sealer=self.sealer, tenant=tenant, subject_hash=subject_hash)
 
     @property
     def store(self) -> Store:
@@ -263,13 +290,16 @@ class Runtime:
         tenant: str | None = None,
         user: str | None = None,
         budget: Budget | None = None,
+        subject: str | None = None,
     ) -> RunResult:
         """Run ``agent`` on ``goal`` to completion (or a pause) and return the result.
 
         ``on_delta`` receives the model's text as it streams (models that can stream).
         ``tenant`` and ``user`` (default: the settings') are who the run acts for; policy
         decides every tool and model call with them. ``budget`` limits this run on top of the
-        agent's own budget and the tenant's.
+        agent's own budget and the tenant's. ``subject`` (default: the settings'): the person
+        the run is about; PII in its journal is sealed with their key instead of redacted, so
+        the run and its tools see the real values until ``tether memory forget SUBJECT``.
         """
         started = time.perf_counter()
         spec_agent = self.resolve_agent(agent)
@@ -282,6 +312,7 @@ class Runtime:
                 user=user,
                 extra_tools=mcp,
                 budget=budget,
+                subject=subject,
             )
             ctx.on_delta = on_delta
             ctx.mcp_connected = True
@@ -323,13 +354,20 @@ class Runtime:
         model: str | None = None,
         tenant: str | None = None,
         budget: Budget | None = None,
+        subject: str | None = None,
     ) -> str:
         """Create a run and put it on the workers' queue (``tether run --detach``); returns
         its id at once. Any ``tether worker`` on the same database executes it."""
         from tether.durable import enqueue_run  # DBOS lives only in tether.durable
 
         ctx = await self.start(
-            agent, goal, model=model, status=RunStatus.QUEUED, tenant=tenant, budget=budget
+            agent,
+            goal,
+            model=model,
+            status=RunStatus.QUEUED,
+            tenant=tenant,
+            budget=budget,
+            subject=subject,
         )
         await asyncio.to_thread(enqueue_run, self, ctx.run_id)
         return ctx.run_id
@@ -364,6 +402,7 @@ class Runtime:
         user: str | None = None,
         extra_tools: Sequence[Tool] = (),
         budget: Budget | None = None,
+        subject: str | None = None,
     ) -> RunContext:
         """Check the agent, model and policies, create the run and journal ``run_started``.
 
@@ -379,6 +418,7 @@ class Runtime:
         self.policies.current()  # a policy file that does not load fails here
         tenant = tenant or self.settings.tenant
         user = user if user is not None else self.settings.user
+        subject = subject if subject is not None else self.settings.subject
         run_id = new_run_id(self.clock)
         now = self.clock.now()
         await asyncio.to_thread(
@@ -399,10 +439,15 @@ class Runtime:
         ctx = self._context(
             run_id, 0, spec_agent, resolved_model, registry, RunState(run_id=run_id)
         )
-        ctx.gate = self.gate(spec_agent, tenant, user)
+        hashed = (
+            None if subject is None else self.sealer.keyring.master.subject_hash(tenant, subject)
+        )
+        ctx.sealer = self.run_sealer(tenant, hashed)
+        ctx.gate = self.gate(spec_agent, tenant, user, sealed=ctx.sealer is not None)
         ctx.tenant, ctx.budgets = tenant, self.budgets(spec_agent, tenant, budget)
         self.attach_memory(ctx, user)
-        await ctx.record(
+        link = ctx.sealer.link if ctx.sealer is not None else None
+        started = (
             ctx.key(0, "run_started"),
             RunStarted(
                 goal=goal,
@@ -416,7 +461,11 @@ class Runtime:
                 tenant=tenant,
                 user=user,
                 budget=budget.model_dump(mode="json", exclude_none=True),
+                subject_hash=hashed,
             ),
+        )
+        await ctx.record_many(
+            [started], also=None if link is None else lambda conn, _: link(conn, run_id)
         )
         return ctx
 
@@ -467,6 +516,9 @@ class Runtime:
         started = next((e.payload for e in events if isinstance(e.payload, RunStarted)), None)
         if started is None:
             raise StoreError(f"run {run_id!r} has no run_started event; its journal is damaged")
+        if started.subject_hash is not None:  # sealed PII: the state sees it opened
+            events = open_events(self.sealer, started.tenant, events)
+            started = next(e.payload for e in events if isinstance(e.payload, RunStarted))
         spec = AgentSpec.model_validate(started.agent_spec)
         agent = agent_from_spec(spec, source=f"run {run_id}")
         drift = version_drift(run_id, started, agent.version, tether_version())
@@ -489,7 +541,8 @@ class Runtime:
             RunState.replay(run_id, kept),
         )
         ctx.applied.update(e.id for e in kept)
-        ctx.gate = self.gate(agent, started.tenant, started.user)
+        ctx.sealer = self.run_sealer(started.tenant, started.subject_hash)
+        ctx.gate = self.gate(agent, started.tenant, started.user, sealed=ctx.sealer is not None)
         ctx.tenant = started.tenant
         ctx.budgets = self.budgets(agent, started.tenant, Budget.model_validate(started.budget))
         self.attach_memory(ctx, started.user)
@@ -542,6 +595,7 @@ class Runtime:
         tenant: str | None = None,
         user: str | None = None,
         budget: Budget | None = None,
+        subject: str | None = None,
     ) -> RunResult:
         """Blocking wrapper around ``run`` for scripts and the CLI."""
         return asyncio.run(
@@ -553,6 +607,7 @@ class Runtime:
                 tenant=tenant,
                 user=user,
                 budget=budget,
+                subject=subject,
             )
         )
 

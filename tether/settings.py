@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     policy_reload_ms: int = Field(default=1000, ge=0, description="how often to check files")
     tenant: str = Field(default="default", description="tenant runs act for by default")
     user: str | None = Field(default=None, description="user runs act for by default")
+    subject: str | None = Field(
+        default=None,
+        description="data subject runs are about by default: PII sealed with their key",
+    )
     model_regions: dict[str, str] = Field(
         default_factory=dict, description="model id or provider -> region (data residency)"
     )
@@ -155,6 +159,11 @@ class Settings(BaseSettings):
     )
     memory_cache_ttl_s: float = Field(
         default=60.0, ge=0, description="memory search result cache TTL; 0: off"
+    )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="base64 32-byte key wrapping per-subject data keys; default: a key file "
+        "made in home (master.key, mode 600)",
     )
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
     tenant_budgets: dict[str, Budget] = Field(

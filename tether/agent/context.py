@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tether.agent.spec import Agent
 from tether.agent.state import RunState
@@ -14,6 +14,7 @@ from tether.governance.budget import RunBudgets, Spend
 from tether.governance.gate import PolicyGate
 from tether.memory.services import MemoryServices
 from tether.models.base import Model
+from tether.privacy.runs import RunSealer
 from tether.secrets import SecretSource
 from tether.settings import Settings
 from tether.store import Store
@@ -49,6 +50,7 @@ class RunContext:
     request_builder: Callable[[RunContext], ModelRequest] | None = None
     models: Callable[[str], Model] | None = None
     memory: MemoryServices | None = None  # episodic and profile stores (agents with ``memory:``)
+    sealer: RunSealer | None = None  # about a subject: PII sealed in the journal, not redacted
 
     def key(self, step: int, kind: str, index: int = 0) -> EventKey:
         return EventKey(run_id=self.run_id, segment=self.segment, step=step, kind=kind, index=index)
@@ -56,7 +58,8 @@ class RunContext:
     async def record(self, key: EventKey, payload: Payload) -> Event:
         """Journal an event (redacted, idempotent) and apply it to the state.
 
-        The state sees the redacted payload, exactly what a resumed run will read back.
+        The state sees the redacted payload, exactly what a resumed run will read back (with
+        a subject, its sealed PII opened again).
         """
         (event,) = await self.record_many([(key, payload)])
         return event
@@ -69,11 +72,22 @@ class RunContext:
         ``also(conn, stored)`` writes rows that must commit with the events."""
         now = self.clock.now()
         staged = [Event(key=k, payload=p, ts=now) for k, p in items]
-        stored = await asyncio.to_thread(self.store.journal.store, staged, also=also)
-        for event in stored:
+        if self.sealer is None:
+            stored = await asyncio.to_thread(self.store.journal.store, staged, also=also)
+            seen = stored
+        else:
+            stored, seen = await asyncio.to_thread(self._store_sealed, self.sealer, staged, also)
+        for event in seen:
             self.state.apply(event)
             self.applied.add(event.id)
         return stored
+
+    def _store_sealed(
+        self, sealer: RunSealer, staged: list[Event], also: Also | None
+    ) -> tuple[list[Event], list[Event]]:
+        sealed = [replace(e, payload=sealer.seal(e.payload)) for e in staged]
+        stored = self.store.journal.store(sealed, also=also)
+        return stored, sealer.open(stored)
 
     async def journaled(self, key: EventKey) -> Event | None:
         """The stored event at ``key`` when steps check the journal (durable mode), else None."""
@@ -89,5 +103,7 @@ class RunContext:
             event = await asyncio.to_thread(self.store.journal.get, event_id)
             if event is None:
                 raise LookupError(f"journal has no event {event_id!r}")
+            if self.sealer is not None:
+                (event,) = await asyncio.to_thread(self.sealer.open, [event])
             self.state.apply(event)
             self.applied.add(event_id)

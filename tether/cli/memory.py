@@ -12,15 +12,19 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tether.cli.forget import forget, master_key
 from tether.errors import ConfigError, StoreError, TetherError, UsageError
 from tether.memory import Filters, MemoryItem, Mode, SemanticStore, Trust, make_embedder
 from tether.memory.extract import find_documents
 from tether.memory.ingest import ingest_paths
+from tether.privacy.keys import Keyring
+from tether.privacy.seal import Sealer
 from tether.settings import Settings, load_settings
 from tether.store import make_engine, migrate
 from tether.types import EXIT_USAGE
 
-memory_app = typer.Typer(help="Semantic memory: ingest, add, search.", no_args_is_help=True)
+memory_app = typer.Typer(help="Semantic memory: ingest, add, search, forget.", no_args_is_help=True)
+memory_app.command("forget")(forget)
 
 TenantOpt = Annotated[str | None, typer.Option(help="tenant (default: TETHER_TENANT)")]
 ScopeOpt = Annotated[str, typer.Option(help="scope the items belong to")]
@@ -45,7 +49,11 @@ def _memory() -> Iterator[tuple[SemanticStore, Settings]]:
         engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)
         try:
             migrate(engine)
-            yield SemanticStore(engine, embedder, cache_ttl_s=settings.memory_cache_ttl_s), settings
+            sealer = Sealer(Keyring(engine, lambda: master_key(settings)))
+            store = SemanticStore(
+                engine, embedder, cache_ttl_s=settings.memory_cache_ttl_s, sealer=sealer
+            )
+            yield store, settings
         finally:
             engine.dispose()
             close = getattr(embedder, "close", None)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from tether.memory.cache import ResultCache
 from tether.memory.embed import Embedder
 from tether.memory.search import MODES, Filters, Mode, Trust, fts_query, rrf, search_key
 from tether.memory.vectors import VectorMatrix
+from tether.privacy.seal import Sealer, index_text, key_ids
 from tether.store.engine import write_transaction
 from tether.store.migrations import MEMORY_FTS
 from tether.store.schema import memory_chunks as chunks
@@ -109,8 +110,10 @@ class SemanticStore:
         clock: Clock | None = None,
         cache_ttl_s: float = 60.0,
         weights: tuple[float, float] = (1.0, 1.0),
+        sealer: Sealer | None = None,
     ) -> None:
         self.engine = engine
+        self.sealer = sealer  # PII in items is sealed with the subject's key (tether/privacy)
         self.weights = weights  # RRF weights of the vector and the full-text ranking
         self.depth = 50  # candidates taken from each ranking before fusion
         self.embedder = embedder
@@ -134,14 +137,17 @@ class SemanticStore:
         their ids. ``replace_source``: first delete the tenant's items from the same sources and
         scopes (a re-ingested file replaces its old chunks)."""
         _check_tenant(tenant)
+        ids = [i.item_id(tenant) for i in items]  # of the plain items: stable across writes
+        if self.sealer is not None:
+            items = self.sealer.seal_items(tenant, items)
         if vectors is None:
-            vectors = self.embedder.embed([i.embed_text for i in items])
+            vectors = self.embedder.embed([index_text(i.embed_text) for i in items])
         if len(vectors) != len(items):
             raise UsageError(f"{len(items)} memory items but {len(vectors)} vectors")
         now = self.clock.now()
         rows = [
-            _row(tenant, item, vec, self.embedder.model, now)
-            for item, vec in zip(items, vectors, strict=True)
+            _row(tenant, item, vec, self.embedder.model, now) | {"id": item_id}
+            for item, vec, item_id in zip(items, vectors, ids, strict=True)
         ]
         with write_transaction(self.engine) as conn:
             if replace_source:
@@ -181,8 +187,8 @@ class SemanticStore:
             fts_rows = [
                 {
                     "chunk_id": r["id"],
-                    "heading": " ".join(json.loads(r["heading"])),
-                    "text": r["text"],
+                    "heading": index_text(" ".join(json.loads(r["heading"]))),
+                    "text": index_text(r["text"]),
                 }
                 for r in new
             ]
@@ -229,11 +235,22 @@ class SemanticStore:
         with self._lock:
             cached = self.results.get(key, generation)
         if cached is not None:
-            return cached
+            return self._open(tenant, cached)
         hits = self._search(tenant, query, k, mode, filters)
         with self._lock:
-            self.results.put(key, generation, hits)
-        return hits
+            self.results.put(key, generation, hits)  # sealed: a forgotten key opens nothing
+        return self._open(tenant, hits)
+
+    def _open(self, tenant: str, hits: list[Hit]) -> list[Hit]:
+        if self.sealer is None or not any(key_ids(t) for h in hits for t in (h.text, *h.heading)):
+            return hits
+        texts = self.sealer.open(tenant, [t for h in hits for t in (h.text, *h.heading)])
+        out, at = [], 0
+        for h in hits:
+            size = 1 + len(h.heading)
+            out.append(replace(h, text=texts[at], heading=tuple(texts[at + 1 : at + size])))
+            at += size
+        return out
 
     def _search(self, tenant: str, query: str, k: int, mode: Mode, filters: Filters) -> list[Hit]:
         depth = max(4 * k, self.depth)

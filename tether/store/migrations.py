@@ -28,6 +28,7 @@ from tether.store.schema import (
     blobs,
     events,
     executors,
+    forget_log,
     kill_switches,
     memory_chunks,
     memory_episodes,
@@ -37,6 +38,8 @@ from tether.store.schema import (
     operator_messages,
     runs,
     schema_version,
+    subject_keys,
+    subject_runs,
 )
 
 MigrationFn = Callable[[sa.Connection], None]
@@ -92,6 +95,10 @@ def _memory_tiers(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[memory_episodes, memory_profile], checkfirst=True)
 
 
+def _privacy(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[subject_keys, subject_runs, forget_log], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -100,6 +107,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (5, "approvals", _approvals),
     (6, "semantic memory", _semantic_memory),
     (7, "episodic and profile memory", _memory_tiers),
+    (8, "subject keys and forget log", _privacy),
 )
 
 

@@ -277,6 +277,42 @@ memory_profile = sa.Table(
     sa.Index("ix_tether_memory_profile_tenant_subject", "tenant", "subject"),
 )
 
+# Privacy (migration 8): a data key per (tenant, subject), wrapped by the master key; the subject
+# is a keyed hash, never in clear. ``forget`` deletes the row (crypto-shredding) and logs itself
+# in ``tether_forget_log`` with the same hash, the row counts and the time: no data.
+subject_keys = sa.Table(
+    "tether_subject_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("subject_hash", sa.String(64), nullable=False),
+    sa.Column("master_id", sa.String(16), nullable=False),
+    sa.Column("wrapped", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant", "subject_hash", name="uq_tether_subject_keys_subject"),
+)
+
+# the runs about a subject (``Runtime.run(..., subject=...)``): forget finds their DBOS rows here
+subject_runs = sa.Table(
+    "tether_subject_runs",
+    metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("subject_hash", sa.String(64), nullable=False),
+    sa.Index("ix_tether_subject_runs_subject", "tenant", "subject_hash"),
+)
+
+forget_log = sa.Table(
+    "tether_forget_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("subject_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("counts", sa.Text, nullable=False),  # JSON: table -> rows deleted
+    sa.Column("by", sa.String(200), nullable=False, server_default=""),
+    sa.Column("forgotten_at", UTCDateTime, nullable=False),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -290,4 +326,7 @@ TABLES: tuple[sa.Table, ...] = (
     memory_generations,
     memory_episodes,
     memory_profile,
+    subject_keys,
+    subject_runs,
+    forget_log,
 )
