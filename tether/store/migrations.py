@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tether.errors import StoreError
 from tether.store.engine import write_transaction
+from tether.store.memory_search import memory_search_indexes
 from tether.store.schema import (
     approvals,
     blobs,
@@ -93,6 +94,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "kill switches and operator messages", _operator_controls),
     (5, "approvals", _approvals),
     (6, "semantic memory", _semantic_memory),
+    (9, "memory search indexes on postgresql", memory_search_indexes),
 )
 
 
