@@ -81,7 +81,7 @@ class AnnIndex:
         self.changes = 0  # keys added or removed since the last save or load
 
     def __len__(self) -> int:
-        return int(len(self._index))
+        return len(self._index)
 
     def keys(self) -> U64:
         return np.asarray(self._index.keys, dtype=np.uint64)

@@ -34,7 +34,7 @@ _BACKFILL_BATCH = 500
 def memory_search_indexes(conn: sa.Connection) -> None:
     if conn.dialect.name != "postgresql":
         return
-    columns = {c["name"] for c in sa.inspect(conn).get_columns(TABLE)}
+    columns = table_columns(conn)
     if "tsv" not in columns:
         conn.exec_driver_sql(
             f"ALTER TABLE {TABLE} ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
@@ -50,6 +50,15 @@ def memory_search_indexes(conn: sa.Connection) -> None:
         "USING hnsw ((vec::vector(384)) vector_cosine_ops) WHERE dim = 384"
     )
     _backfill(conn)
+
+
+def table_columns(conn: sa.Connection) -> set[str]:
+    """The chunks table's columns on PostgreSQL (the inspector warns about ``vector``)."""
+    stmt = sa.text(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = :t"
+    )
+    return set(conn.scalars(stmt, {"t": TABLE}))
 
 
 def _vector_extension(conn: sa.Connection) -> bool:

@@ -27,7 +27,7 @@ from tether.memory.ann import AnnSettings
 from tether.memory.backends.base import GenerationFn, conditions
 from tether.memory.backends.inprocess import LocalVectors
 from tether.memory.search import Filters
-from tether.store.memory_search import vector_text
+from tether.store.memory_search import table_columns, vector_text
 from tether.store.schema import memory_chunks as chunks
 
 INDEXED_DIM = 384  # the dimension migration 9 builds an HNSW index for
@@ -61,7 +61,7 @@ def websearch_terms(terms: Sequence[str]) -> str:
 
 def has_pgvector(conn: sa.Connection) -> bool:
     """Whether migration 9 gave the chunks table its ``vec`` column (pgvector installed)."""
-    return "vec" in {c["name"] for c in sa.inspect(conn).get_columns(chunks.name)}
+    return "vec" in table_columns(conn)
 
 
 class PostgresBackend:
