@@ -135,7 +135,7 @@ class LocalVectors:
             ann = AnnIndex.load(path, dim, self.settings)
         ann = ann or AnnIndex(dim, self.settings)
         ann.sync(matrix.keys, matrix.vectors)
-        if path is not None and ann.changes >= max(1_000, len(matrix) // 10):
+        if path is not None and ann.changes >= max(1, len(matrix) // 10):
             ann.save(path)
         return ann
 
