@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
+from threadpoolctl import ThreadpoolController
 
 from tether.memory._bert import F32
 from tether.memory.ann import AnnIndex, AnnSettings
@@ -89,13 +90,17 @@ class LocalVectors:
         self._generation = generation
         self._tenants: dict[str, _Tenant] = {}
         self._lock = threading.Lock()  # one reload at a time; searches do not take it
+        self._blas = ThreadpoolController()
 
     def search(
         self, tenant: str, query: F32, n: int, filters: Filters, now: float
     ) -> list[tuple[str, float]]:
         entry = self._current(tenant)
         mask = entry.matrix.mask(filters, now)
-        return filtered_top(entry.matrix, entry.ann, query, n, mask, self.settings)
+        # one BLAS thread: a matrix-vector product gains nothing from two, and OpenBLAS's
+        # spinning threads were 5-10x slower on a loaded 2-core machine (bench/memory.py)
+        with self._blas.limit(limits=1, user_api="blas"):
+            return filtered_top(entry.matrix, entry.ann, query, n, mask, self.settings)
 
     def matrix(self, tenant: str) -> VectorMatrix:
         return self._current(tenant).matrix

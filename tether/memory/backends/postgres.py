@@ -31,6 +31,7 @@ from tether.store.memory_search import table_columns, vector_text
 from tether.store.schema import memory_chunks as chunks
 
 INDEXED_DIM = 384  # the dimension migration 9 builds an HNSW index for
+EF_SEARCH = 100  # pgvector's candidate list (its default 40 gave lower recall in the bench)
 _TSV: sa.ColumnElement[Any] = sa.literal_column(f"{chunks.name}.tsv")
 _CONFIG: sa.ColumnElement[Any] = sa.literal_column("'english'::regconfig")
 
@@ -76,7 +77,6 @@ class PostgresBackend:
     ) -> None:
         self.engine = engine
         self.model = model
-        self.settings = settings
         self.local = LocalVectors(engine, model, generation, settings=settings, index_dir=index_dir)
         self._pgvector: bool | None = None
 
@@ -126,7 +126,7 @@ class PostgresBackend:
             .order_by(distance)
             .limit(n)
         )
-        ef = max(self.settings.ef // 4, 2 * n, 40)
+        ef = max(EF_SEARCH, 2 * n)
         with self.engine.begin() as conn:
             conn.exec_driver_sql(
                 f"SET LOCAL hnsw.ef_search = {int(ef)}; "
