@@ -8,6 +8,7 @@ tool over one tenant's memory.
 
 from __future__ import annotations
 
+from tether.memory.ann import AnnSettings
 from tether.memory.chunk import Chunk, chunk_text
 from tether.memory.embed import (
     LOCAL_MODEL,
@@ -24,6 +25,7 @@ from tether.memory.tool import search_memory_tool
 
 __all__ = [
     "LOCAL_MODEL",
+    "AnnSettings",
     "Chunk",
     "Embedder",
     "Filters",
