@@ -16,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tether.memory.ann import AnnSettings
     from tether.memory.chunk import Chunk, chunk_text
     from tether.memory.config import MemoryConfig
     from tether.memory.embed import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from tether.memory.tool import search_memory_tool
 
 _MODULES = {
+    "AnnSettings": "ann",
     "LOCAL_MODEL": "embed",
     "Chunk": "chunk",
     "Embedder": "embed",
@@ -65,6 +67,7 @@ _MODULES = {
 
 __all__ = [
     "LOCAL_MODEL",
+    "AnnSettings",
     "Chunk",
     "Embedder",
     "Episode",

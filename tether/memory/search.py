@@ -55,12 +55,19 @@ class Filters:
         }
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression for a free-text question: its words, quoted (so punctuation and
-    FTS5 operators in the input mean nothing), stopwords dropped, OR-ed so that bm25 ranks
-    passages by how many of them they have. None when nothing is left to match."""
+def fts_terms(text: str) -> list[str]:
+    """The words of a free-text question that full-text search looks for: lower-cased, once
+    each, stopwords dropped (all of them kept when nothing else is left). Only word characters,
+    so punctuation and query operators in the input mean nothing."""
     words = [w.lower() for w in _WORD.findall(text)]
-    terms = [w for w in dict.fromkeys(words) if w not in STOPWORDS] or list(dict.fromkeys(words))
+    return [w for w in dict.fromkeys(words) if w not in STOPWORDS] or list(dict.fromkeys(words))
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression for a free-text question: its terms (:func:`fts_terms`),
+    quoted and OR-ed so that bm25 ranks passages by how many of them they have. None when
+    nothing is left to match."""
+    terms = fts_terms(text)
     if not terms:
         return None
     return " OR ".join(f'"{t}"' for t in terms)

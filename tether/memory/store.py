@@ -1,12 +1,14 @@
-"""The semantic store: chunks with embeddings and provenance on SQLite, hybrid retrieval.
+"""The semantic store: chunks with embeddings and provenance, hybrid retrieval, on SQLite or
+PostgreSQL.
 
 Every call takes a tenant, and every query filters on it: no method returns another tenant's
-rows. Vector search is exact: the tenant's vectors are one float32 matrix, cached and reloaded
-when the tenant's write generation changes (``tether_memory_generations``, bumped in each write's
-transaction, so writes by other processes are seen too); filters are numpy masks over it. Full
-text is SQLite FTS5 (bm25, Porter stemming). Hybrid search fuses both rankings by reciprocal rank
-(k=60). Results are cached per canonical search with a TTL and dropped by any write to the
-scope they read.
+rows. The store writes the chunk rows, bumps write generations (``tether_memory_generations``,
+in each write's transaction, so caches in other processes see the write) and fuses rankings;
+its backend (:mod:`tether.memory.backends`) does full text and vectors for the dialect: SQLite
+FTS5 and in-process vectors (exact, HNSW for large tenants), or PostgreSQL ``tsvector`` and
+pgvector HNSW. Hybrid search fuses both rankings by reciprocal rank (k=60), the same on both.
+Results are cached per canonical search with a TTL and dropped by any write to the scope they
+read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,19 +28,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tether.clock import Clock, SystemClock
-from tether.errors import StoreError, UsageError
+from tether.errors import UsageError
 from tether.memory._bert import F32
+from tether.memory.ann import AnnSettings
+from tether.memory.backends import conditions, make_backend
 from tether.memory.cache import ResultCache
 from tether.memory.embed import Embedder
-from tether.memory.search import MODES, Filters, Mode, Trust, fts_query, rrf, search_key
-from tether.memory.vectors import VectorMatrix
+from tether.memory.search import MODES, Filters, Mode, Trust, fts_terms, rrf, search_key
 from tether.privacy.seal import Sealer, index_text, key_ids
 from tether.store.engine import write_transaction
-from tether.store.migrations import MEMORY_FTS
 from tether.store.schema import memory_chunks as chunks
 from tether.store.schema import memory_generations as generations
-
-_FTS = sa.table(MEMORY_FTS, sa.column("chunk_id"), sa.column("heading"), sa.column("text"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +112,12 @@ class SemanticStore:
         cache_ttl_s: float = 60.0,
         weights: tuple[float, float] = (1.0, 1.0),
         sealer: Sealer | None = None,
+        ann: AnnSettings | None = None,
+        index_dir: Path | None = None,
     ) -> None:
+        """``ann``: when in-process vector search uses an HNSW index (SQLite, or PostgreSQL
+        without pgvector); ``index_dir``: where those indexes are saved (default: beside a
+        SQLite file)."""
         self.engine = engine
         self.sealer = sealer  # PII in items is sealed with the subject's key (tether/privacy)
         self.weights = weights  # RRF weights of the vector and the full-text ranking
@@ -119,9 +125,10 @@ class SemanticStore:
         self.embedder = embedder
         self.clock = clock or SystemClock()
         self.results: ResultCache[list[Hit]] = ResultCache(self.clock, ttl_s=cache_ttl_s)
-        self._matrices: dict[str, VectorMatrix] = {}
         self._lock = threading.Lock()
-        self._fulltext = engine.dialect.name == "sqlite"
+        self.backend = make_backend(
+            engine, embedder.model, self.generation, ann=ann, index_dir=index_dir
+        )
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -182,24 +189,11 @@ class SemanticStore:
         new = [r for r in dict((r["id"], r) for r in rows).values() if r["id"] not in existing]
         if not new:
             return
-        conn.execute(sa.insert(chunks), new)
-        if self._fulltext:
-            fts_rows = [
-                {
-                    "chunk_id": r["id"],
-                    "heading": index_text(" ".join(json.loads(r["heading"]))),
-                    "text": index_text(r["text"]),
-                }
-                for r in new
-            ]
-            conn.execute(sa.insert(_FTS), fts_rows)
+        self.backend.insert(conn, new)
 
     def _delete(self, conn: sa.Connection, tenant: str, scope: str, source: str) -> None:
         where = (chunks.c.tenant == tenant, chunks.c.scope == scope, chunks.c.source == source)
-        if self._fulltext:
-            old = sa.select(chunks.c.id).where(*where).scalar_subquery()
-            conn.execute(sa.delete(_FTS).where(_FTS.c.chunk_id.in_(old)))
-        conn.execute(sa.delete(chunks).where(*where))
+        self.backend.delete(conn, where)
 
     def _bump(self, conn: sa.Connection, tenant: str, scope: str) -> None:
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -272,35 +266,23 @@ class SemanticStore:
     def vector_search(
         self, tenant: str, query: F32, n: int, filters: Filters | None = None
     ) -> list[tuple[str, float]]:
-        """Exact top-``n`` by cosine over the tenant's vectors that pass ``filters``."""
+        """The top ``n`` by cosine of the tenant's vectors that pass ``filters``: exact for
+        small tenants, through an HNSW index (in process, or pgvector) for large ones."""
         _check_tenant(tenant)
-        matrix = self._matrix(tenant)
-        mask = matrix.mask(filters or Filters(), self.clock.now().timestamp())
-        return matrix.top(query, n, mask)
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        return self.backend.vector(tenant, query, n, filters or Filters(), self.clock.now())
 
     def fulltext_search(
         self, tenant: str, query: str, n: int, filters: Filters | None = None
     ) -> list[str]:
-        """The ids of the tenant's best ``n`` items by bm25 for the words of ``query``."""
+        """The ids of the tenant's best ``n`` items for the words of ``query``: SQLite FTS5
+        (bm25) or PostgreSQL full text (ts_rank)."""
         _check_tenant(tenant)
-        if not self._fulltext:
-            raise StoreError(
-                "full-text memory search needs SQLite FTS5 in this version; "
-                "use mode 'vector' on PostgreSQL"
-            )
-        expr = fts_query(query)
-        if expr is None:
+        terms = fts_terms(query)
+        if not terms:
             return []
-        stmt = (
-            sa.select(chunks.c.id)
-            .select_from(_FTS.join(chunks, chunks.c.id == _FTS.c.chunk_id))
-            .where(sa.text(f"{MEMORY_FTS} MATCH :q").bindparams(q=expr))
-            .where(*self._conditions(tenant, filters or Filters()))
-            .order_by(sa.text(f"bm25({MEMORY_FTS})"))
-            .limit(n)
-        )
-        with self.engine.connect() as conn:
-            return list(conn.scalars(stmt))
+        where = conditions(tenant, self.embedder.model, filters or Filters(), self.clock.now())
+        return self.backend.fulltext(tenant, terms, n, where)
 
     def generation(self, tenant: str, scope: str | None = None) -> int:
         """The write counter of a scope (or of the whole tenant): changes on every write."""
@@ -311,40 +293,6 @@ class SemanticStore:
             stmt = stmt.where(generations.c.scope == scope)
         with self.engine.connect() as conn:
             return int(conn.scalar(stmt) or 0)
-
-    def _conditions(self, tenant: str, filters: Filters) -> list[sa.ColumnElement[bool]]:
-        now = self.clock.now()
-        conds = [
-            chunks.c.tenant == tenant,
-            chunks.c.model == self.embedder.model,
-            sa.or_(chunks.c.expires_at.is_(None), chunks.c.expires_at > now),
-        ]
-        if filters.scope is not None:
-            conds.append(chunks.c.scope == filters.scope)
-        if filters.subject is not None:
-            conds.append(chunks.c.subject == filters.subject)
-        if filters.trust is not None:
-            conds.append(chunks.c.trust.in_(sorted(filters.trust)))
-        if filters.since is not None:
-            conds.append(chunks.c.created_at >= filters.since)
-        return conds
-
-    def _matrix(self, tenant: str) -> VectorMatrix:
-        generation = self.generation(tenant)
-        with self._lock:
-            cached = self._matrices.get(tenant)
-            if cached is not None and cached.generation == generation:
-                return cached
-        c = chunks.c
-        stmt = sa.select(
-            c.id, c.scope, c.subject, c.trust, c.created_at, c.expires_at, c.dim, c.embedding
-        ).where(c.tenant == tenant, c.model == self.embedder.model)
-        with self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        matrix = VectorMatrix.from_rows(rows, generation)
-        with self._lock:
-            self._matrices[tenant] = matrix
-        return matrix
 
     def _rows(self, tenant: str, ids: list[str]) -> dict[str, sa.Row[Any]]:
         if not ids:

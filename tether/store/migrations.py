@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tether.errors import StoreError
 from tether.store.engine import write_transaction
+from tether.store.memory_search import memory_search_indexes
 from tether.store.schema import (
     approvals,
     blobs,
@@ -108,6 +109,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (6, "semantic memory", _semantic_memory),
     (7, "episodic and profile memory", _memory_tiers),
     (8, "subject keys and forget log", _privacy),
+    (9, "memory search indexes on postgresql", memory_search_indexes),
 )
 
 
