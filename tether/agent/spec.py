@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tether.agent.memory.config import WorkingMemory
 from tether.errors import AgentSpecError, ConfigError
 from tether.governance.budget import Budget, ToolBudget
 from tether.governance.guardrails import Guardrails
@@ -92,6 +93,9 @@ class AgentSpec(BaseModel):
     guardrails: Guardrails | None = Field(
         default=None, description="input and output filters, tool allow list"
     )
+    working_memory: WorkingMemory | None = Field(
+        default=None, description="prompt token budget; older turns summarized"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +129,7 @@ class Agent:
     critic: CriticConfig | None = None
     reflect: ReflectConfig | None = None
     route: RouteConfig | None = None
+    working_memory: WorkingMemory | None = None  # prompt budget, summaries (tether/agent/memory)
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -174,6 +179,7 @@ class Agent:
                 "guardrails": self.guardrails,
                 "mode": self.mode,
                 **{k: v for k, v in self._mode_fields().items() if v is not None},
+                "working_memory": self.working_memory,
             },
             self.source,
         )
@@ -211,6 +217,8 @@ class Agent:
         if self.guardrails is None:
             unset.add("guardrails")
         unset |= {k for k, v in self._mode_fields().items() if v is None}  # before tether/plan
+        if self.working_memory is None:
+            unset.add("working_memory")
         body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
         body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
@@ -333,6 +341,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         critic=spec.critic,
         reflect=spec.reflect,
         route=spec.route,
+        working_memory=spec.working_memory,
         source=source,
     )
 

@@ -35,6 +35,7 @@ from tether.store.schema import (
     operator_messages,
     runs,
     schema_version,
+    session_turns,
 )
 
 MigrationFn = Callable[[sa.Connection], None]
@@ -86,6 +87,10 @@ def _semantic_memory(conn: sa.Connection) -> None:
         )
 
 
+def _sessions(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[session_turns], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -93,6 +98,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "kill switches and operator messages", _operator_controls),
     (5, "approvals", _approvals),
     (6, "semantic memory", _semantic_memory),
+    (12, "sessions", _sessions),
 )
 
 
