@@ -136,7 +136,10 @@ def plan(
     merge = _merge(ws.blocks, cap)
     if merge is not None and sum(x.tokens + BLOCK_OVERHEAD for x in ws.blocks) > cap:
         return merge
-    for keep in (b.keep_recent_turns, 1):
+    # still over: keep only the newest step (its results are what the model must see next);
+    # carried turns of the session all give way, the goal stays in any case
+    last_resort = 1 if found and found[-1].scope == "run" else 0
+    for keep in (b.keep_recent_turns, last_resort):
         action = _summarize(total, found, sizes, keep, b, cap)
         if action is not None:
             return action
