@@ -15,6 +15,7 @@ BENCHES = [
     "scale.py",
     "memory.py",
     "planning.py",
+    "memory_working.py",
 ]
 
 if __name__ == "__main__":

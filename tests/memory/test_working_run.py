@@ -158,7 +158,7 @@ def test_a_model_summary_is_journaled_and_charged_like_a_model_call(tmp_path: Pa
     summarizer = ScriptedModel(
         model_id="summarizer", steps=[ScriptStep(text=summary_text)], repeat_last=True
     )
-    model = ScriptedModel(steps=script()[:30] + [answer("done")])
+    model = ScriptedModel(steps=[*script()[:30], answer("done")])
     rt = runtime(tmp_path, scripted=model, summarizer=summarizer)
     try:
         agent = long_agent(summarizer="model", summary_model="summarizer")

@@ -126,3 +126,14 @@ def test_working_memory_is_validated_with_the_field_named() -> None:
         Agent(name="a", working_memory={"summarizer": "magic"})  # type: ignore[arg-type]
     with pytest.raises(AgentSpecError, match="summary_model is only used with summarizer: model"):
         Agent(name="a", working_memory={"summary_model": "local:smollm2"})  # type: ignore[arg-type]
+
+
+def test_an_agent_file_with_a_bad_working_memory_names_the_file_and_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tether.agent.spec import load_agent
+
+    path = tmp_path / "a.yaml"
+    path.write_text("name: a\nworking_memory: {keep_recent_turns: 0}\n", encoding="utf-8")
+    with pytest.raises(AgentSpecError, match=r"a\.yaml: field 'working_memory\.keep_recent_turns'"):
+        load_agent(path)
+    path.write_text("name: a\nworking_memory: {max_prompt_tokens: 2000}\n", encoding="utf-8")
+    assert load_agent(path).working_memory is not None
