@@ -62,12 +62,13 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
     blocked = await guard_input(ctx, step)  # before the first model call, so before any tool
     if blocked is not None:
         return blocked
-    if ctx.request_builder is None:  # plan and reflect build their own prompts
-        memory = await condense(ctx, step)  # working memory: the prompt fits its budget
-    else:
-        memory = ()
+    windowed = ctx.request_builder is None  # plan and reflect build their own prompts
+    memory = await condense(ctx, step) if windowed else ()  # the prompt fits its budget
     request = (ctx.request_builder or build_request)(ctx)
-    journaled_request = (request_key, _request_payload(ctx, request))
+    size = None  # the prompt's tokens; a tokenizer runs off the event loop
+    if ctx.memory is not None:
+        size = await asyncio.to_thread(request_size, ctx.memory, request)
+    journaled_request = (request_key, _request_payload(ctx, request, size, windowed=windowed))
     gated = await authorize_model(ctx, step, request)
     if gated.refs is not None:
         return (*memory, *gated.refs)
@@ -107,12 +108,15 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
     return (*memory, request_key.id, response_key.id, charge_key.id)
 
 
-def _request_payload(ctx: RunContext, request: ModelRequest) -> ModelRequested:
+def _request_payload(
+    ctx: RunContext, request: ModelRequest, size: int | None, *, windowed: bool
+) -> ModelRequested:
     """The request as journaled: the system message, the conversation messages not journaled
-    before (a delta), and working memory's summaries (``memory``) with the window's start."""
+    before (a delta), and working memory's summaries (``memory``) with the window's start
+    (``windowed``: the prompt is the ReAct one, with working memory's window)."""
     state = ctx.state
-    cut = state.memory.cut
-    memory = head(state.memory, state.messages)
+    cut = state.memory.cut if windowed else 0
+    memory = head(state.memory, state.messages) if windowed else []
     system, shown = request.messages[0], request.messages[1 + len(memory) :]
     prefix = max(state.journaled_messages, cut)
     return ModelRequested(
@@ -129,7 +133,7 @@ def _request_payload(ctx: RunContext, request: ModelRequest) -> ModelRequested:
         output_schema=request.output_schema,
         start=cut,
         memory=[message_to_dict(m) for m in memory],
-        prompt_tokens=None if ctx.memory is None else request_size(ctx.memory, request),
+        prompt_tokens=size,
     )
 
 
