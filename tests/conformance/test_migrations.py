@@ -28,12 +28,13 @@ TABLES = {
     "tether_approvals",
     "tether_memory_chunks",
     "tether_memory_generations",
+    "tether_session_turns",
 }
 
 
 def test_migrate_from_empty_then_noop(engine: sa.Engine) -> None:
     assert current_version(engine) == 0
-    assert migrate(engine) == LAST == 6
+    assert migrate(engine) == LAST == 12
     assert TABLES <= set(sa.inspect(engine).get_table_names())
     assert migrate(engine) == LAST
     with engine.connect() as conn:
