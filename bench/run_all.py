@@ -17,6 +17,7 @@ BENCHES = [
     "planning.py",
     "evals_suites.py",
     "privacy.py",
+    "memory_working.py",
 ]
 
 if __name__ == "__main__":

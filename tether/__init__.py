@@ -8,6 +8,7 @@
     result = Runtime().run_sync(agent, "What is 17 * 23?")
 """
 
+from tether.agent.memory.config import WorkingMemory
 from tether.agent.spec import Agent, Limits, load_agent
 from tether.governance.budget import Budget, ToolBudget
 from tether.runtime import RunResult, Runtime
@@ -25,6 +26,7 @@ __all__ = [
     "ToolBudget",
     "ToolContext",
     "ToolContract",
+    "WorkingMemory",
     "load_agent",
     "tool",
 ]

@@ -57,6 +57,12 @@ class ModelRequested(_Payload):
     tools: list[str]
     settings: dict[str, Any]
     output_schema: dict[str, Any] | None = None
+    # working memory (``tether/agent/memory``): the shown conversation starts at message
+    # ``start`` and follows the ``memory`` messages (summaries; the goal once its step is
+    # summarized); ``prompt_tokens`` is the prompt's size as working memory counted it
+    start: int = 0
+    memory: list[dict[str, Any]] = Field(default_factory=list)
+    prompt_tokens: int | None = None
 
 
 class ModelResponded(_Payload):
@@ -249,6 +255,51 @@ class BudgetCharged(_Payload):
     tool_calls: int = 0
 
 
+class MemorySummarized(_Payload):
+    """Working memory condensed part of the prompt (``tether/agent/memory``), before the model
+    call at this step.
+
+    A new block summarizes the conversation's groups ``first``..``last`` (turn numbers of the
+    session for ``scope="session"``, step numbers of this run for ``scope="run"``) and moves the
+    window's start to message ``upto``; a merge (``merged``: the positions of the blocks it
+    replaces) condenses earlier blocks into one of a higher ``level``. A rebuilt run applies
+    this event instead of summarizing again, so it builds the same prompts. A model summary's
+    usage is here and in the step's ``budget_charged`` event (index ``-1 - i``).
+    """
+
+    kind: Literal["memory_summarized"] = "memory_summarized"
+    scope: Literal["session", "run"]
+    level: int
+    first: int
+    last: int
+    text: str
+    tokens: int
+    upto: int = 0
+    merged: list[int] = Field(default_factory=list)
+    covered_tokens: int = 0  # what the summarized groups or blocks took before
+    summarizer: str = "extractive"
+    counter: str = ""  # how tokens were counted (the model's tokenizer or the estimate)
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: str = "0"
+
+
+class SessionContext(_Payload):
+    """What a turn of a session carries from the session's earlier turns: the summary blocks
+    and the turns still verbatim (each ``{"turn", "user", "assistant"}``), as the previous
+    turn's run left them. Journaled with ``run_started``; a rebuilt run needs no other run."""
+
+    kind: Literal["session_context"] = "session_context"
+    session: str
+    turn: int
+    previous_run: str | None = None
+    first_turn: int = 0
+    turns: list[dict[str, Any]] = Field(default_factory=list)
+    blocks: list[dict[str, Any]] = Field(default_factory=list)
+    tainted: bool = False  # an earlier turn read untrusted content (the injection defense)
+
+
 class RunFinished(_Payload):
     kind: Literal["run_finished"] = "run_finished"
     status: str
@@ -376,6 +427,8 @@ Payload = Annotated[
     | BudgetCharged
     | GuardrailVerdict
     | ApprovalDecided
+    | MemorySummarized
+    | SessionContext
     | RunFinished
     | PlanCreated
     | PlanRevised
@@ -407,6 +460,8 @@ EventKind = Literal[
     "approval_decided",
     "memory_read",
     "memory_written",
+    "memory_summarized",
+    "session_context",
     "run_finished",
     "plan_created",
     "plan_revised",

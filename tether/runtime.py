@@ -21,12 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 from tether.agent.context import RunContext
 from tether.agent.loop import Finish
+from tether.agent.memory.config import WorkingMemory
+from tether.agent.memory.session import carry_over, check_session_id
+from tether.agent.memory.step import MemoryRuntime
+from tether.agent.memory.summarize import ExtractiveSummarizer, ModelSummarizer, Summarizer
+from tether.agent.memory.tokens import counter_for
 from tether.agent.runner import DirectRunner, StepRunner
 from tether.agent.spec import Agent, AgentSpec, agent_from_spec, load_agent
 from tether.agent.state import RunState
 from tether.clock import Clock, SystemClock
-from tether.errors import ModelUnavailable, StoreError
-from tether.events import RunStarted
+from tether.errors import ModelUnavailable, StoreError, UsageError
+from tether.events import RunStarted, SessionContext
 from tether.governance import PolicySource, Principal
 from tether.governance.budget import Budget, RunBudgets
 from tether.governance.gate import PolicyGate
@@ -40,7 +45,7 @@ from tether.privacy.seal import Sealer
 from tether.redact import Redactor
 from tether.secrets import SecretSource
 from tether.settings import Settings, load_settings
-from tether.store import RunRecord, Store
+from tether.store import RunRecord, SessionTurn, Store
 from tether.tools import Tool, ToolExecutor, ToolRegistry
 from tether.tools.resilience import ResilientToolExecutor, ToolRunner
 from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
@@ -291,6 +296,7 @@ class Runtime:
         user: str | None = None,
         budget: Budget | None = None,
         subject: str | None = None,
+        session: str | None = None,
     ) -> RunResult:
         """Run ``agent`` on ``goal`` to completion (or a pause) and return the result.
 
@@ -300,6 +306,8 @@ class Runtime:
         agent's own budget and the tenant's. ``subject`` (default: the settings'): the person
         the run is about; PII in its journal is sealed with their key instead of redacted, so
         the run and its tools see the real values until ``tether memory forget SUBJECT``.
+        agent's own budget and the tenant's. ``session``: the run is the next turn of that
+        conversation (within the tenant) and sees the earlier turns through working memory.
         """
         started = time.perf_counter()
         spec_agent = self.resolve_agent(agent)
@@ -313,6 +321,7 @@ class Runtime:
                 extra_tools=mcp,
                 budget=budget,
                 subject=subject,
+                session=session,
             )
             ctx.on_delta = on_delta
             ctx.mcp_connected = True
@@ -355,6 +364,7 @@ class Runtime:
         tenant: str | None = None,
         budget: Budget | None = None,
         subject: str | None = None,
+        session: str | None = None,
     ) -> str:
         """Create a run and put it on the workers' queue (``tether run --detach``); returns
         its id at once. Any ``tether worker`` on the same database executes it."""
@@ -368,6 +378,7 @@ class Runtime:
             tenant=tenant,
             budget=budget,
             subject=subject,
+            session=session,
         )
         await asyncio.to_thread(enqueue_run, self, ctx.run_id)
         return ctx.run_id
@@ -403,8 +414,10 @@ class Runtime:
         extra_tools: Sequence[Tool] = (),
         budget: Budget | None = None,
         subject: str | None = None,
+        session: str | None = None,
     ) -> RunContext:
-        """Check the agent, model and policies, create the run and journal ``run_started``.
+        """Check the agent, model and policies, create the run and journal ``run_started``
+        (and, for a turn of ``session``, its ``session_context``).
 
         ``extra_tools`` join the agent's own (the tools of its MCP servers). Configuration
         errors raise here, before anything is stored.
@@ -419,6 +432,11 @@ class Runtime:
         tenant = tenant or self.settings.tenant
         user = user if user is not None else self.settings.user
         subject = subject if subject is not None else self.settings.subject
+        carried = None
+        if session is not None:
+            carried = await asyncio.to_thread(
+                self.session_context, check_session_id(session), tenant
+            )
         run_id = new_run_id(self.clock)
         now = self.clock.now()
         await asyncio.to_thread(
@@ -436,9 +454,12 @@ class Runtime:
                 tenant=tenant,
             ),
         )
-        ctx = self._context(
-            run_id, 0, spec_agent, resolved_model, registry, RunState(run_id=run_id)
-        )
+        if carried is not None:
+            await asyncio.to_thread(self._add_turn, carried, tenant, run_id, spec_agent.name)
+        state = RunState(run_id=run_id)
+        if carried is not None:
+            state.memory.session = carried.session  # working memory for the session's turns
+        ctx = self._context(run_id, 0, spec_agent, resolved_model, registry, state)
         hashed = (
             None if subject is None else self.sealer.keyring.master.subject_hash(tenant, subject)
         )
@@ -464,10 +485,57 @@ class Runtime:
                 subject_hash=hashed,
             ),
         )
+        context = [] if carried is None else [(ctx.key(0, "session_context"), carried)]
         await ctx.record_many(
-            [started], also=None if link is None else lambda conn, _: link(conn, run_id)
+            [started, *context], also=None if link is None else lambda conn, _: link(conn, run_id)
         )
         return ctx
+
+    def session_context(self, session: str, tenant: str) -> SessionContext:
+        """What the next turn of ``session`` carries from the previous one; a previous turn
+        that has not finished is a UsageError (turns run one after another)."""
+        last = self.store.sessions.last(tenant, session)
+        if last is None:
+            return carry_over(session, 1, None, None)
+        status = self.store.runs.status(last.run_id)
+        if status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED):
+            raise UsageError(
+                f"session {session!r}: turn {last.turn} (run {last.run_id!r}) is still "
+                f"{status.value}; wait for it to finish (or cancel it) before the next turn"
+            )
+        previous = RunState.replay(last.run_id, self.store.journal.read(last.run_id))
+        return carry_over(session, last.turn + 1, previous, last.run_id)
+
+    def _add_turn(self, carried: SessionContext, tenant: str, run_id: str, agent: str) -> None:
+        turn = SessionTurn(
+            tenant=tenant,
+            session_id=carried.session,
+            turn=carried.turn,
+            run_id=run_id,
+            agent=agent,
+            created_at=self.clock.now(),
+        )
+        try:
+            self.store.sessions.add(turn)
+        except UsageError as exc:
+            self.store.runs.update(run_id, status=RunStatus.FAILED, reason=str(exc))
+            raise
+
+    def memory_runtime(self, agent: Agent, model: Model, state: RunState) -> MemoryRuntime | None:
+        """A run's working memory: the agent's ``working_memory``, or the defaults for a turn
+        of a session; None when neither applies (the whole conversation is shown)."""
+        config = agent.working_memory
+        if config is None and state.memory.session is not None:
+            config = WorkingMemory()
+        if config is None:
+            return None
+        summarizer: Summarizer = ExtractiveSummarizer()
+        if config.summarizer == "model":
+            summary_model = model
+            if config.summary_model is not None:
+                summary_model = self.model_factory.build([config.summary_model])
+            summarizer = ModelSummarizer(model=summary_model)
+        return MemoryRuntime(config=config, summarizer=summarizer, counter=counter_for(model))
 
     def budgets(self, agent: Agent, tenant: str, run: Budget) -> RunBudgets:
         """Every budget of a run: its own, its agent's, its tenant's and its tools'."""
@@ -502,6 +570,7 @@ class Runtime:
             state=state,
             secrets=self.secrets,
             models=_per_run(lambda model_id: self.resolve_model(agent, model_id)),
+            working=self.memory_runtime(agent, model, state),
         )
 
     def rebuild(
@@ -596,6 +665,7 @@ class Runtime:
         user: str | None = None,
         budget: Budget | None = None,
         subject: str | None = None,
+        session: str | None = None,
     ) -> RunResult:
         """Blocking wrapper around ``run`` for scripts and the CLI."""
         return asyncio.run(
@@ -608,6 +678,7 @@ class Runtime:
                 user=user,
                 budget=budget,
                 subject=subject,
+                session=session,
             )
         )
 

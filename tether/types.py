@@ -68,7 +68,7 @@ class SystemMessage:
     kind: Literal["system"] = "system"
 
 
-MessageOrigin = Literal["user", "operator"]
+MessageOrigin = Literal["user", "operator", "memory"]
 Origin = str  # "user", "operator", "system", "tool:<name>", "retrieval:<name>"
 
 
@@ -76,7 +76,8 @@ Origin = str  # "user", "operator", "system", "tool:<name>", "retrieval:<name>"
 class UserMessage:
     """A turn from the user or, with ``origin="operator"``, from a person supervising the run
     (``tether runs steer``): adapters send both as user turns; the content of an operator's
-    turn carries a visible mark."""
+    turn carries a visible mark. ``origin="memory"``: working memory's summary of earlier turns
+    (``tether/agent/memory``), shown as data; it never counts as what the user supplied."""
 
     content: str
     origin: MessageOrigin = "user"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from tether.agent.spec import Agent
 from tether.agent.state import RunState
@@ -22,6 +23,9 @@ from tether.store.journal import Also
 from tether.tools import ToolRegistry
 from tether.tools.resilience import ToolRunner
 from tether.types import ModelRequest
+
+if TYPE_CHECKING:
+    from tether.agent.memory.step import MemoryRuntime
 
 
 @dataclass(kw_only=True)
@@ -51,6 +55,7 @@ class RunContext:
     models: Callable[[str], Model] | None = None
     memory: MemoryServices | None = None  # episodic and profile stores (agents with ``memory:``)
     sealer: RunSealer | None = None  # about a subject: PII sealed in the journal, not redacted
+    working: MemoryRuntime | None = None  # working memory (agent's ``working_memory``, sessions)
 
     def key(self, step: int, kind: str, index: int = 0) -> EventKey:
         return EventKey(run_id=self.run_id, segment=self.segment, step=step, kind=kind, index=index)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tether.agent.context import RunContext
+from tether.agent.memory.window import head
 from tether.governance.preflight import budget_left
 from tether.tools import ToolContract, preselect, split_subgoals
 from tether.tools.preselect import score_tools
@@ -119,9 +120,11 @@ def build_request(ctx: RunContext) -> ModelRequest:
     current = focus(
         ctx.state.goal, ctx.registry.contracts(), ctx.agent.preselect_k, ctx.state.succeeded_calls
     )
+    memory = ctx.state.memory  # working memory: summaries, then the window of the conversation
     messages: tuple[Message, ...] = (
         SystemMessage(content=system_prompt(ctx, step, current)),
-        *ctx.state.messages,
+        *head(memory, ctx.state.messages),
+        *ctx.state.messages[memory.cut :],
     )
     if ctx.agent.guided and current.part is not None and current.parts_total > 1:
         messages = (*messages, UserMessage(content=f"Now do this: {current.part}"))

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tether.agent.memory.config import WorkingMemory
 from tether.errors import AgentSpecError, ConfigError
 from tether.governance.budget import Budget, ToolBudget
 from tether.governance.guardrails import Guardrails
@@ -96,6 +97,9 @@ class AgentSpec(BaseModel):
     memory: MemoryConfig | None = Field(
         default=None, description="episodic and profile memory, write and read policy"
     )
+    working_memory: WorkingMemory | None = Field(
+        default=None, description="prompt token budget; older turns summarized"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +134,7 @@ class Agent:
     reflect: ReflectConfig | None = None
     route: RouteConfig | None = None
     memory: MemoryConfig | None = None  # episodic/profile memory and policies (tether/memory)
+    working_memory: WorkingMemory | None = None  # prompt budget, summaries (tether/agent/memory)
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -180,6 +185,7 @@ class Agent:
                 "mode": self.mode,
                 **{k: v for k, v in self._mode_fields().items() if v is not None},
                 "memory": self.memory,
+                "working_memory": self.working_memory,
             },
             self.source,
         )
@@ -219,6 +225,8 @@ class Agent:
         unset |= {k for k, v in self._mode_fields().items() if v is None}  # before tether/plan
         if self.memory is None:
             unset.add("memory")
+        if self.working_memory is None:
+            unset.add("working_memory")
         body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
         body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
@@ -342,6 +350,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         reflect=spec.reflect,
         route=spec.route,
         memory=spec.memory,
+        working_memory=spec.working_memory,
         source=source,
     )
 

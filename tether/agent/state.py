@@ -14,10 +14,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from tether.agent.memory.window import Block, WorkingState, apply_block, block_from_json
 from tether.events import (
     ApprovalDecided,
     BudgetCharged,
     Event,
+    MemorySummarized,
     ModelRequested,
     ModelResponded,
     OperatorSteered,
@@ -26,6 +28,7 @@ from tether.events import (
     RunPaused,
     RunResumed,
     RunStarted,
+    SessionContext,
     ToolCallFinished,
     ToolCallStarted,
 )
@@ -40,6 +43,11 @@ from tether.types import (
     ToolResultMessage,
     Usage,
     UserMessage,
+)
+
+# stands for untrusted content an earlier turn of the session read (``RunState.history``)
+CARRIED_TAINT = ToolResultMessage(
+    tool_call_id="session", name="session_memory", content="", origin="tool:session_memory"
 )
 
 
@@ -81,6 +89,8 @@ class RunState:
     # a person's decision per call position (step, index): the call's decision on resume
     approvals: dict[tuple[int, int], ApprovalDecided] = field(default_factory=dict)
     plan: PlanLedger = field(default_factory=PlanLedger)  # plan, reflect and auto modes
+    # working memory: the session's carried turns, summary blocks, the window's start
+    memory: WorkingState = field(default_factory=WorkingState)
 
     def apply(self, event: Event) -> None:
         if isinstance(event.payload, ToolCallFinished):
@@ -93,6 +103,11 @@ class RunState:
         if isinstance(event.payload, RunStarted) and self.started_at is None:
             self.started_at = event.ts
         self.last_seq = max(self.last_seq, event.seq)
+
+    def history(self) -> list[Message]:
+        """The conversation as policy sees it: a session turn whose earlier turns read
+        untrusted content starts tainted (their answers carry that content forward)."""
+        return [CARRIED_TAINT, *self.messages] if self.memory.tainted else self.messages
 
     def tool_spend(self) -> dict[str, Spend]:
         return {name: s for (source, name), s in self.spend_by.items() if source == "tool"}
@@ -231,6 +246,31 @@ def _on_finished(state: RunState, p: Any) -> None:
     state.reason = p.reason
 
 
+def _on_summarized(state: RunState, p: Any) -> None:
+    assert isinstance(p, MemorySummarized)
+    block = Block(
+        scope=p.scope, level=p.level, first=p.first, last=p.last, text=p.text, tokens=p.tokens
+    )
+    apply_block(state.memory, block, p.merged, p.upto)
+    state.usage = state.usage + Usage(input_tokens=p.input_tokens, output_tokens=p.output_tokens)
+    state.cost += Decimal(p.cost)
+
+
+def _on_session(state: RunState, p: Any) -> None:
+    """The session's earlier turns go before the goal; its summaries become the first blocks."""
+    assert isinstance(p, SessionContext)
+    ws = state.memory
+    ws.session, ws.turn, ws.first_turn = p.session, p.turn, p.first_turn
+    ws.tainted = p.tainted
+    ws.carried = len(p.turns)
+    ws.blocks = [block_from_json(b) for b in p.blocks]
+    carried: list[Message] = []
+    for t in p.turns:
+        carried.append(UserMessage(content=str(t["user"])))
+        carried.append(AssistantMessage(content=str(t.get("assistant") or "")))
+    state.messages = [*carried, *state.messages]
+
+
 def _on_approval_decided(state: RunState, p: Any) -> None:
     assert isinstance(p, ApprovalDecided)
     state.approvals[(p.step, p.index)] = p
@@ -250,6 +290,8 @@ _HANDLERS: dict[type, Any] = {
     RunResumed: _on_resumed,
     RunFinished: _on_finished,
     PlanWave: _on_plan_wave,
+    MemorySummarized: _on_summarized,
+    SessionContext: _on_session,
 }
 
 
@@ -285,8 +327,10 @@ def prompt_at(events: Iterable[Event], step: int) -> list[dict[str, Any]]:
         if not isinstance(p, ModelRequested):
             continue
         system = [m for m in p.messages if m["role"] == "system"]
-        shown = conversation[: p.prefix] + [m for m in p.messages if m["role"] != "system"]
+        # messages working memory summarized before they were ever shown leave a gap
+        known = conversation[: p.prefix] + [{}] * (p.prefix - len(conversation))
+        full = known + [m for m in p.messages if m["role"] != "system"]
         if event.key.step == step:
-            return system + shown
-        conversation = shown[: len(shown) - p.transient]
+            return system + p.memory + full[p.start :]
+        conversation = full[: len(full) - p.transient]
     raise LookupError(f"no model_request at step {step}")

@@ -16,6 +16,8 @@ import time
 from decimal import Decimal
 
 from tether.agent.context import RunContext
+from tether.agent.memory.step import condense, journaled_refs, request_size
+from tether.agent.memory.window import head
 from tether.agent.prompt import build_request
 from tether.agent.refuse import refused_call
 from tether.agent.state import message_to_dict
@@ -56,33 +58,21 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
     request_key, response_key = ctx.key(step, "model_request"), ctx.key(step, "model_response")
     charge_key = ctx.key(step, "budget_charged")
     if await ctx.journaled(response_key) is not None:
-        return (request_key.id, response_key.id, charge_key.id)
+        memory = await journaled_refs(ctx, step)
+        return (*memory, request_key.id, response_key.id, charge_key.id)
     blocked = await guard_input(ctx, step)  # before the first model call, so before any tool
     if blocked is not None:
         return blocked
+    windowed = ctx.request_builder is None  # plan and reflect build their own prompts
+    memory = await condense(ctx, step) if windowed else ()  # the prompt fits its budget
     request = (ctx.request_builder or build_request)(ctx)
-    prefix = ctx.state.journaled_messages
-    history = len(ctx.state.messages)
-    system, shown = request.messages[0], request.messages[1:]
-    journaled_request = (
-        request_key,
-        ModelRequested(
-            model=ctx.model.id,
-            messages=[message_to_dict(m) for m in (system, *shown[prefix:])],
-            prefix=prefix,
-            transient=len(shown) - history,
-            tools=[t.name for t in request.tools],
-            settings={
-                "temperature": request.settings.temperature,
-                "max_tokens": request.settings.max_tokens,
-                "seed": request.settings.seed,
-            },
-            output_schema=request.output_schema,
-        ),
-    )
+    size = None  # the prompt's tokens; a tokenizer runs off the event loop
+    if ctx.working is not None:
+        size = await asyncio.to_thread(request_size, ctx.working, request)
+    journaled_request = (request_key, _request_payload(ctx, request, size, windowed=windowed))
     gated = await authorize_model(ctx, step, request)
     if gated.refs is not None:
-        return gated.refs
+        return (*memory, *gated.refs)
     started = time.perf_counter()
     try:
         if gated.model is None:
@@ -103,7 +93,7 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
                 (charge_key, model_charge(failed)),
             ]
         )
-        return (request_key.id, response_key.id, charge_key.id)
+        return (*memory, request_key.id, response_key.id, charge_key.id)
     latency = response.latency_ms or (time.perf_counter() - started) * 1000
     payload = _response_payload(ctx, response, latency)
     # one commit for all: a crash before it loses nothing but a model call to redo, and the
@@ -116,7 +106,36 @@ async def model_step(ctx: RunContext, step: int) -> StepRefs:
             (charge_key, model_charge(payload)),
         ]
     )
-    return (request_key.id, response_key.id, charge_key.id)
+    return (*memory, request_key.id, response_key.id, charge_key.id)
+
+
+def _request_payload(
+    ctx: RunContext, request: ModelRequest, size: int | None, *, windowed: bool
+) -> ModelRequested:
+    """The request as journaled: the system message, the conversation messages not journaled
+    before (a delta), and working memory's summaries (``memory``) with the window's start
+    (``windowed``: the prompt is the ReAct one, with working memory's window)."""
+    state = ctx.state
+    cut = state.memory.cut if windowed else 0
+    memory = head(state.memory, state.messages) if windowed else []
+    system, shown = request.messages[0], request.messages[1 + len(memory) :]
+    prefix = max(state.journaled_messages, cut)
+    return ModelRequested(
+        model=ctx.model.id,
+        messages=[message_to_dict(m) for m in (system, *shown[prefix - cut :])],
+        prefix=prefix,
+        transient=len(shown) - (len(state.messages) - cut),
+        tools=[t.name for t in request.tools],
+        settings={
+            "temperature": request.settings.temperature,
+            "max_tokens": request.settings.max_tokens,
+            "seed": request.settings.seed,
+        },
+        output_schema=request.output_schema,
+        start=cut,
+        memory=[message_to_dict(m) for m in memory],
+        prompt_tokens=size,
+    )
 
 
 async def _call_model(ctx: RunContext, request: ModelRequest, model: Model) -> ModelResponse:

@@ -104,6 +104,10 @@ def run(
     tenant: Annotated[
         str | None, typer.Option(help="tenant that owns the run (default: TETHER_TENANT)")
     ] = None,
+    session: Annotated[
+        str | None,
+        typer.Option(help="the next turn of this conversation: earlier turns are remembered"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run an agent on GOAL until it finishes or stops; exit code by final status.
@@ -112,14 +116,19 @@ def run(
     with --adopt-expired) finishes it without repeating completed steps.
     """
     if detach:
-        _detach(goal, agent, model, as_json, tenant)
+        _detach(goal, agent, model, as_json, tenant, session)
         return
     with _errors():
         rt = _runtime(durable=True)
         try:
             on_delta = _print_delta if stream and not as_json else None
             result = rt.run_sync(
-                find_agent(agent), goal, model=model, on_delta=on_delta, tenant=tenant
+                find_agent(agent),
+                goal,
+                model=model,
+                on_delta=on_delta,
+                tenant=tenant,
+                session=session,
             )
             if on_delta is not None:
                 typer.echo()
@@ -158,10 +167,17 @@ def doctor(as_json: JsonOpt = False) -> None:
 
 
 def _detach(
-    goal: str, agent: str | None, model: str | None, as_json: bool, tenant: str | None
+    goal: str,
+    agent: str | None,
+    model: str | None,
+    as_json: bool,
+    tenant: str | None,
+    session: str | None = None,
 ) -> None:
     def go(rt: Runtime) -> str:
-        return asyncio.run(rt.submit(find_agent(agent), goal, model=model, tenant=tenant))
+        return asyncio.run(
+            rt.submit(find_agent(agent), goal, model=model, tenant=tenant, session=session)
+        )
 
     run_id = _with_store(go)
     typer.echo(json.dumps({"run_id": run_id, "status": "queued"}) if as_json else run_id)

@@ -73,7 +73,7 @@ async def authorize_tool(
         verdict = gate.decide_tool(
             prepared.tool.contract,
             prepared.arguments,
-            ctx.state.messages,
+            ctx.state.history(),
             tokens_left=tokens_left,
             tool_calls_left=tool_calls_left,
         )

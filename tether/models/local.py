@@ -99,6 +99,15 @@ class LocalModel:
     async def request(self, request: ModelRequest) -> ModelResponse:
         return await asyncio.to_thread(self._request_sync, request)
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the model's own tokenizer (working memory's budget)."""
+        loaded = self._load()
+        tokenize = getattr(loaded.llama, "tokenize", None)
+        if tokenize is None:  # an injected stand-in without a tokenizer
+            return -(-len(text) // 4)
+        with loaded.lock:
+            return len(tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
     def _request_sync(self, request: ModelRequest) -> ModelResponse:
         started = time.perf_counter()
         loaded = self._load()

@@ -18,6 +18,7 @@ from tether.store.executors import ExecutorStore, Lease
 from tether.store.journal import BLOB_THRESHOLD, Journal
 from tether.store.migrations import MIGRATIONS, current_version, migrate
 from tether.store.runs import RunRecord, RunStore
+from tether.store.sessions import SessionStore, SessionTurn
 
 __all__ = [
     "BLOB_THRESHOLD",
@@ -32,6 +33,8 @@ __all__ = [
     "Preflight",
     "RunRecord",
     "RunStore",
+    "SessionStore",
+    "SessionTurn",
     "Store",
     "Vote",
     "current_version",
@@ -51,6 +54,7 @@ class Store:
         self.executors = ExecutorStore(engine)
         self.controls = ControlStore(engine, redactor)
         self.approvals = ApprovalStore(engine, redactor)
+        self.sessions = SessionStore(engine)
 
     @classmethod
     def open(cls, url: str, redactor: Redactor, *, pool_size: int = 5) -> Store:

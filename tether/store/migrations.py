@@ -39,6 +39,7 @@ from tether.store.schema import (
     operator_messages,
     runs,
     schema_version,
+    session_turns,
     subject_keys,
     subject_runs,
 )
@@ -100,6 +101,10 @@ def _privacy(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[subject_keys, subject_runs, forget_log], checkfirst=True)
 
 
+def _sessions(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[session_turns], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -110,6 +115,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (7, "episodic and profile memory", _memory_tiers),
     (8, "subject keys and forget log", _privacy),
     (9, "memory search indexes on postgresql", memory_search_indexes),
+    (12, "sessions", _sessions),
 )
 
 

@@ -330,3 +330,17 @@ TABLES: tuple[sa.Table, ...] = (
     subject_runs,
     forget_log,
 )
+
+
+# Sessions (migration 12): a conversation of many turns, each turn a run; a turn's run carries
+# working memory over from the previous turn's (tether/agent/memory/session.py)
+session_turns = sa.Table(
+    "tether_session_turns",
+    metadata,
+    sa.Column("tenant", sa.String(200), primary_key=True),
+    sa.Column("session_id", sa.String(200), primary_key=True),
+    sa.Column("turn", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String(128), sa.ForeignKey(runs.c.id), nullable=False, index=True),
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -72,15 +72,16 @@ class ScriptedModel:
     repeat_last: bool = False
     requests: list[ModelRequest] = field(default_factory=list)
     _position: int = 0
-    _sizes: dict[int, int] = field(default_factory=dict)  # id(message) -> chars, messages live on
+    # id(message) -> (message, chars): the entry holds the message, so its id is not reused
+    _sizes: dict[int, tuple[Message, int]] = field(default_factory=dict)
 
     def _approx_tokens(self, messages: Sequence[Message]) -> int:
         chars = 0
         for m in messages:
-            size = self._sizes.get(id(m))
-            if size is None:
-                size = self._sizes[id(m)] = _message_chars(m)
-            chars += size
+            entry = self._sizes.get(id(m))
+            if entry is None or entry[0] is not m:
+                entry = self._sizes[id(m)] = (m, _message_chars(m))
+            chars += entry[1]
         return max(1, chars // 4)
 
     @property
