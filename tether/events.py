@@ -34,6 +34,7 @@ class RunStarted(_Payload):
     tenant: str = "default"  # who the run acts for: policy decisions use these
     user: str | None = None
     budget: dict[str, Any] = Field(default_factory=dict)  # the run's own budget, if given
+    team: dict[str, Any] | None = None  # a team run: its portable spec (tether.team)
 
 
 class ModelRequested(_Payload):
@@ -332,6 +333,56 @@ class ReflectRound(_Payload):
     critique: str = ""
 
 
+class TeamTurn(_Payload):
+    """A role of a team takes a turn: its model and tool steps are ``step_base`` up to
+    ``step_base + step_cap`` (so every event of the turn belongs to ``role``)."""
+
+    kind: Literal["team_turn"] = "team_turn"
+    role: str
+    turn: int
+    step_base: int
+    step_cap: int
+    input: str
+    delegated_by: str | None = None  # supervisor: the manager that handed the task over
+
+
+class TeamTurnFinished(_Payload):
+    kind: Literal["team_turn_finished"] = "team_turn_finished"
+    role: str
+    turn: int
+    status: str
+    output: str | None = None
+    reason: str | None = None
+    success: bool | None = None  # the role's success metric on its output (None: none declared)
+    tokens: int = 0
+    money_micros: int = 0
+    tool_calls: int = 0
+    steps: int = 0
+
+
+class Handoff(_Payload):
+    """A supervisor hands a task to a role (one handoff tool call of its model)."""
+
+    kind: Literal["handoff"] = "handoff"
+    from_role: str
+    to_role: str
+    task: str
+    call_id: str
+    turn: int | None = None  # the delegate's turn; None when the arbiter refused it
+
+
+class ArbiterDecision(_Payload):
+    """What the team's arbiter decided and by which rule (budget, max_turns, repetition,
+    no_progress, termination, conflict, speaker)."""
+
+    kind: Literal["arbiter_decision"] = "arbiter_decision"
+    decision: Literal["continue", "stop", "refuse", "resolve", "speaker"]
+    rule: str
+    reason: str
+    role: str | None = None
+    status: str | None = None  # the team's final status when the decision stops it
+
+
 Payload = Annotated[
     RunStarted
     | ModelRequested
@@ -355,7 +406,11 @@ Payload = Annotated[
     | PlanStepFailed
     | CriticVerdict
     | RouteChosen
-    | ReflectRound,
+    | ReflectRound
+    | TeamTurn
+    | TeamTurnFinished
+    | Handoff
+    | ArbiterDecision,
     Field(discriminator="kind"),
 ]
 PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
@@ -383,6 +438,10 @@ EventKind = Literal[
     "critic_verdict",
     "route_chosen",
     "reflect_round",
+    "team_turn",
+    "team_turn_finished",
+    "handoff",
+    "arbiter_decision",
 ]
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.agent.context import RunContext
 from tether.agent.loop import Finish
@@ -39,6 +39,9 @@ from tether.store import RunRecord, Store
 from tether.tools import Tool, ToolExecutor, ToolRegistry
 from tether.tools.resilience import ResilientToolExecutor, ToolRunner
 from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
+
+if TYPE_CHECKING:
+    from tether.team import Team
 
 log = logging.getLogger("tether.runtime")
 
@@ -211,7 +214,7 @@ class Runtime:
 
     async def run(
         self,
-        agent: Agent | str | Path,
+        agent: Agent | Team | str | Path,
         goal: str,
         *,
         model: str | None = None,
@@ -225,8 +228,17 @@ class Runtime:
         ``on_delta`` receives the model's text as it streams (models that can stream).
         ``tenant`` and ``user`` (default: the settings') are who the run acts for; policy
         decides every tool and model call with them. ``budget`` limits this run on top of the
-        agent's own budget and the tenant's.
+        agent's own budget and the tenant's. ``agent`` may be a team (``tether.team``).
         """
+        from tether.team import as_team  # several roles in one run
+
+        team = as_team(agent)
+        if team is not None:
+            from tether.team.launch import run_team
+
+            return await run_team(
+                self, team, goal, tenant=tenant, user=user, budget=budget, on_delta=on_delta
+            )
         started = time.perf_counter()
         spec_agent = self.resolve_agent(agent)
         async with self.mcp_tools(spec_agent) as mcp:
@@ -488,7 +500,7 @@ class Runtime:
 
     def run_sync(
         self,
-        agent: Agent | str | Path,
+        agent: Agent | Team | str | Path,
         goal: str,
         *,
         model: str | None = None,
