@@ -23,6 +23,7 @@ from tether.costs import cost_report
 from tether.errors import ConfigError, StoreError, UsageError
 from tether.runtime import Runtime
 from tether.settings import load_settings
+from tether.team.report import with_roles
 from tether.tools import BUILTIN_TOOLS, ToolRegistry
 from tether.types import EXIT_USAGE, RunStatus
 
@@ -290,7 +291,8 @@ def runs_show(
     model and per tool)."""
     record, events = _with_store(lambda rt: _record_and_events(rt, run_id))
     if as_json:
-        body = record_json(record) | {"costs": cost_report(events).to_json()}
+        costs = with_roles(cost_report(events).to_json(), events)  # per role for a team
+        body = record_json(record) | {"costs": costs}
         typer.echo(json.dumps(body, ensure_ascii=False))
     else:
         print_run(_out(), record, events)

@@ -87,9 +87,7 @@ def _workers(tr: TeamRun) -> list[Any]:
 
 async def _delegate(tr: TeamRun, ctx: RunContext, act: Act, names: dict[str, str]) -> Node:
     """Run the handoffs among ``act``'s calls; the other calls are left to ``Act``."""
-    picked = [
-        (i, c) for i, c in enumerate(act.calls) if c.name in names and i not in act.done
-    ]
+    picked = [(i, c) for i, c in enumerate(act.calls) if c.name in names and i not in act.done]
     if not picked:
         return act
     jobs = [_one(tr, ctx, act.step, i, c, names[c.name]) for i, c in picked]
@@ -99,9 +97,7 @@ async def _delegate(tr: TeamRun, ctx: RunContext, act: Act, names: dict[str, str
         results = [t.result() for t in tasks]
     else:
         results = [await j for j in jobs]
-    for i, c, outcome in zip(
-        (i for i, _ in picked), (c for _, c in picked), results, strict=True
-    ):
+    for i, c, outcome in zip((i for i, _ in picked), (c for _, c in picked), results, strict=True):
         await _record_result(ctx, act.step, i, c, outcome)
     done = act.done | {i for i, _ in picked}
     allowed = tr.allowance(ctx.agent.name)
@@ -139,11 +135,11 @@ async def _one(
         tr.handoffs.append(payload)
         await ctx.record(ctx.key(step, "handoff", index), payload)
         return refused
-    turn = tr.allocated
-    payload = Handoff(from_role=manager, to_role=role, task=task, call_id=call.id, turn=turn)
+    slot = tr.allocate(role)  # before any await: parallel handoffs number in call order
+    payload = Handoff(from_role=manager, to_role=role, task=task, call_id=call.id, turn=slot[0])
     tr.handoffs.append(payload)
     await ctx.record(ctx.key(step, "handoff", index), payload)
-    return await tr.turn(role, task, delegated_by=manager)
+    return await tr.turn(role, task, delegated_by=manager, slot=slot)
 
 
 async def _record_result(

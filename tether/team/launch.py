@@ -29,7 +29,7 @@ from tether.tools import ToolRegistry
 from tether.types import RunStatus, Usage
 
 if TYPE_CHECKING:
-    from tether.runtime import Runtime, RunResult
+    from tether.runtime import RunResult, Runtime
 
 log = logging.getLogger("tether.team")
 
@@ -98,9 +98,7 @@ async def start_team(
             tenant=tenant,
         ),
     )
-    top = runtime._context(
-        run_id, 0, lead, models[0], ToolRegistry([]), RunState(run_id=run_id)
-    )
+    top = runtime._context(run_id, 0, lead, models[0], ToolRegistry([]), RunState(run_id=run_id))
     top.tenant = tenant
     top.budgets = runtime.budgets(lead, tenant, Budget())
     await top.record(
@@ -136,7 +134,10 @@ def _with_budget(team: Team, budget: Budget) -> Team:
 
 
 async def drive_team(
-    tr: TeamRun, runner_for: RunnerFor | None = None, *, reraise: tuple[type[BaseException], ...] = ()
+    tr: TeamRun,
+    runner_for: RunnerFor | None = None,
+    *,
+    reraise: tuple[type[BaseException], ...] = (),
 ) -> RunStatus:
     """Run the protocol to its end and journal ``run_finished``; a crash still leaves a
     final run (``failed``) unless it is one of ``reraise`` (the durable layer's own)."""
@@ -148,7 +149,11 @@ async def drive_team(
         raise
     except Exception as exc:
         log.exception("team run %s crashed", tr.top.run_id)
-        status, output, reason = RunStatus.FAILED, None, f"internal error: {type(exc).__name__}: {exc}"
+        status, output, reason = (
+            RunStatus.FAILED,
+            None,
+            f"internal error: {type(exc).__name__}: {exc}",
+        )
     await tr.finish(status, output, reason)
     tr.top.state.status, tr.top.state.output, tr.top.state.reason = status, output, reason
     return status

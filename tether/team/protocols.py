@@ -65,7 +65,9 @@ async def group_chat(tr: TeamRun, goal: str) -> Outcome:
             chosen, why = arbiter.resolve(rules.conflict, standing, rules.priority)
             await tr.decide(
                 arbiter.Decision(
-                    decision="resolve", rule=f"conflict:{rules.conflict}", reason=why,
+                    decision="resolve",
+                    rule=f"conflict:{rules.conflict}",
+                    reason=why,
                     role=chosen.role,
                 )
             )

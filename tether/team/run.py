@@ -122,13 +122,15 @@ class TeamRun:
         delegated_by: str | None = None,
         extra_tools: Sequence[Tool] = (),
         drive: Callable[[RunContext, StepRunner], object] | None = None,
+        slot: tuple[int, int, int] | None = None,
     ) -> TurnResult | arbiter.Decision:
-        """Run one turn of ``role`` on ``text``; an arbiter ``stop`` when its budget is gone."""
+        """Run one turn of ``role`` on ``text`` (in ``slot``, from :meth:`allocate`, or the
+        next one); an arbiter ``stop`` when its budget is gone."""
+        turn, base, cap = slot or self.allocate(role)
         allowed = self.allowance(role)
         if isinstance(allowed, arbiter.Decision):
             await self.decide(allowed)
             return allowed
-        turn, base, cap = self.allocate(role)
         ctx = self._role_context(role, text, base, cap, allowed, extra_tools)
         self.contexts[turn] = ctx
         if self.on_context is not None:
@@ -173,7 +175,9 @@ class TeamRun:
         agent = replace(
             charter,
             limits=limits,
-            preselect_k=max(charter.preselect_k, len(tools)) if extra_tools else charter.preselect_k,
+            preselect_k=max(charter.preselect_k, len(tools))
+            if extra_tools
+            else charter.preselect_k,
         )
         state = RunState(
             run_id=self.top.run_id,
