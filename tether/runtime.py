@@ -24,7 +24,7 @@ from tether.agent.runner import DirectRunner, StepRunner
 from tether.agent.spec import Agent, AgentSpec, agent_from_spec, load_agent
 from tether.agent.state import RunState
 from tether.clock import Clock, SystemClock
-from tether.errors import ModelUnavailable, StoreError
+from tether.errors import ModelUnavailable, StoreError, UsageError
 from tether.events import RunStarted
 from tether.governance import PolicySource, Principal
 from tether.governance.budget import Budget, RunBudgets
@@ -230,7 +230,7 @@ class Runtime:
         decides every tool and model call with them. ``budget`` limits this run on top of the
         agent's own budget and the tenant's. ``agent`` may be a team (``tether.team``).
         """
-        from tether.team import as_team  # several roles in one run
+        from tether.team import Team, as_team  # several roles in one run
 
         team = as_team(agent)
         if team is not None:
@@ -240,6 +240,7 @@ class Runtime:
                 self, team, goal, tenant=tenant, user=user, budget=budget, on_delta=on_delta
             )
         started = time.perf_counter()
+        assert not isinstance(agent, Team)  # as_team took it
         spec_agent = self.resolve_agent(agent)
         async with self.mcp_tools(spec_agent) as mcp:
             ctx = await self.start(
@@ -285,7 +286,7 @@ class Runtime:
 
     async def submit(
         self,
-        agent: Agent | str | Path,
+        agent: Agent | Team | str | Path,
         goal: str,
         *,
         model: str | None = None,
@@ -295,7 +296,14 @@ class Runtime:
         """Create a run and put it on the workers' queue (``tether run --detach``); returns
         its id at once. Any ``tether worker`` on the same database executes it."""
         from tether.durable import enqueue_run  # DBOS lives only in tether.durable
+        from tether.team import Team, as_team
 
+        if as_team(agent) is not None:
+            raise UsageError(
+                "team runs cannot be queued for workers yet; run the team with `tether run` "
+                "(without --detach) or Runtime.run"
+            )
+        assert not isinstance(agent, Team)
         ctx = await self.start(
             agent, goal, model=model, status=RunStatus.QUEUED, tenant=tenant, budget=budget
         )

@@ -23,6 +23,7 @@ from tether.costs import cost_report
 from tether.errors import ConfigError, StoreError, UsageError
 from tether.runtime import Runtime
 from tether.settings import load_settings
+from tether.team import Team, is_team_file, load_team
 from tether.team.report import with_roles
 from tether.tools import BUILTIN_TOOLS, ToolRegistry
 from tether.types import EXIT_USAGE, RunStatus
@@ -82,6 +83,13 @@ def find_agent(ref: str | None) -> Agent:
     )
 
 
+def find_runnable(ref: str | None) -> Agent | Team:
+    """What ``tether run --agent`` names: an agent, or a team file (``kind: team``)."""
+    if ref is not None and is_team_file(ref):
+        return load_team(ref)
+    return find_agent(ref)
+
+
 def _runtime(*, durable: bool = False) -> Runtime:
     return Runtime(settings=load_settings(), durable=durable)
 
@@ -118,7 +126,7 @@ def run(
         try:
             on_delta = _print_delta if stream and not as_json else None
             result = rt.run_sync(
-                find_agent(agent), goal, model=model, on_delta=on_delta, tenant=tenant
+                find_runnable(agent), goal, model=model, on_delta=on_delta, tenant=tenant
             )
             if on_delta is not None:
                 typer.echo()
@@ -160,7 +168,7 @@ def _detach(
     goal: str, agent: str | None, model: str | None, as_json: bool, tenant: str | None
 ) -> None:
     def go(rt: Runtime) -> str:
-        return asyncio.run(rt.submit(find_agent(agent), goal, model=model, tenant=tenant))
+        return asyncio.run(rt.submit(find_runnable(agent), goal, model=model, tenant=tenant))
 
     run_id = _with_store(go)
     typer.echo(json.dumps({"run_id": run_id, "status": "queued"}) if as_json else run_id)

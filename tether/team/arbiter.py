@@ -9,8 +9,10 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
 
-from tether.governance.budget import KINDS, Budget, Spend
+from tether.governance.budget import KINDS, MICROS, Budget, Spend
 from tether.team.spec import ArbiterSpec, ConflictRule
 from tether.types import RunStatus
 
@@ -26,7 +28,7 @@ class Said:
 
 @dataclass(frozen=True, kw_only=True)
 class Decision:
-    decision: str  # "stop", "refuse", "resolve", "speaker"
+    decision: Literal["continue", "stop", "refuse", "resolve", "speaker"]
     rule: str
     reason: str
     role: str | None = None
@@ -37,21 +39,17 @@ def allowance(
     total: Budget, role: Budget, team_spent: Spend, role_spent: Spend, role_name: str
 ) -> Budget | Decision:
     """What a role may spend in its next turn: the tighter of what is left of the team's
-    budget and of its own; a ``stop`` decision when either is used up. Wall time is measured
-    from the run's start, so its limit passes through unchanged."""
-    limits: dict[str, object] = {}
+    budget and of its own; a ``stop`` decision when tokens or money are used up. Wall time is
+    measured from the run's start, so its limit passes through unchanged."""
+    rest: dict[str, int | float | None] = {}
     for kind in KINDS:
-        if kind == "wall_s":
-            walls = [b.wall_s for b in (total, role) if b.wall_s is not None]
-            limits[kind] = min(walls) if walls else None
-            continue
-        rests = []
+        found: list[int | float] = []
         for scope, budget, spent in (("team", total, team_spent), (role_name, role, role_spent)):
             limit = budget.limit(kind)
             if limit is None:
                 continue
-            rest = limit - spent.amount(kind)
-            if rest <= 0 and kind != "tool_calls":
+            left = limit if kind == "wall_s" else limit - spent.amount(kind)
+            if left <= 0 and kind in ("tokens", "money"):
                 return Decision(
                     decision="stop",
                     rule="budget",
@@ -60,25 +58,19 @@ def allowance(
                     role=role_name,
                     status=RunStatus.BUDGET_EXCEEDED,
                 )
-            rests.append(max(0, rest))
-        limits[kind] = min(rests) if rests else None
-    money = limits.pop("money")
+            found.append(max(0, left))
+        rest[kind] = min(found) if found else None
+    tokens, calls, money = rest["tokens"], rest["tool_calls"], rest["money"]
     return Budget(
-        tokens=limits["tokens"],  # type: ignore[arg-type]
-        tool_calls=limits["tool_calls"],  # type: ignore[arg-type]
-        wall_s=limits["wall_s"],  # type: ignore[arg-type]
-        money=None if money is None else _from_micros(int(money)),  # type: ignore[call-overload]
+        tokens=None if tokens is None else int(tokens),
+        tool_calls=None if calls is None else int(calls),
+        wall_s=rest["wall_s"],
+        money=None if money is None else Decimal(int(money)) / MICROS,
     )
 
 
 def _scope(name: str) -> str:
     return "the team's" if name == "team" else f"role {name!r}'s"
-
-
-def _from_micros(micros: int) -> object:
-    from decimal import Decimal
-
-    return Decimal(micros) / 1_000_000
 
 
 def before_turn(rules: ArbiterSpec, turns: int, role: str) -> Decision | None:
@@ -95,7 +87,9 @@ def before_turn(rules: ArbiterSpec, turns: int, role: str) -> Decision | None:
 
 
 def normalized(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+    """Lower case, punctuation dropped, whitespace collapsed: what repetition compares."""
+    words: list[str] = re.sub(r"[^\w\s]", " ", text.lower()).split()
+    return " ".join(words)
 
 
 def after_turn(rules: ArbiterSpec, said: Sequence[Said]) -> Decision | None:
@@ -162,7 +156,8 @@ def next_speaker(
     """Who speaks next: by declared order (round robin), or, with ``mention``, the role the
     last message names as ``@role`` (else the next in order)."""
     if selector == "mention" and said:
-        for name in re.findall(r"@([A-Za-z][\w-]*)", said[-1].text):
+        mentioned: list[str] = re.findall(r"@([A-Za-z][\w-]*)", said[-1].text)
+        for name in mentioned:
             if name in roles and name != said[-1].role:
                 return name
     if not said:

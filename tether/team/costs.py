@@ -53,11 +53,11 @@ def role_costs(events: Iterable[Event]) -> dict[str, RoleCost]:
     for e in events:
         if not isinstance(e.payload, BudgetCharged):
             continue
-        role = next((r for lo, hi, r in ranges if lo <= e.key.step < hi), None)
-        if role is None:
+        owner = next((r for lo, hi, r in ranges if lo <= e.key.step < hi), None)
+        if owner is None:
             continue
-        spend[role] = spend[role] + charge_spend(e.payload)
-        calls[role] += e.payload.source == "model"
+        spend[owner] = spend[owner] + charge_spend(e.payload)
+        calls[owner] += e.payload.source == "model"
     return {
         r: RoleCost(turns=turns[r], spend=spend[r], model_calls=calls[r]) for r in sorted(turns)
     }

@@ -12,7 +12,7 @@ deterministically too, so a replayed segment writes nothing twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -92,7 +92,7 @@ class TeamRun:
         await self.record(
             key,
             ArbiterDecision(
-                decision=d.decision,  # type: ignore[arg-type]
+                decision=d.decision,
                 rule=d.rule,
                 reason=d.reason,
                 role=d.role,
@@ -121,7 +121,7 @@ class TeamRun:
         *,
         delegated_by: str | None = None,
         extra_tools: Sequence[Tool] = (),
-        drive: Callable[[RunContext, StepRunner], object] | None = None,
+        drive: Callable[[RunContext, StepRunner], Awaitable[None]] | None = None,
         slot: tuple[int, int, int] | None = None,
     ) -> TurnResult | arbiter.Decision:
         """Run one turn of ``role`` on ``text`` (in ``slot``, from :meth:`allocate`, or the
@@ -154,7 +154,7 @@ class TeamRun:
 
             await drive_loop(ctx, runner, Think())
         else:
-            await drive(ctx, runner)  # type: ignore[func-returns-value]
+            await drive(ctx, runner)
         result = runner.result
         assert result is not None, "a turn ended without finishing"
         self.turns.append(result)
