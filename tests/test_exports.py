@@ -34,5 +34,6 @@ def test_no_accidental_public_names() -> None:
         "memory",
         "plan",
         "evals",
+        "team",
     }
     assert public - modules == set(tether.__all__)

@@ -11,6 +11,7 @@
 from tether.agent.spec import Agent, Limits, load_agent
 from tether.governance.budget import Budget, ToolBudget
 from tether.runtime import RunResult, Runtime
+from tether.team import Role, Team, load_team
 from tether.tools import Tool, ToolContext, ToolContract, tool
 from tether.types import RunStatus
 
@@ -19,12 +20,15 @@ __all__ = [
     "Budget",
     "Limits",
     "RunResult",
+    "Role",
     "RunStatus",
     "Runtime",
+    "Team",
     "Tool",
     "ToolBudget",
     "ToolContext",
     "ToolContract",
     "load_agent",
+    "load_team",
     "tool",
 ]
