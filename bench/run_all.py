@@ -16,6 +16,7 @@ BENCHES = [
     "memory.py",
     "planning.py",
     "evals_suites.py",
+    "teams.py",
 ]
 
 if __name__ == "__main__":
