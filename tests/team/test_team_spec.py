@@ -84,7 +84,7 @@ def test_bad_team_files_name_the_field(tmp_path: Path, old: str, new: str, field
 def test_python_teams_are_validated_too() -> None:
     with pytest.raises(AgentSpecError, match="'manager'"):
         Team(name="t", protocol="supervisor", roles=[role("a"), role("b")])
-    with pytest.raises(AgentSpecError, match="'order'.*no role 'zed'"):
+    with pytest.raises(AgentSpecError, match=r"'order'.*no role 'zed'"):
         Team(name="t", protocol="pipeline", roles=[role("a")], order=["a", "zed"])
     with pytest.raises(AgentSpecError, match="'until'"):
         Team(name="t", protocol="pipeline", roles=[role("a")], until="DONE")
