@@ -41,3 +41,25 @@ async def test_pipeline_hands_each_output_to_the_next_role(tmp_path: Path) -> No
     record = rt.store.runs.get(result.run_id)
     assert record.status is RunStatus.SUCCEEDED and record.steps == 3 and record.tool_calls == 1
     rt.close()
+
+
+async def test_team_run_exports_spans_for_every_role(tmp_path: Path) -> None:
+    from tether.testing.spans import SpanCapture
+
+    capture = SpanCapture()
+    researcher = script(call("calculator", expression="6*7"), answer("42"))
+    writer = script(answer("It is 42."))
+    rt = team_runtime(tmp_path, {"researcher": researcher, "writer": writer})
+    rt.tracer_provider = capture.provider
+    team = Team(
+        name="report",
+        protocol="pipeline",
+        roles=[role("researcher", tools=["calculator"]), role("writer")],
+    )
+    result = await rt.run(team, "What is 6*7?")
+    assert result.status is RunStatus.SUCCEEDED
+    names = capture.names()
+    assert sum(n.startswith("chat") for n in names) == 3
+    assert sum(n.startswith("execute_tool") for n in names) == 1
+    capture.close()
+    rt.close()

@@ -3,13 +3,16 @@ at once), the arbiter refuses a repeated handoff, and the manager synthesizes.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.team.helpers import role, script, team_runtime
+from tether import Runtime
 from tether.events import ArbiterDecision, Handoff, TeamTurn, ToolCallFinished
+from tether.governance.budget import Budget
 from tether.team import Team
-from tether.testing import answer, call, calls
-from tether.types import RunStatus, ToolResultMessage
+from tether.testing import ScriptStep, answer, call, calls
+from tether.types import ModelRequest, RunStatus, ToolResultMessage
 
 
 def _team() -> Team:
@@ -91,4 +94,56 @@ async def test_a_worker_that_stops_is_an_error_the_manager_sees(tmp_path: Path) 
     assert result.status is RunStatus.SUCCEEDED
     tool_msgs = [m for m in lead.requests[1].messages if isinstance(m, ToolResultMessage)]
     assert "handoff_failed" in (tool_msgs[0].content or "")
+    rt.close()
+
+
+async def test_parallel_handoffs_share_what_is_left_of_the_team_budget(tmp_path: Path) -> None:
+    lead = script(
+        calls(("handoff_to_math", {"task": "a"}), ("handoff_to_facts", {"task": "b"})),
+        answer("done"),
+    )
+    math, facts = script(answer("1")), script(answer("2"))
+    rt = team_runtime(tmp_path, {"lead": lead, "math": math, "facts": facts})
+    team = Team(
+        name="desk",
+        protocol="supervisor",
+        manager="lead",
+        roles=[role("lead"), role("math"), role("facts")],
+        budget=Budget(tokens=10_000),
+    )
+    result = await rt.run(team, "Go.")
+    assert result.status is RunStatus.SUCCEEDED
+    assert _left(lead.requests[0]) == 10_000  # nothing spent before the lead's first call
+    after_lead = rt.store.journal.read(result.run_id, kinds=["budget_charged"])[0]
+    rest = 10_000 - after_lead.payload.tokens  # type: ignore[union-attr]
+    assert _left(math.requests[0]) == _left(facts.requests[0]) == rest // 2
+    rt.close()
+
+
+def _left(request: ModelRequest) -> int:
+    system = request.messages[0].content or ""
+    found = re.search(r"Budget left: (\d+) tokens", system)
+    assert found is not None, system
+    return int(found.group(1))
+
+
+async def test_a_pause_inside_a_turn_ends_the_team_for_review(tmp_path: Path) -> None:
+    holder: dict[str, Runtime] = {}
+
+    def pause_now(request: ModelRequest) -> bool:  # an operator pauses while math works
+        rt = holder["rt"]
+        (run,) = rt.store.runs.list()
+        rt.store.controls.request_status(run.id, RunStatus.PAUSED, when=(RunStatus.RUNNING,))
+        return True
+
+    lead = script(call("handoff_to_math", task="compute"), answer("gave up"))
+    math = script(
+        ScriptStep(tool_calls=call("calculator", expression="1+1").tool_calls, expect=pause_now)
+    )
+    rt = team_runtime(tmp_path, {"lead": lead, "math": math, "facts": script()})
+    holder["rt"] = rt
+    result = await rt.run(_team(), "Compute.")
+    assert result.status is RunStatus.NEEDS_REVIEW
+    assert "cannot pause" in (result.reason or "")
+    assert rt.store.runs.get(result.run_id).status is RunStatus.NEEDS_REVIEW
     rt.close()

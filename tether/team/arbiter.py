@@ -69,6 +69,19 @@ def allowance(
     )
 
 
+def share(allowed: Budget, n: int) -> Budget:
+    """One of ``n`` turns that run at once: an equal part of what is left, so together they
+    cannot spend more than the team has."""
+    if n <= 1:
+        return allowed
+    return Budget(
+        tokens=None if allowed.tokens is None else max(1, allowed.tokens // n),
+        tool_calls=None if allowed.tool_calls is None else allowed.tool_calls // n,
+        money=None if allowed.money is None else allowed.money / n,
+        wall_s=allowed.wall_s,
+    )
+
+
 def _scope(name: str) -> str:
     return "the team's" if name == "team" else f"role {name!r}'s"
 

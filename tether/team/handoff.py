@@ -90,7 +90,8 @@ async def _delegate(tr: TeamRun, ctx: RunContext, act: Act, names: dict[str, str
     picked = [(i, c) for i, c in enumerate(act.calls) if c.name in names and i not in act.done]
     if not picked:
         return act
-    jobs = [_one(tr, ctx, act.step, i, c, names[c.name]) for i, c in picked]
+    at_once = len(picked) if tr.parallel else 1
+    jobs = [_one(tr, ctx, act.step, i, c, names[c.name], at_once) for i, c in picked]
     if tr.parallel:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(j) for j in jobs]
@@ -100,7 +101,7 @@ async def _delegate(tr: TeamRun, ctx: RunContext, act: Act, names: dict[str, str
     for i, c, outcome in zip((i for i, _ in picked), (c for _, c in picked), results, strict=True):
         await _record_result(ctx, act.step, i, c, outcome)
     done = act.done | {i for i, _ in picked}
-    allowed = tr.allowance(ctx.agent.name)
+    allowed = tr.allowance(ctx.agent.name, besides=tr.turn_of(ctx))
     if isinstance(allowed, arbiter.Decision):  # the workers used up what the team had
         await tr.decide(allowed)
         return Finish(status=RunStatus.BUDGET_EXCEEDED, reason=allowed.reason)
@@ -117,7 +118,7 @@ def _with_run(ctx: RunContext, allowed: Any) -> Any:
 
 
 async def _one(
-    tr: TeamRun, ctx: RunContext, step: int, index: int, call: ToolCall, role: str
+    tr: TeamRun, ctx: RunContext, step: int, index: int, call: ToolCall, role: str, at_once: int
 ) -> TurnResult | arbiter.Decision:
     task = str(call.arguments.get("task") or "").strip()
     handed = [(h.to_role, h.task) for h in tr.handoffs]
@@ -139,7 +140,7 @@ async def _one(
     payload = Handoff(from_role=manager, to_role=role, task=task, call_id=call.id, turn=slot[0])
     tr.handoffs.append(payload)
     await ctx.record(ctx.key(step, "handoff", index), payload)
-    return await tr.turn(role, task, delegated_by=manager, slot=slot)
+    return await tr.turn(role, task, delegated_by=manager, slot=slot, parallel=at_once)
 
 
 async def _record_result(

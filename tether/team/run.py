@@ -75,12 +75,20 @@ class TeamRun:
     allocated: int = 0  # turns handed out so far
     _models: dict[str, Model] = field(default_factory=dict)
 
-    @property
-    def spent(self) -> Spend:
-        return sum((t.spend for t in self.turns), Spend())
+    def spent(self, role: str | None = None, *, besides: int | None = None) -> Spend:
+        """What the team (or ``role``) spent: finished turns and turns in progress (a
+        manager waiting for its workers), except the turn ``besides``."""
+        done = {t.turn for t in self.turns}
+        finished = [t.spend for t in self.turns if role is None or t.role == role]
+        running = [
+            c.state.spend
+            for turn, c in self.contexts.items()
+            if turn not in done and turn != besides and (role is None or c.agent.name == role)
+        ]
+        return sum((*finished, *running), Spend())
 
-    def role_spent(self, role: str) -> Spend:
-        return sum((t.spend for t in self.turns if t.role == role), Spend())
+    def turn_of(self, ctx: RunContext) -> int:
+        return next(t for t, c in self.contexts.items() if c is ctx)
 
     async def record(self, key: EventKey, payload: Payload) -> None:
         await self.top.record(key, payload)
@@ -108,10 +116,15 @@ class TeamRun:
         self.next_base += cap
         return turn, base, cap
 
-    def allowance(self, role: str) -> Budget | arbiter.Decision:
+    def allowance(self, role: str, *, besides: int | None = None) -> Budget | arbiter.Decision:
+        """What ``role``'s turn may spend (``besides``: that turn's own spend not counted)."""
         charter = self.team.role(role).charter_agent()
         return arbiter.allowance(
-            self.team.budget, charter.budget, self.spent, self.role_spent(role), role
+            self.team.budget,
+            charter.budget,
+            self.spent(besides=besides),
+            self.spent(role, besides=besides),
+            role,
         )
 
     async def turn(
@@ -123,14 +136,17 @@ class TeamRun:
         extra_tools: Sequence[Tool] = (),
         drive: Callable[[RunContext, StepRunner], Awaitable[None]] | None = None,
         slot: tuple[int, int, int] | None = None,
+        parallel: int = 1,
     ) -> TurnResult | arbiter.Decision:
         """Run one turn of ``role`` on ``text`` (in ``slot``, from :meth:`allocate`, or the
-        next one); an arbiter ``stop`` when its budget is gone."""
+        next one); an arbiter ``stop`` when its budget is gone. ``parallel`` turns that run at
+        once share what is left."""
         turn, base, cap = slot or self.allocate(role)
         allowed = self.allowance(role)
         if isinstance(allowed, arbiter.Decision):
             await self.decide(allowed)
             return allowed
+        allowed = arbiter.share(allowed, parallel)
         ctx = self._role_context(role, text, base, cap, allowed, extra_tools)
         self.contexts[turn] = ctx
         if self.on_context is not None:
@@ -208,7 +224,7 @@ class TeamRun:
         usage = sum((t.usage for t in self.turns), Usage())
         cost = sum((t.cost for t in self.turns), Decimal(0))
         steps = sum(t.steps for t in self.turns)
-        calls = self.spent.tool_calls
+        calls = self.spent().tool_calls
         top = self.top
         top.state.usage, top.state.cost, top.state.steps = usage, cost, steps
         top.state.tool_calls = calls
@@ -266,6 +282,14 @@ class _TurnRunner:
     ) -> StepRefs:
         s = ctx.state
         base = self.base
+        if status is RunStatus.PAUSED:  # an approval or an operator's pause inside a turn
+            status, reason = (
+                RunStatus.NEEDS_REVIEW,
+                (
+                    f"role {self.role!r} had to pause ({reason}); a team run cannot pause and "
+                    "go on later yet: settle it by hand, then run the team again"
+                ),
+            )
         metric = self.team.team.role(self.role).success
         success = None if metric is None else metric.check(output)
         spend = s.spend
