@@ -23,6 +23,7 @@ roles:
     instructions: Delegate, then write the answer.
     budget: {tokens: 3000}
   - name: checker
+    model: m-check2
     agent:
       instructions: You check numbers.
       model: m-checker
@@ -49,7 +50,7 @@ def test_a_team_file_loads_with_file_and_inline_agents(tmp_path: Path) -> None:
     assert team.protocol == "supervisor" and team.manager == "lead"
     lead, checker = team.roles
     assert lead.agent.model == "m-lead" and lead.budget.tokens == 3000
-    assert checker.agent.model == "m-checker"
+    assert checker.agent.model == "m-checker" and checker.charter_agent().model == "m-check2"
     assert [t.contract.name for t in checker.agent.resolved_tools()] == ["calculator"]
     assert checker.success is not None and checker.success.check("all ok")
     charter = lead.charter_agent()
@@ -70,6 +71,7 @@ def test_a_team_file_loads_with_file_and_inline_agents(tmp_path: Path) -> None:
         ("model: m-checker", "modle: m-checker", "'roles.1.agent.modle'"),
         ("conflict: supervisor", "conflict: priority", "'arbiter.priority'"),
         ("budget: {tokens: 9000}", "budget: {tokens: -1}", "'budget.tokens'"),
+        ("model: m-check2", "tools: [nope]", "'roles.1'"),
     ],
 )
 def test_bad_team_files_name_the_field(tmp_path: Path, old: str, new: str, field: str) -> None:

@@ -43,7 +43,9 @@ PROTOCOLS = {
 def team_run(runtime: Runtime, team: Team, top: RunContext, user: str | None) -> TeamRun:
     """The in-process driver of a team run whose ``top`` context exists."""
 
-    def make_context(agent: Agent, model: Model, registry: ToolRegistry, state: RunState):  # type: ignore[no-untyped-def]
+    def make_context(
+        agent: Agent, model: Model, registry: ToolRegistry, state: RunState
+    ) -> RunContext:
         ctx = runtime._context(top.run_id, top.segment, agent, model, registry, state)
         ctx.gate = runtime.gate(agent, top.tenant, user)
         ctx.tenant = top.tenant

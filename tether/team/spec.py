@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,6 +69,8 @@ class RoleSpec(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     agent: str | dict[str, Any] = Field(description="an agent file or an inline agent spec")
     instructions: str = Field(default="", description="the role's charter, added to the agent's")
+    model: str | None = Field(default=None, description="the role's model (default: agent's)")
+    tools: list[str] | None = Field(default=None, description="the role's tools (default: agent's)")
     budget: Budget = Field(default_factory=Budget, description="what the role may spend")
     success: SuccessMetric | None = None
     description: str = ""
@@ -101,20 +103,22 @@ class Role:
     name: str
     agent: Agent
     instructions: str = ""
+    model: str | None = None  # overrides the agent's
+    tools: Sequence[str] | None = None  # overrides the agent's (tool names or refs)
     budget: Budget = field(default_factory=Budget)
     success: SuccessMetric | None = None
     description: str = ""
 
     def charter_agent(self) -> Agent:
         """The agent this role runs as: its name, the charter added to its instructions,
-        the role's budget (else the agent's)."""
-        from dataclasses import replace
-
+        the role's model, tools and budget where it declares them (else the agent's)."""
         extra = f"\n\nYour role in the team: {self.name}. {self.instructions}".rstrip()
         return replace(
             self.agent,
             name=self.name,
             instructions=self.agent.instructions + (extra if self.instructions else ""),
+            model=self.model or self.agent.model,
+            tools=list(self.tools) if self.tools is not None else self.agent.tools,
             budget=self.budget if not self.budget.empty else self.agent.budget,
         )
 
@@ -124,6 +128,8 @@ class Role:
             name=self.name,
             agent=portable,
             instructions=self.instructions,
+            model=self.model,
+            tools=None if self.tools is None else list(self.tools),
             budget=self.budget,
             success=self.success,
             description=self.description,
@@ -148,6 +154,11 @@ class Team:
 
     def __post_init__(self) -> None:
         check_team(self.spec(), self.source)
+        for i, role in enumerate(self.roles):
+            try:
+                role.charter_agent()  # the role's own model and tools, validated
+            except AgentSpecError as exc:
+                raise AgentSpecError(f"{self.source}: field 'roles.{i}': {exc}") from exc
 
     def role(self, name: str) -> Role:
         return next(r for r in self.roles if r.name == name)
@@ -251,6 +262,8 @@ def team_from_spec(spec: TeamSpec, *, source: str = "<spec>", base: Path | None 
             name=r.name,
             agent=_role_agent(r, i, source, base),
             instructions=r.instructions,
+            model=r.model,
+            tools=r.tools,
             budget=r.budget,
             success=r.success,
             description=r.description,
