@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from tether.agent.context import RunContext
 from tether.agent.loop import Think
+from tether.agent.loop import drive as drive_loop
 from tether.agent.runner import DirectRunner, StepRunner
 from tether.agent.spec import Agent
 from tether.agent.state import RunState
@@ -166,8 +167,6 @@ class TeamRun:
             inner=self.runner_for(turn), team=self, role=role, turn=turn, base=base
         )
         if drive is None:
-            from tether.agent.loop import drive as drive_loop
-
             await drive_loop(ctx, runner, Think())
         else:
             await drive(ctx, runner)
