@@ -137,10 +137,13 @@ async def _one(
         await ctx.record(ctx.key(step, "handoff", index), payload)
         return refused
     slot = tr.allocate(role)  # before any await: parallel handoffs number in call order
+    allowed = tr.allowance(role)  # ... and get their share of the same remainder
     payload = Handoff(from_role=manager, to_role=role, task=task, call_id=call.id, turn=slot[0])
     tr.handoffs.append(payload)
     await ctx.record(ctx.key(step, "handoff", index), payload)
-    return await tr.turn(role, task, delegated_by=manager, slot=slot, parallel=at_once)
+    return await tr.turn(
+        role, task, delegated_by=manager, slot=slot, parallel=at_once, allowed=allowed
+    )
 
 
 async def _record_result(

@@ -138,12 +138,14 @@ class TeamRun:
         drive: Callable[[RunContext, StepRunner], Awaitable[None]] | None = None,
         slot: tuple[int, int, int] | None = None,
         parallel: int = 1,
+        allowed: Budget | arbiter.Decision | None = None,
     ) -> TurnResult | arbiter.Decision:
         """Run one turn of ``role`` on ``text`` (in ``slot``, from :meth:`allocate`, or the
         next one); an arbiter ``stop`` when its budget is gone. ``parallel`` turns that run at
         once share what is left."""
         turn, base, cap = slot or self.allocate(role)
-        allowed = self.allowance(role)
+        if allowed is None:  # parallel handoffs pass theirs, fixed before any of them runs
+            allowed = self.allowance(role)
         if isinstance(allowed, arbiter.Decision):
             await self.decide(allowed)
             return allowed
