@@ -18,6 +18,7 @@ BENCHES = [
     "evals_suites.py",
     "privacy.py",
     "memory_working.py",
+    "teams.py",
 ]
 
 if __name__ == "__main__":

@@ -64,7 +64,9 @@ def test_readme_yaml_snippets_are_valid_agent_fields() -> None:
 
     from tether.agent.spec import AgentSpec
 
-    snippets = [b for b in blocks("yaml") if not b.startswith(("# agents/", "# tools/"))]
+    snippets = [
+        b for b in blocks("yaml") if not b.startswith(("# agents/", "# tools/", "# teams/"))
+    ]
     assert snippets
     for snippet in snippets:
         AgentSpec.model_validate({"name": "snippet", **yaml.safe_load(snippet)})
@@ -86,3 +88,23 @@ def test_readme_python_fragments_compile() -> None:
     assert fragments
     for fragment in fragments:
         compile(fragment, "README.md", "exec")
+
+
+def test_readme_team_file_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tether.team import load_team
+
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "tools.py").write_text(MYPKG)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (agent_block,) = [b for b in blocks("yaml") if b.startswith("# agents/")]
+    (team_block,) = [b for b in blocks("yaml") if b.startswith("# teams/")]
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "mine.yaml").write_text(agent_block)
+    (tmp_path / "teams").mkdir()
+    (tmp_path / "teams" / "review.yaml").write_text(team_block)
+    team = load_team(tmp_path / "teams" / "review.yaml")
+    assert team.protocol == "supervisor" and [r.name for r in team.roles] == ["lead", "math"]
+    assert team.roles[1].budget.tokens == 4000 and team.budget.tokens == 20000
+    sys.modules.pop("mypkg.tools", None)
+    sys.modules.pop("mypkg", None)

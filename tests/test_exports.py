@@ -35,5 +35,6 @@ def test_no_accidental_public_names() -> None:
         "plan",
         "evals",
         "privacy",
+        "team",
     }
     assert public - modules == set(tether.__all__)

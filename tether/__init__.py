@@ -12,6 +12,7 @@ from tether.agent.memory.config import WorkingMemory
 from tether.agent.spec import Agent, Limits, load_agent
 from tether.governance.budget import Budget, ToolBudget
 from tether.runtime import RunResult, Runtime
+from tether.team import Role, Team, load_team
 from tether.tools import Tool, ToolContext, ToolContract, tool
 from tether.types import RunStatus
 
@@ -19,14 +20,17 @@ __all__ = [
     "Agent",
     "Budget",
     "Limits",
+    "Role",
     "RunResult",
     "RunStatus",
     "Runtime",
+    "Team",
     "Tool",
     "ToolBudget",
     "ToolContext",
     "ToolContract",
     "WorkingMemory",
     "load_agent",
+    "load_team",
     "tool",
 ]

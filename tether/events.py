@@ -37,6 +37,7 @@ class RunStarted(_Payload):
     # the person the run is about, as the keyed hash that names them in tether's tables (the
     # journal never names them): PII in the run's payloads is sealed with their data key
     subject_hash: str | None = None
+    team: dict[str, Any] | None = None  # a team run: its portable spec (tether.team)
 
 
 class ModelRequested(_Payload):
@@ -411,6 +412,56 @@ class MemoryWritten(_Payload):
     trimmed: list[str] = Field(default_factory=list)
 
 
+class TeamTurn(_Payload):
+    """A role of a team takes a turn: its model and tool steps are ``step_base`` up to
+    ``step_base + step_cap`` (so every event of the turn belongs to ``role``)."""
+
+    kind: Literal["team_turn"] = "team_turn"
+    role: str
+    turn: int
+    step_base: int
+    step_cap: int
+    input: str
+    delegated_by: str | None = None  # supervisor: the manager that handed the task over
+
+
+class TeamTurnFinished(_Payload):
+    kind: Literal["team_turn_finished"] = "team_turn_finished"
+    role: str
+    turn: int
+    status: str
+    output: str | None = None
+    reason: str | None = None
+    success: bool | None = None  # the role's success metric on its output (None: none declared)
+    tokens: int = 0
+    money_micros: int = 0
+    tool_calls: int = 0
+    steps: int = 0
+
+
+class Handoff(_Payload):
+    """A supervisor hands a task to a role (one handoff tool call of its model)."""
+
+    kind: Literal["handoff"] = "handoff"
+    from_role: str
+    to_role: str
+    task: str
+    call_id: str
+    turn: int | None = None  # the delegate's turn; None when the arbiter refused it
+
+
+class ArbiterDecision(_Payload):
+    """What the team's arbiter decided and by which rule (budget, max_turns, repetition,
+    no_progress, termination, conflict, speaker)."""
+
+    kind: Literal["arbiter_decision"] = "arbiter_decision"
+    decision: Literal["continue", "stop", "refuse", "resolve", "speaker"]
+    rule: str
+    reason: str
+    role: str | None = None
+    status: str | None = None  # the team's final status when the decision stops it
+
+
 Payload = Annotated[
     RunStarted
     | ModelRequested
@@ -438,7 +489,11 @@ Payload = Annotated[
     | RouteChosen
     | ReflectRound
     | MemoryRead
-    | MemoryWritten,
+    | MemoryWritten
+    | TeamTurn
+    | TeamTurnFinished
+    | Handoff
+    | ArbiterDecision,
     Field(discriminator="kind"),
 ]
 PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
@@ -470,6 +525,10 @@ EventKind = Literal[
     "critic_verdict",
     "route_chosen",
     "reflect_round",
+    "team_turn",
+    "team_turn_finished",
+    "handoff",
+    "arbiter_decision",
 ]
 
 

@@ -52,6 +52,7 @@ from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
 
 if TYPE_CHECKING:
     from tether.memory.embed import Embedder  # numpy: imported when memory is used
+    from tether.team import Team
 
 log = logging.getLogger("tether.runtime")
 
@@ -287,7 +288,7 @@ class Runtime:
 
     async def run(
         self,
-        agent: Agent | str | Path,
+        agent: Agent | Team | str | Path,
         goal: str,
         *,
         model: str | None = None,
@@ -308,8 +309,19 @@ class Runtime:
         the run and its tools see the real values until ``tether memory forget SUBJECT``.
         agent's own budget and the tenant's. ``session``: the run is the next turn of that
         conversation (within the tenant) and sees the earlier turns through working memory.
+        agent's own budget and the tenant's. ``agent`` may be a team (``tether.team``).
         """
+        from tether.team import Team, as_team  # several roles in one run
+
+        team = as_team(agent)
+        if team is not None:
+            from tether.team.launch import run_team
+
+            return await run_team(
+                self, team, goal, tenant=tenant, user=user, budget=budget, on_delta=on_delta
+            )
         started = time.perf_counter()
+        assert not isinstance(agent, Team)  # as_team took it
         spec_agent = self.resolve_agent(agent)
         async with self.mcp_tools(spec_agent) as mcp:
             ctx = await self.start(
@@ -357,7 +369,7 @@ class Runtime:
 
     async def submit(
         self,
-        agent: Agent | str | Path,
+        agent: Agent | Team | str | Path,
         goal: str,
         *,
         model: str | None = None,
@@ -369,7 +381,14 @@ class Runtime:
         """Create a run and put it on the workers' queue (``tether run --detach``); returns
         its id at once. Any ``tether worker`` on the same database executes it."""
         from tether.durable import enqueue_run  # DBOS lives only in tether.durable
+        from tether.team import Team, as_team
 
+        if as_team(agent) is not None:
+            raise UsageError(
+                "team runs cannot be queued for workers yet; run the team with `tether run` "
+                "(without --detach) or Runtime.run"
+            )
+        assert not isinstance(agent, Team)
         ctx = await self.start(
             agent,
             goal,
@@ -656,7 +675,7 @@ class Runtime:
 
     def run_sync(
         self,
-        agent: Agent | str | Path,
+        agent: Agent | Team | str | Path,
         goal: str,
         *,
         model: str | None = None,

@@ -24,6 +24,8 @@ from tether.costs import cost_report
 from tether.errors import ConfigError, StoreError, UsageError
 from tether.runtime import Runtime
 from tether.settings import load_settings
+from tether.team import Team, is_team_file, load_team
+from tether.team.report import with_roles
 from tether.tools import BUILTIN_TOOLS, ToolRegistry
 from tether.types import EXIT_USAGE, RunStatus
 
@@ -83,6 +85,13 @@ def find_agent(ref: str | None) -> Agent:
     )
 
 
+def find_runnable(ref: str | None) -> Agent | Team:
+    """What ``tether run --agent`` names: an agent, or a team file (``kind: team``)."""
+    if ref is not None and is_team_file(ref):
+        return load_team(ref)
+    return find_agent(ref)
+
+
 def _runtime(*, durable: bool = False) -> Runtime:
     return Runtime(settings=load_settings(), durable=durable)
 
@@ -123,7 +132,7 @@ def run(
         try:
             on_delta = _print_delta if stream and not as_json else None
             result = rt.run_sync(
-                find_agent(agent),
+                find_runnable(agent),
                 goal,
                 model=model,
                 on_delta=on_delta,
@@ -176,7 +185,7 @@ def _detach(
 ) -> None:
     def go(rt: Runtime) -> str:
         return asyncio.run(
-            rt.submit(find_agent(agent), goal, model=model, tenant=tenant, session=session)
+            rt.submit(find_runnable(agent), goal, model=model, tenant=tenant, session=session)
         )
 
     run_id = _with_store(go)
@@ -308,7 +317,8 @@ def runs_show(
     model and per tool)."""
     record, events = _with_store(lambda rt: _record_and_events(rt, run_id))
     if as_json:
-        body = record_json(record) | {"costs": cost_report(events).to_json()}
+        costs = with_roles(cost_report(events).to_json(), events)  # per role for a team
+        body = record_json(record) | {"costs": costs}
         typer.echo(json.dumps(body, ensure_ascii=False))
     else:
         print_run(_out(), record, events)

@@ -21,6 +21,7 @@ from tether.events import (
     ToolCallStarted,
 )
 from tether.store import RunRecord
+from tether.team.report import role_lines, team_line
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "red", "running": "yellow", "paused": "cyan"}
 
@@ -36,7 +37,10 @@ def trace_lines(events: Sequence[Event]) -> list[Text]:
     started: dict[str, ToolCallStarted] = {}
     for event in events:
         p = event.payload
-        if isinstance(p, ModelResponded):
+        team = team_line(p)  # a team run: turns, handoffs, the arbiter's decisions
+        if team is not None:
+            lines.append(Text(team, style="blue"))
+        elif isinstance(p, ModelResponded):
             what = (
                 "error: " + p.error
                 if p.error
@@ -138,6 +142,8 @@ def print_run(
     console.print(summary_line(record, wall_s))
     for line in cost_lines(cost_report(events)):
         console.print(line)
+    for role in role_lines(events):  # a team run: what each role spent
+        console.print(Text(role))
 
 
 def cost_lines(report: CostReport) -> list[Text]:

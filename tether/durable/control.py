@@ -18,7 +18,7 @@ from tether.agent.steps import finish_step
 from tether.durable import engine
 from tether.durable.workflows import segment_workflow
 from tether.errors import UsageError
-from tether.events import Event, EventKey, RunFinished, RunResumed
+from tether.events import Event, EventKey, RunFinished, RunResumed, RunStarted
 from tether.store import RunRecord
 from tether.types import RunStatus
 
@@ -284,6 +284,11 @@ async def fork_run(runtime: Runtime, run_ref: str, from_step: int) -> RunRecord:
         for e in store.journal.read(source.id)
         if e.kind == "run_started" or (e.key.step < from_step - 1 and e.kind != "run_finished")
     ]
+    if any(isinstance(e.payload, RunStarted) and e.payload.team for e in events):
+        raise UsageError(
+            f"run {source.id!r} is a team run; forking team runs is not supported yet: run "
+            "the team again instead"
+        )
     new = runtime_new_id(runtime)
     now = datetime.now(UTC)
     store.runs.create(

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
@@ -49,6 +49,8 @@ class Process:
     kind: str
     lease_s: float
     live: dict[str, RunContext] = field(default_factory=dict)
+    teams: dict[str, Any] = field(default_factory=dict)  # run id -> TeamRun (tether.team)
+    roles: dict[tuple[str, int], RunContext] = field(default_factory=dict)  # (run, turn)
     stop: threading.Event = field(default_factory=threading.Event)
     heartbeat: threading.Thread | None = None
 
@@ -110,7 +112,7 @@ def launch(
     synchronous code)."""
     if _PROCESS:
         raise ConfigError("durable execution is already launched in this process")
-    from tether.durable import workflows  # noqa: F401 - registers the workflow and steps
+    from tether.durable import team, workflows  # noqa: F401 - registers workflows and steps
 
     runtime.store.executors.register(executor_id, kind, lease_s)
     _tune_sqlite(runtime.settings.db_url)
