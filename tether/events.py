@@ -246,6 +246,21 @@ class BudgetCharged(_Payload):
     tool_calls: int = 0
 
 
+class CheckViolation(_Payload):
+    """A per-run automatic check the run failed (``tether/evals/autochecks.py``): no-op tool
+    spam, the external-call budget, personal data sent to an unapproved sink, or a write that
+    ran without the approval policy asked for. Journaled at the finish, before
+    ``run_finished``."""
+
+    kind: Literal["check_violation"] = "check_violation"
+    check: Literal["noop_spam", "external_calls", "pii_sink", "unapproved_write"]
+    detail: str = ""
+    call_id: str | None = None
+    tool: str | None = None
+    count: int = 1
+    limit: int | None = None
+
+
 class RunFinished(_Payload):
     kind: Literal["run_finished"] = "run_finished"
     status: str
@@ -348,6 +363,7 @@ Payload = Annotated[
     | BudgetCharged
     | GuardrailVerdict
     | ApprovalDecided
+    | CheckViolation
     | RunFinished
     | PlanCreated
     | PlanRevised
@@ -375,6 +391,7 @@ EventKind = Literal[
     "budget_charged",
     "guardrail_verdict",
     "approval_decided",
+    "check_violation",
     "run_finished",
     "plan_created",
     "plan_revised",

@@ -77,7 +77,9 @@ def _policy(case: Case, obs: Observation, failed: set[str]) -> Attribution | Non
             return Attribution(component="policy_block", why=f"waits for approval of {p.tool}")
     blocked = [c for c in obs.calls if c.error_code in _BLOCK_CODES]
     if blocked:
-        return Attribution(component="policy_block", why=f"{blocked[0].tool}: {blocked[0].error_code}")
+        return Attribution(
+            component="policy_block", why=f"{blocked[0].tool}: {blocked[0].error_code}"
+        )
     return None
 
 
@@ -96,8 +98,10 @@ def _unrecovered(calls: Sequence[CallRecord], codes: set[str] | None) -> CallRec
     for n, c in enumerate(calls):
         if c.ok or c.error_code in _BLOCK_CODES:
             continue
-        hit = c.error_code in codes if codes is not None else c.validated and c.error_code not in (
-            _ARG_CODES | {"unknown_tool"}
+        hit = (
+            c.error_code in codes
+            if codes is not None
+            else c.validated and c.error_code not in (_ARG_CODES | {"unknown_tool"})
         )
         if hit and not any(later.ok and later.tool == c.tool for later in calls[n + 1 :]):
             return c
@@ -199,7 +203,9 @@ class ComponentFailures:
         return {"component": self.component, "count": self.count, "examples": self.examples}
 
 
-def group(failures: Sequence[tuple[str, str, Attribution]], examples: int = 3) -> list[ComponentFailures]:
+def group(
+    failures: Sequence[tuple[str, str, Attribution]], examples: int = 3
+) -> list[ComponentFailures]:
     """``(case_id, run_id, attribution)`` per failed attempt → counts per component, most
     first, with up to ``examples`` example runs each."""
     table: dict[str, ComponentFailures] = {}
@@ -208,5 +214,5 @@ def group(failures: Sequence[tuple[str, str, Attribution]], examples: int = 3) -
         row.count += 1
         if len(row.examples) < examples:
             row.examples.append({"case": case_id, "run_id": run_id, "why": a.why})
-    order = {c: n for n, c in enumerate(COMPONENTS)}
+    order: dict[str, int] = {c: n for n, c in enumerate(COMPONENTS)}
     return sorted(table.values(), key=lambda r: (-r.count, order.get(r.component, 99)))

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import jsonschema
 
 from tether.errors import ConfigError
-from tether.evals.dataset import Case, CaseBudget, CallSpec, Number, Trajectory
+from tether.evals.dataset import CallSpec, Case, CaseBudget, Number, Trajectory
 from tether.evals.observe import CallRecord, Observation
 
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
@@ -111,7 +111,9 @@ def json_output(schema: dict[str, Any]) -> Check:
 def numeric(spec: Number) -> Check:
     def fn(o: Observation) -> tuple[bool, str]:
         found = [float(m.replace(",", "")) for m in NUMBER.findall(_text(o))]
-        close = [x for x in found if abs(x - spec.value) <= max(spec.tol, spec.rel * abs(spec.value))]
+        close = [
+            x for x in found if abs(x - spec.value) <= max(spec.tol, spec.rel * abs(spec.value))
+        ]
         return bool(close), f"numbers {found[:5]} vs {spec.value}"
 
     return Pure(name="number", fn=fn)
@@ -189,7 +191,11 @@ def bounds(budget: CaseBudget) -> list[Check]:
         ("max_steps", budget.max_steps, lambda o: o.steps),
         ("max_tool_calls", budget.max_tool_calls, lambda o: o.tool_calls),
         ("max_tokens", budget.max_tokens, lambda o: o.tokens),
-        ("max_cost", None if budget.max_cost is None else float(budget.max_cost), lambda o: float(o.cost)),
+        (
+            "max_cost",
+            None if budget.max_cost is None else float(budget.max_cost),
+            lambda o: float(o.cost),
+        ),
         ("max_latency_ms", budget.max_latency_ms, lambda o: o.latency_ms),
     ]
     return [_bound(name, limit, get) for name, limit, get in limits if limit is not None]

@@ -45,19 +45,42 @@ class ToolTarget:
             prepared = executor.prepare(registry, call)
         except ToolError as exc:
             error = exc.to_result()["error"]
-            record = CallRecord(step=0, index=0, tool=call.name, arguments=call.arguments,
-                                validated=False, error=error)
+            record = CallRecord(
+                step=0,
+                index=0,
+                tool=call.name,
+                arguments=call.arguments,
+                validated=False,
+                error=error,
+            )
             return Observation(goal=case.input, status="failed", reason=str(exc), calls=(record,))
-        ctx = ToolContext(run_id=f"eval-{case.id}", idempotency_key=f"{case.id}-{attempt}",
-                          workspace=ws, call_id="call_0")
+        ctx = ToolContext(
+            run_id=f"eval-{case.id}",
+            idempotency_key=f"{case.id}-{attempt}",
+            workspace=ws,
+            call_id="call_0",
+        )
         out = await executor.execute(prepared, ctx)
-        record = CallRecord(step=0, index=0, tool=prepared.tool.contract.name,
-                            arguments=prepared.arguments, ok=out.ok, result=out.result,
-                            error=out.error, side_effect=prepared.tool.contract.side_effect)
+        record = CallRecord(
+            step=0,
+            index=0,
+            tool=prepared.tool.contract.name,
+            arguments=prepared.arguments,
+            ok=out.ok,
+            result=out.result,
+            error=out.error,
+            side_effect=prepared.tool.contract.side_effect,
+        )
         text = json.dumps(out.result if out.ok else out.error, ensure_ascii=False, default=str)
-        return Observation(goal=case.input, status="succeeded" if out.ok else "failed",
-                           output=text, calls=(record,), latency_ms=out.latency_ms,
-                           tool_calls=1, value=out.result)
+        return Observation(
+            goal=case.input,
+            status="succeeded" if out.ok else "failed",
+            output=text,
+            calls=(record,),
+            latency_ms=out.latency_ms,
+            tool_calls=1,
+            value=out.result,
+        )
 
 
 @dataclass(kw_only=True)
@@ -79,8 +102,9 @@ class RetrievalTarget:
         await asyncio.to_thread(store.add, tenant, items, replace_source=True)
         hits = await asyncio.to_thread(store.search, tenant, case.input, k=case.k)
         texts = [h.text for h in hits]
-        return Observation(goal=case.input, status="succeeded", output="\n".join(texts),
-                           value=texts)
+        return Observation(
+            goal=case.input, status="succeeded", output="\n".join(texts), value=texts
+        )
 
 
 @dataclass(kw_only=True)
@@ -92,18 +116,26 @@ class JudgeTarget:
     async def observe(self, case: Case, attempt: int, seed: int) -> Observation:
         j = case.judge
         assert j is not None
-        grade = await self.judge.grade(j.question, j.answer, j.rubric, context=j.context,
-                                       script=j.script)
+        grade = await self.judge.grade(
+            j.question, j.answer, j.rubric, context=j.context, script=j.script
+        )
         passed = grade.valid and grade.total == len(j.rubric)
-        return Observation(run_id=grade.run_id, goal=j.question, status="succeeded",
-                           output=json.dumps(grade.to_json()), value=passed)
+        return Observation(
+            run_id=grade.run_id,
+            goal=j.question,
+            status="succeeded",
+            output=json.dumps(grade.to_json()),
+            value=passed,
+        )
 
 
 def judge_verdict(case: Case) -> Check:
     """A judge case passes when the judge's pass/fail matches ``expect_pass``."""
     want = case.judge.expect_pass if case.judge is not None else True
-    return Pure(name="judge_verdict",
-                fn=lambda o: (o.value is want, f"judge said {o.value}, expected {want}"))
+    return Pure(
+        name="judge_verdict",
+        fn=lambda o: (o.value is want, f"judge said {o.value}, expected {want}"),
+    )
 
 
 @dataclass(kw_only=True)
@@ -122,8 +154,9 @@ class DatasetTarget:
 
 def dataset_checks(dataset: Dataset, harness: Harness) -> Callable[[Case], Sequence[Check]]:
     def judge_check(spec: Any) -> Check:
-        return JudgeCheck(judge=Judge(runner=harness, model=spec.model or dataset.judge_model),
-                          spec=spec)
+        return JudgeCheck(
+            judge=Judge(runner=harness, model=spec.model or dataset.judge_model), spec=spec
+        )
 
     def checks(case: Case) -> Sequence[Check]:
         if case.component == "judge":
@@ -161,16 +194,23 @@ async def run_dataset(
     repeat: int = 1,
     concurrency: int = 4,
     seed: int = 0,
+    scripted: bool = True,
     on_done: Callable[[AttemptResult], None] | None = None,
 ) -> EvalResult:
-    """Run every case of ``dataset`` in ``harness``; scripted cases play their scripts."""
+    """Run every case of ``dataset`` in ``harness``; scripted cases play their scripts
+    (``scripted=False``: the agent's model, or ``model``, plays every case)."""
     agents = agent_resolver(dataset, agent)
     workspace = dataset.relative(dataset.workspace) if dataset.workspace else None
     judge = Judge(runner=harness, model=dataset.judge_model)
     target = DatasetTarget(
         targets={
-            "agent": AgentTarget(harness=harness, agents=agents, model=model or dataset.model,
-                                 workspace=workspace),
+            "agent": AgentTarget(
+                harness=harness,
+                agents=agents,
+                model=model or dataset.model,
+                workspace=workspace,
+                scripted=scripted,
+            ),
             "tool": ToolTarget(harness=harness, agents=agents, workspace=workspace),
             "retrieval": RetrievalTarget(harness=harness),
             "judge": JudgeTarget(judge=judge),
@@ -186,6 +226,6 @@ async def run_dataset(
         concurrency=concurrency,
         seed=seed,
         agent=name,
-        model=model or dataset.model or "",
+        model=model or dataset.model or ("scripted" if scripted else ""),
         on_done=on_done,
     )

@@ -79,7 +79,9 @@ class Observation:
         """Every successful tool result, as text (groundedness)."""
         import json
 
-        return "\n".join(json.dumps(c.result, ensure_ascii=False, default=str) for c in self.ok_calls)
+        return "\n".join(
+            json.dumps(c.result, ensure_ascii=False, default=str) for c in self.ok_calls
+        )
 
 
 def observe(events: Sequence[Event], *, latency_ms: float = 0.0) -> Observation:
