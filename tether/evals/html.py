@@ -27,7 +27,7 @@ th{background:#f1f3f5;text-align:left}svg{display:block;margin:8px 0}
 
 def _svg(width: int, height: int, body: str, label: str) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'<svg width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">{body}</svg>'
     )
 
