@@ -33,11 +33,16 @@ run: $(VENV)/.installed
 	cd examples/workspace && TETHER_HOME=../../.tether TETHER_WORKSPACE=. \
 	  $(OFFLINE) ../../$(BIN)/tether run --agent demo "$(DEMO_GOAL)"
 
-# System packages the tests need: bubblewrap for the code sandbox (installed once).
+# System packages the tests need: bubblewrap for the code sandbox, chromium for the eval
+# report's screenshot test (each installed once).
 sysdeps:
 	@command -v bwrap >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: $(VENV)/.dev sysdeps
 	$(BIN)/ruff check tether tests bench
