@@ -15,6 +15,7 @@ BENCHES = [
     "scale.py",
     "memory.py",
     "planning.py",
+    "evals.py",
 ]
 
 if __name__ == "__main__":

@@ -64,7 +64,9 @@ def test_readme_yaml_snippets_are_valid_agent_fields() -> None:
 
     from tether.agent.spec import AgentSpec
 
-    snippets = [b for b in blocks("yaml") if not b.startswith(("# agents/", "# tools/"))]
+    snippets = [
+        b for b in blocks("yaml") if not b.startswith(("# agents/", "# tools/", "# evals/"))
+    ]
     assert snippets
     for snippet in snippets:
         AgentSpec.model_validate({"name": "snippet", **yaml.safe_load(snippet)})
@@ -86,3 +88,14 @@ def test_readme_python_fragments_compile() -> None:
     assert fragments
     for fragment in fragments:
         compile(fragment, "README.md", "exec")
+
+
+def test_readme_eval_dataset_loads(tmp_path: Path) -> None:
+    from tether.evals.dataset import load_dataset
+
+    (block,) = [b for b in blocks("yaml") if b.startswith("# evals/")]
+    path = tmp_path / "orders.yaml"
+    path.write_text(block)
+    data = load_dataset(path)
+    assert [c.id for c in data.cases] == ["total", "calc-tool"]
+    assert data.cases[0].expect.trajectory is not None
