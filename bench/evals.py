@@ -14,13 +14,11 @@ suites add theirs to the same file).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before llama_cpp loads (DESIGN §2.4)
 
 from bench.common import merge_results, metric
 from tether.evals.components import run_dataset

@@ -92,6 +92,9 @@ def eval_run(
     baseline: Annotated[
         Path | None, typer.Option(help="baseline JSON to gate against (default: the dataset's)")
     ] = None,
+    max_drop: Annotated[
+        float | None, typer.Option(min=0, max=1, help="tolerated drop below the baseline")
+    ] = None,
     save_baseline: Annotated[
         Path | None, typer.Option(help="write this run's pass rate as a baseline")
     ] = None,
@@ -115,6 +118,8 @@ def eval_run(
         spec = data.gate
         if min_pass_rate is not None:
             spec = spec.model_copy(update={"min_pass_rate": min_pass_rate})
+        if max_drop is not None:
+            spec = spec.model_copy(update={"max_drop": max_drop})
         base = baseline or (data.relative(spec.baseline) if spec.baseline else None)
         if base is not None and not base.exists() and save_baseline == base:
             base = None  # the first run saves the baseline it will be gated against
@@ -175,6 +180,42 @@ def _run(
             )
     finally:
         harness.close()
+
+
+@eval_app.command("online")
+def eval_online(
+    agent: Annotated[str | None, typer.Option(help="only runs of this agent (its name)")] = None,
+    sample: Annotated[int, typer.Option(min=1, max=10_000, help="runs to score")] = 20,
+    seed: Annotated[int, typer.Option(help="seed of the sample")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Score a seeded sample of stored runs after the fact: succeeded, grounded answer, no
+    automatic-check violations; failures by component."""
+    from tether.cli.main import _errors, _runtime
+    from tether.evals.online import sample_runs, score_runs, summary
+
+    with _errors():
+        rt = _runtime()
+        try:
+            ids = sample_runs(rt.store, size=sample, seed=seed, agent=agent)
+            scores = asyncio.run(score_runs(rt.store, ids))
+        finally:
+            rt.close()
+    rate, groups = summary(scores)
+    if as_json:
+        body = {
+            "runs": len(scores),
+            "pass_rate": round(rate, 4),
+            "failures": [g.to_json() for g in groups],
+            "scores": [s.to_json() for s in scores],
+        }
+        typer.echo(json.dumps(body, ensure_ascii=False))
+        return
+    out = Console(soft_wrap=True)
+    out.print(f"{len(scores)} runs scored, {rate:.0%} passed", highlight=False)
+    for g in groups:
+        runs = ", ".join(x["run_id"] for x in g.examples)
+        out.print(f"  {g.component:<16} {g.count:>4}  {runs}", highlight=False)
 
 
 def replay_command(

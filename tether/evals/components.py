@@ -216,8 +216,9 @@ async def run_dataset(
             "judge": JudgeTarget(judge=judge),
         }
     )
-    first = dataset.cases[0] if dataset.cases else None
-    name = agents(first).name if first is not None else ""
+    first = agents(dataset.cases[0]) if dataset.cases else None
+    name = first.name if first is not None else ""
+    own = (first.model if first is not None else None) or harness.settings.model
     return await evaluate(
         dataset,
         target,
@@ -226,6 +227,6 @@ async def run_dataset(
         concurrency=concurrency,
         seed=seed,
         agent=name,
-        model=model or dataset.model or ("scripted" if scripted else ""),
+        model=model or dataset.model or ("scripted" if scripted else own),
         on_done=on_done,
     )
