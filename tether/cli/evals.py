@@ -23,6 +23,7 @@ from tether.errors import UsageError
 if TYPE_CHECKING:
     from tether.evals.dataset import Dataset
     from tether.evals.runner import EvalResult
+    from tether.runtime import Runtime
 
 eval_app = typer.Typer(help="Evaluate agents on datasets of cases.", no_args_is_help=True)
 
@@ -216,6 +217,33 @@ def eval_online(
     for g in groups:
         runs = ", ".join(x["run_id"] for x in g.examples)
         out.print(f"  {g.component:<16} {g.count:>4}  {runs}", highlight=False)
+
+
+@eval_app.command("add")
+def eval_add(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],
+    dataset: Annotated[Path, typer.Argument(help="YAML dataset to add the case to")],
+    case_id: Annotated[
+        str | None, typer.Option("--id", help="case id (default: the run id)")
+    ] = None,
+    correction: Annotated[
+        str | None, typer.Option(help="the answer the run should have given")
+    ] = None,
+) -> None:
+    """Turn stored run RUN into a case of DATASET: its goal, its model turns as the script,
+    its tool calls and answer (or --correction) as what is expected."""
+    from tether.cli.main import _errors, _with_store
+    from tether.evals.capture import append_case, case_from_run
+
+    def capture(rt: Runtime) -> tuple[str, int]:
+        record = rt.store.runs.find(run_id)
+        events = rt.store.journal.read(record.id)
+        case = case_from_run(events, case_id=case_id or record.id, correction=correction)
+        return case["id"], append_case(dataset, case)
+
+    with _errors():
+        added, total = _with_store(capture)
+    typer.echo(f"added case {added!r} to {dataset} ({total} cases)")
 
 
 def replay_command(
