@@ -6,6 +6,6 @@ protocol and code checks), ``judge`` (LLM-as-judge), ``harness`` (runtime for ev
 ``runner`` (cases × attempts, pass@k, pass^k), ``components`` (tool, retrieval and judge
 evals; ``run_dataset``), ``analysis`` (failures by component), ``gate``, ``report`` and
 ``html`` (terminal, JSON, HTML), ``replay`` (drift against a recorded run), ``online``
-(scoring stored runs), ``autochecks`` (every run's automatic checks). Nothing is imported
-here: the run's finish step imports ``autochecks`` alone.
+(scoring stored runs), ``capture`` (a stored run as a new case), ``autochecks`` (every run's
+automatic checks). Nothing is imported here: the run's finish step imports ``autochecks``.
 """

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from tether.evals.gate import GateOutcome
 from tether.evals.report import report_json
+from tether.evals.runner import EvalResult
 
 PASS, FAIL, BAR, ACCENT = "#2f9e44", "#e03131", "#1971c2", "#f08c00"
 _CSS = """
@@ -166,7 +168,6 @@ def render_html(body: dict[str, Any]) -> str:
     )
 
 
-def write_html(path: Any, result: Any, gate: GateOutcome | None = None) -> None:
-    from pathlib import Path
-
+def write_html(path: Path | str, result: EvalResult, gate: GateOutcome | None = None) -> None:
+    """Write the report page of ``result`` (and the gate's outcome) to ``path``."""
     Path(path).write_text(render_html(report_json(result, gate)), encoding="utf-8")

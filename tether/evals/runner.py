@@ -190,14 +190,12 @@ class AgentTarget:
     model: str | None = None
     workspace: Path | None = None
     scripted: bool = True  # False: ignore the cases' scripts and run ``model``
-    scripts: list[ScriptedModel] = field(default_factory=list)  # the scripts played
 
     async def observe(self, case: Case, attempt: int, seed: int) -> Observation:
         agent = self.agents(case)
         ws = self.harness.workspace(f"{case.id}-{attempt}", self.workspace, case.files)
         if case.script is not None and self.scripted:
             scripted = ScriptedModel(steps=case.script_steps(), model_id="scripted")
-            self.scripts.append(scripted)
             return await self.harness.run_agent(agent, case.input, model=scripted, workspace=ws)
         return await self.harness.run_agent(
             agent, case.input, model=self.model, workspace=ws, seed=seed
