@@ -153,6 +153,7 @@ class Case(_Strict):
     corpus: list[str] = Field(default_factory=list)
     k: int = Field(default=3, ge=1, le=50)
     judge: JudgeInput | None = None
+    user: UserSim | None = None  # a simulated user drives a multi-turn conversation
 
     @model_validator(mode="after")
     def _component_fields(self) -> Case:
@@ -168,6 +169,31 @@ class Case(_Strict):
 
     def script_steps(self) -> list[ScriptStep]:
         return [t.step(n) for n, t in enumerate(self.script or [])]
+
+
+class Reply(_Strict):
+    """What the simulated user says when the agent's answer matches ``when`` (a regex);
+    ``say: null`` ends the conversation."""
+
+    when: str = ".*"
+    say: str | None = None
+
+
+class UserSim(_Strict):
+    """A scripted user with a persona and a goal: after each answer, the first matching
+    reply is the next turn, up to ``max_turns`` turns in all."""
+
+    persona: str = ""
+    replies: list[Reply] = Field(default_factory=list)
+    max_turns: int = Field(default=3, ge=1, le=20)
+
+    def next(self, answer: str) -> str | None:
+        import re
+
+        for r in self.replies:
+            if re.search(r.when, answer, re.S | re.I):
+                return r.say
+        return None
 
 
 class Gate(_Strict):

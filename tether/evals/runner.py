@@ -194,11 +194,18 @@ class AgentTarget:
     async def observe(self, case: Case, attempt: int, seed: int) -> Observation:
         agent = self.agents(case)
         ws = self.harness.workspace(f"{case.id}-{attempt}", self.workspace, case.files)
+        model: ScriptedModel | str | None = self.model
+        seeded: int | None = seed
         if case.script is not None and self.scripted:
-            scripted = ScriptedModel(steps=case.script_steps(), model_id="scripted")
-            return await self.harness.run_agent(agent, case.input, model=scripted, workspace=ws)
+            model, seeded = ScriptedModel(steps=case.script_steps(), model_id="scripted"), None
+        if case.user is not None:
+            from tether.evals.simulate import converse
+
+            return await converse(
+                self.harness, agent, case.input, case.user, model=model, workspace=ws, seed=seeded
+            )
         return await self.harness.run_agent(
-            agent, case.input, model=self.model, workspace=ws, seed=seed
+            agent, case.input, model=model, workspace=ws, seed=seeded
         )
 
 
