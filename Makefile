@@ -12,7 +12,7 @@ OFFLINE := $(shell unshare -n true 2>/dev/null && echo "unshare -n" || \
              (unshare -rn true 2>/dev/null && echo "unshare -rn"))
 DEMO_GOAL ?= Read orders.txt, then use the calculator to compute 17 * 23 + 4.
 
-.PHONY: run test bench lint typecheck serve clean sysdeps
+.PHONY: run test eval bench lint typecheck serve clean sysdeps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,11 @@ test: $(VENV)/.dev sysdeps
 	$(BIN)/ruff check tether tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The eval gate of the project's own agents (CI runs it after the tests): the demo agent's
+# golden set with scripted models, failing below the dataset's threshold; HTML report kept.
+eval: $(VENV)/.installed
+	$(BIN)/tether eval run evals/golden.yaml --gate --html .tether/eval-golden.html
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check tether tests bench
