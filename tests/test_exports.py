@@ -33,5 +33,6 @@ def test_no_accidental_public_names() -> None:
         "mcp_server",
         "memory",
         "plan",
+        "evals",
     }
     assert public - modules == set(tether.__all__)
