@@ -12,7 +12,7 @@ OFFLINE := $(shell unshare -n true 2>/dev/null && echo "unshare -n" || \
              (unshare -rn true 2>/dev/null && echo "unshare -rn"))
 DEMO_GOAL ?= Read orders.txt, then use the calculator to compute 17 * 23 + 4.
 
-.PHONY: run test bench lint typecheck serve clean sysdeps
+.PHONY: run test eval bench lint typecheck serve clean sysdeps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,16 +33,26 @@ run: $(VENV)/.installed
 	cd examples/workspace && TETHER_HOME=../../.tether TETHER_WORKSPACE=. \
 	  $(OFFLINE) ../../$(BIN)/tether run --agent demo "$(DEMO_GOAL)"
 
-# System packages the tests need: bubblewrap for the code sandbox (installed once).
+# System packages the tests need: bubblewrap for the code sandbox, chromium for the eval
+# report's screenshot test (each installed once).
 sysdeps:
 	@command -v bwrap >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: $(VENV)/.dev sysdeps
 	$(BIN)/ruff check tether tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The eval gate of the project's own agents (CI runs it after the tests): the demo agent's
+# golden set with scripted models, failing below the dataset's threshold; HTML report kept.
+eval: $(VENV)/.installed
+	$(BIN)/tether eval run evals/golden.yaml --gate --html .tether/eval-golden.html
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check tether tests bench

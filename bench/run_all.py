@@ -19,6 +19,7 @@ BENCHES = [
     "privacy.py",
     "memory_working.py",
     "teams.py",
+    "evals.py",
 ]
 
 if __name__ == "__main__":

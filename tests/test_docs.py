@@ -65,7 +65,9 @@ def test_readme_yaml_snippets_are_valid_agent_fields() -> None:
     from tether.agent.spec import AgentSpec
 
     snippets = [
-        b for b in blocks("yaml") if not b.startswith(("# agents/", "# tools/", "# teams/"))
+        b
+        for b in blocks("yaml")
+        if not b.startswith(("# agents/", "# tools/", "# teams/", "# evals/"))
     ]
     assert snippets
     for snippet in snippets:
@@ -108,3 +110,14 @@ def test_readme_team_file_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert team.roles[1].budget.tokens == 4000 and team.budget.tokens == 20000
     sys.modules.pop("mypkg.tools", None)
     sys.modules.pop("mypkg", None)
+
+
+def test_readme_eval_dataset_loads(tmp_path: Path) -> None:
+    from tether.evals.dataset import load_dataset
+
+    (block,) = [b for b in blocks("yaml") if b.startswith("# evals/")]
+    path = tmp_path / "orders.yaml"
+    path.write_text(block)
+    data = load_dataset(path)
+    assert [c.id for c in data.cases] == ["total", "calc-tool"]
+    assert data.cases[0].expect.trajectory is not None

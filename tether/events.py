@@ -301,6 +301,21 @@ class SessionContext(_Payload):
     tainted: bool = False  # an earlier turn read untrusted content (the injection defense)
 
 
+class CheckViolation(_Payload):
+    """A per-run automatic check the run failed (``tether/evals/autochecks.py``): no-op tool
+    spam, the external-call budget, personal data sent to an unapproved sink, or a write that
+    ran without the approval policy asked for. Journaled at the finish, before
+    ``run_finished``."""
+
+    kind: Literal["check_violation"] = "check_violation"
+    check: Literal["noop_spam", "external_calls", "pii_sink", "unapproved_write"]
+    detail: str = ""
+    call_id: str | None = None
+    tool: str | None = None
+    count: int = 1
+    limit: int | None = None
+
+
 class RunFinished(_Payload):
     kind: Literal["run_finished"] = "run_finished"
     status: str
@@ -480,6 +495,7 @@ Payload = Annotated[
     | ApprovalDecided
     | MemorySummarized
     | SessionContext
+    | CheckViolation
     | RunFinished
     | PlanCreated
     | PlanRevised
@@ -517,6 +533,7 @@ EventKind = Literal[
     "memory_written",
     "memory_summarized",
     "session_context",
+    "check_violation",
     "run_finished",
     "plan_created",
     "plan_revised",

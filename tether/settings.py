@@ -170,6 +170,16 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='per tenant, over all its runs: JSON, e.g. {"acme": {"money": "5.00"}}',
     )
+    run_checks: bool = Field(
+        default=True,
+        description="per-run automatic checks at the finish (tether/evals/autochecks.py)",
+    )
+    run_check_noop_max: int = Field(
+        default=3, ge=0, description="repeated calls with the same result before noop_spam"
+    )
+    run_check_external_max: int | None = Field(
+        default=50, ge=0, description="sink calls per run before external_calls; None: off"
+    )
     http_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="SSRF exceptions for HTTP tools: hosts, IPs, CIDRs (comma-separated or JSON)",

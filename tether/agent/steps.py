@@ -23,6 +23,7 @@ from tether.agent.refuse import refused_call
 from tether.agent.state import message_to_dict
 from tether.agent.stops import StepRefs, pause_step, stop_refs
 from tether.errors import ModelError, ToolError
+from tether.evals.autochecks import run_check_events
 from tether.events import (
     EventKey,
     ModelRequested,
@@ -318,7 +319,8 @@ async def finish_step(
                 tool_calls=s.tool_calls,
             ),
         )
-        await ctx.record_many([*verdicts, finished])
+        checked = await run_check_events(ctx, s.steps)  # per-run automatic checks
+        await ctx.record_many([*verdicts, *checked, finished])
     await asyncio.to_thread(
         ctx.store.runs.update,
         ctx.run_id,

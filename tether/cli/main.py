@@ -411,9 +411,10 @@ def mcp_serve(
         mcp_server.serve_stdio(tools, workspace=settings.workspace)
 
 
-from tether.cli import ops  # noqa: E402 - its commands use the helpers above
+from tether.cli import evals, ops  # noqa: E402 - their commands use the helpers above
 
 ops.register(app, runs_app)
+evals.register(app, runs_app)
 
 
 def main() -> None:
