@@ -387,6 +387,10 @@ from tether.cli import ops  # noqa: E402 - its commands use the helpers above
 
 ops.register(app, runs_app)
 
+from tether.cli import service  # noqa: E402 - as above
+
+service.register(app)
+
 
 def main() -> None:
     try:

@@ -19,7 +19,8 @@ from tether.durable import engine
 from tether.durable.workflows import segment_workflow
 from tether.errors import UsageError
 from tether.events import Event, EventKey, RunFinished, RunResumed
-from tether.store import RunRecord
+from tether.store import RunRecord, write_transaction
+from tether.store.approvals import reopen_run_in
 from tether.types import RunStatus
 
 if TYPE_CHECKING:
@@ -183,6 +184,30 @@ async def _resume_paused(runtime: Runtime, record: RunRecord) -> RunRecord:
     finally:
         if launched:
             engine.shutdown()
+    return store.runs.get(record.id)
+
+
+def enqueue_resume(runtime: Runtime, run_ref: str) -> RunRecord:
+    """Go on with a paused run in its next segment on a worker (the HTTP service's resume):
+    ``run_resumed`` closes the paused segment and the run is queued, in one transaction."""
+    store = runtime.store
+    record = store.runs.find(run_ref)
+    if record.status is not RunStatus.PAUSED or not _pause_taken(runtime, record):
+        raise UsageError(
+            f"run {record.id!r} is {record.status.value}, not paused: only a paused run is "
+            "resumed here (a run whose executor died is adopted by `tether worker "
+            "--adopt-expired` or `tether runs resume`)"
+        )
+    _not_waiting_for_approval(runtime, record)
+    steps = len(store.journal.read(record.id, kinds=["model_response"]))
+    key = EventKey(run_id=record.id, segment=record.segment, step=steps, kind="run_resumed")
+    with write_transaction(store.engine) as conn:
+        if not reopen_run_in(conn, record.id, record.segment, runtime.clock.now()):
+            raise UsageError(f"run {record.id!r} was just resumed by another process")
+        store.journal.store_in(
+            conn, [Event(key=key, payload=RunResumed(segment=record.segment + 1))]
+        )
+    enqueue_run(runtime, record.id, record.segment + 1)
     return store.runs.get(record.id)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from tether.errors import StoreError
 from tether.store.engine import write_transaction
 from tether.store.schema import (
+    api_keys,
     approvals,
     blobs,
     events,
@@ -86,6 +87,10 @@ def _semantic_memory(conn: sa.Connection) -> None:
         )
 
 
+def _api_keys(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[api_keys], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -93,6 +98,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "kill switches and operator messages", _operator_controls),
     (5, "approvals", _approvals),
     (6, "semantic memory", _semantic_memory),
+    (15, "api keys", _api_keys),
 )
 
 

@@ -223,6 +223,20 @@ memory_generations = sa.Table(
     sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
 )
 
+# API keys of the HTTP service (migration 15): the secret is stored only as its SHA-256; each key
+# belongs to one tenant and carries scopes (a JSON list).
+api_keys = sa.Table(
+    "tether_api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -234,4 +248,5 @@ TABLES: tuple[sa.Table, ...] = (
     approvals,
     memory_chunks,
     memory_generations,
+    api_keys,
 )

@@ -1,0 +1,91 @@
+"""``tether serve`` (the HTTP service) and ``tether keys`` (its API keys).
+
+Registered on the main app by :func:`register`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tether.cli.main import JsonOpt, _errors, _out, _with_store
+from tether.runtime import Runtime
+
+keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8321,
+    workers: Annotated[
+        int, typer.Option(min=0, help="runs this process executes at once; 0: `tether worker`s do")
+    ] = 0,
+    agents: Annotated[Path, typer.Option(help="folder of agents by name")] = Path("agents"),
+) -> None:
+    """Serve the HTTP API (DESIGN §3) until SIGTERM or SIGINT."""
+    import uvicorn
+
+    from tether.service import Service, create_app
+    from tether.settings import load_settings
+
+    with _errors():
+        overrides = {"worker_concurrency": workers} if workers else {}
+        rt = Runtime(settings=load_settings(**overrides), durable=True)
+        app = create_app(Service(runtime=rt, agents_dir=agents, workers=workers))
+    print(f"tether serving on http://{host}:{port}", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="the tenant the key acts for")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            help="repeat for each: runs:read runs:write approvals:read "
+            "approvals:decide memory:read memory:write admin"
+        ),
+    ],
+    name: Annotated[str, typer.Option(help="who or what holds it (shown as the decider)")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a key; its secret is printed once and stored only as a hash."""
+    from tether.service import KeyStore
+
+    key, token = _with_store(lambda rt: KeyStore(rt.store.engine).create(tenant, scope, name=name))
+    if as_json:
+        typer.echo(json.dumps(key.to_json() | {"key": token}))
+    else:
+        _out().print(f"{key.id} tenant {key.tenant} scopes {' '.join(key.scopes)}")
+        typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOpt = False) -> None:
+    """List keys (never their secrets)."""
+    from tether.service import KeyStore
+
+    keys = _with_store(lambda rt: KeyStore(rt.store.engine).list())
+    if as_json:
+        typer.echo(json.dumps([k.to_json() for k in keys]))
+        return
+    for k in keys:
+        state = "revoked" if k.revoked_at else "live"
+        _out().print(f"{k.id} {state:<7} {k.tenant:<16} {' '.join(k.scopes)}  {k.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Revoke a key: requests with it get 401 at once."""
+    from tether.service import KeyStore
+
+    key = _with_store(lambda rt: KeyStore(rt.store.engine).revoke(key_id))
+    _out().print(f"{key.id} revoked")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,102 @@
+"""What the app serves with: the runtime, the keys, the approvals API, how runs get executed.
+
+Runs created over HTTP are put on the DBOS queue that ``tether worker`` processes execute
+(``serve --workers 0``, the default), or executed by this process itself (``--workers N``: DBOS
+launched here with a queue of N). Blocking store calls run in FastAPI's thread pool (sync
+route functions), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from tether.agent.spec import NAME_PATTERN, Agent, load_agent
+from tether.errors import ConfigError
+from tether.governance.approvals import Approvals
+from tether.service.keys import KeyStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tether.runtime import Runtime
+
+log = logging.getLogger("tether.service")
+
+
+@dataclass(kw_only=True)
+class Service:
+    runtime: Runtime
+    agents_dir: Path  # agents by name: AGENTS_DIR/NAME.yaml, then the packaged examples
+    workers: int = 0  # runs this process executes at once; 0: only `tether worker` processes
+    keys: KeyStore = field(init=False)
+    approvals: Approvals = field(init=False)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _sweeper: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        store = self.runtime.store  # opened (and migrated) now, not by the first request
+        self.keys = KeyStore(store.engine)
+        self.approvals = Approvals(self.runtime)
+
+    def agent(self, name: str) -> Agent:
+        """An agent by name only (never a path from a request)."""
+        import re
+
+        from tether.cli.main import EXAMPLES
+
+        if not re.match(NAME_PATTERN, name):
+            raise ConfigError(f"field 'agent': {name!r} is not an agent name")
+        for path in (self.agents_dir / f"{name}.yaml", EXAMPLES / f"{name}.yaml"):
+            if path.is_file():
+                return load_agent(path)
+        raise ConfigError(
+            f"field 'agent': no agent {name!r}; put {self.agents_dir / (name + '.yaml')} "
+            "in the project or use a packaged one"
+        )
+
+    def start(self) -> None:
+        """Launch DBOS here when this process executes runs, and sweep approvals."""
+        if self.workers <= 0:
+            return
+        from tether.durable import engine
+
+        engine.launch(
+            self.runtime,
+            executor_id=self.runtime.settings.executor_id or "serve",
+            kind="worker",
+            lease_s=self.runtime.settings.lease_s,
+            queue=True,
+        )
+        self._sweeper = threading.Thread(target=self._sweep, name="approvals-sweep", daemon=True)
+        self._sweeper.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+        if self.workers > 0:
+            from tether.durable import engine
+
+            engine.shutdown(wait_s=10)
+        self.runtime.close()
+
+    def _sweep(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.approvals.sweep()
+            except Exception:  # retried at the next tick
+                log.warning("approvals sweep failed", exc_info=True)
+
+    def submit(self, agent: Agent, goal: str, *, tenant: str, model: str | None) -> str:
+        return asyncio.run(self.runtime.submit(agent, goal, model=model, tenant=tenant))
+
+
+def service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc
