@@ -95,7 +95,8 @@ async def run_events(
 ) -> EventSourceResponse:
     """The run's journal as server-sent events (``id`` = the event's sequence number), from
     after ``Last-Event-ID``; with ``follow`` (default) the stream stays open until the run is
-    final and every event was sent."""
+    over (final and not paused) and every event was sent; the last event, ``end``, says the
+    status."""
     record = await asyncio.to_thread(owned, svc, key, run_id)
     return EventSourceResponse(_stream(svc, record.id, last_event_id or 0, follow), ping=10)
 
@@ -110,11 +111,17 @@ async def _stream(
         for e in events:
             after = e.seq
             yield ServerSentEvent(json.dumps(e.to_json(), default=str), event=e.kind, id=str(e.seq))
-        if not follow or (status.is_final and not events):
+        if not follow or (_over(status) and not events):
             yield ServerSentEvent(json.dumps({"status": status.value}), event="end")
             return
         if not events:
             await asyncio.sleep(POLL_S)
+
+
+def _over(status: RunStatus) -> bool:
+    """Nothing more will be journaled: final, and not paused (a paused run goes on once an
+    approval is decided or it is resumed)."""
+    return status.is_final and status is not RunStatus.PAUSED
 
 
 @router.post("/{run_id}/cancel")
