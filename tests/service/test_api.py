@@ -94,9 +94,11 @@ def test_bad_requests_name_the_field(api: Api) -> None:
         r = c.post("/v1/runs", json={"agent": "echoer"})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "goal"]
         r = c.post("/v1/runs", json={"agent": "../../etc/passwd", "goal": "x"})
-        assert r.status_code == 422 and "field 'agent'" in r.json()["detail"]
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "agent"]
         r = c.post("/v1/runs", json={"agent": "nobody", "goal": "x"})
-        assert r.status_code == 422 and "no agent 'nobody'" in r.json()["detail"]
+        assert r.status_code == 404 and "no agent 'nobody'" in r.json()["detail"]
+        r = c.post("/v1/runs", json={"agent": "echoer", "goal": "x", "model": "nope:x"})
+        assert r.status_code == 404 and "unknown model id" in r.json()["detail"]
         r = c.post("/v1/runs", json={"goal": "x", "surprise": 1})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "surprise"]
         r = c.post("/v1/approvals/x", json={"decision": "deny"})
@@ -169,11 +171,16 @@ def test_tenant_a_gets_404_for_every_object_of_tenant_b(api: Api) -> None:
 
 def test_kill_needs_admin_and_metrics_count_runs(api: Api) -> None:
     with client(api.base, api.key("alpha", "runs:write")) as c:
-        assert c.post("/v1/kill", json={"tool": "calculator"}).status_code == 403
+        assert c.post("/v1/kill", json={"scope": "tool", "tool": "calculator"}).status_code == 403
     with client(api.base, api.key("alpha", "admin")) as c:
-        r = c.post("/v1/kill", json={"tool": "calculator", "reason": "test"})
+        r = c.post("/v1/kill", json={"scope": "tool", "tool": "calculator", "reason": "test"})
         assert r.status_code == 200 and r.json()["scope"] == "tool"
-        assert c.post("/v1/kill", json={"tool": "calculator", "lift": True}).json()["lifted"] == 1
+        assert (
+            c.post("/v1/kill", json={"scope": "tool", "tool": "calculator", "lift": True}).json()[
+                "lifted"
+            ]
+            == 1
+        )
         assert c.get("/healthz").json() == {"status": "ok"}
         assert c.get("/readyz").json()["status"] == "ready"
         text = c.get("/metrics").text

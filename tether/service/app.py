@@ -1,8 +1,9 @@
 """The HTTP service (``tether serve``): FastAPI over the same runtime the CLI uses.
 
 ``create_app(service)`` mounts the routers; tether's errors become JSON responses that keep the
-message (which names the field or object and the fix): a usage error (a run already final, a
-run waiting for an approval) is 409, a configuration error (an unknown agent or model) 422.
+message (which names the field or object and the fix): an unknown run, agent or model is 404;
+a usage error (a run already final, a run waiting for an approval) or another configuration
+problem is 409; the database unreachable is 503. Malformed requests are FastAPI's 422.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tether.errors import ConfigError, RunNotFound, StoreError, UsageError
+from tether.errors import ConfigError, RunNotFound, StoreError, UnknownModelError, UsageError
 from tether.service import metrics
 from tether.service.ops import approvals_router, ops_router
 from tether.service.runs import router as runs_router
-from tether.service.state import Service
+from tether.service.state import Service, UnknownAgent
 
 
 def create_app(svc: Service) -> FastAPI:
@@ -47,8 +48,10 @@ def create_app(svc: Service) -> FastAPI:
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     app.add_exception_handler(RunNotFound, _status(404))
+    app.add_exception_handler(UnknownAgent, _status(404))
+    app.add_exception_handler(UnknownModelError, _status(404))
     app.add_exception_handler(UsageError, _status(409))
-    app.add_exception_handler(ConfigError, _status(422))
+    app.add_exception_handler(ConfigError, _status(409))
     app.add_exception_handler(StoreError, _status(503))
     return app
 

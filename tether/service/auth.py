@@ -7,10 +7,11 @@ tenant is 404, exactly like one that does not exist, so a key cannot probe other
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from tether.service.keys import SCOPES, ApiKey
 from tether.service.state import Service, service
@@ -57,3 +58,16 @@ def not_found(kind: str, ref: str) -> HTTPException:
 
 
 ServiceDep = Annotated[Service, Depends(service)]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+# the error answers every authenticated route may give, documented in the OpenAPI document
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no API key, or not a valid one"},
+    403: {"model": Problem, "description": "the API key lacks the route's scope"},
+    404: {"model": Problem, "description": "no such object in the key's tenant"},
+    409: {"model": Problem, "description": "the object's state does not allow it"},
+}

@@ -6,16 +6,17 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from tether.agent.spec import NAME_PATTERN
 from tether.errors import UsageError
 from tether.governance import operator
-from tether.service.auth import ServiceDep, not_found, scope
+from tether.service.auth import ERRORS, Problem, ServiceDep, not_found, scope
 from tether.service.keys import ApiKey
 from tether.store import ApprovalRecord, current_version
 from tether.store.migrations import MIGRATIONS
 
-approvals_router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
+approvals_router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=ERRORS)
 ops_router = APIRouter(tags=["operations"])
 
 Viewer = Annotated[ApiKey, Depends(scope("approvals:read"))]
@@ -23,11 +24,11 @@ Decider = Annotated[ApiKey, Depends(scope("approvals:decide"))]
 Admin = Annotated[ApiKey, Depends(scope("admin"))]
 
 
-class Decision(BaseModel):
+class Approve(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["approve", "deny"]
-    reason: str | None = Field(default=None, max_length=2000, description="required to deny")
+    decision: Literal["approve"]
+    reason: str | None = Field(default=None, max_length=2000)
     edit: dict[str, Any] | None = Field(
         default=None, description="approve with these arguments instead (the tool's schema)"
     )
@@ -35,22 +36,44 @@ class Decision(BaseModel):
         default=None, max_length=200, description="who decides (default: the API key's name)"
     )
 
-    @model_validator(mode="after")
-    def _deny_has_reason(self) -> Decision:
-        if self.decision == "deny" and not (self.reason or "").strip():
-            raise ValueError("field 'reason': a denial needs a reason (the agent is told it)")
-        if self.decision == "deny" and self.edit is not None:
-            raise ValueError("field 'edit': only an approval can edit the arguments")
-        return self
 
-
-class Kill(BaseModel):
+class Deny(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    agent: str | None = Field(default=None, max_length=64, description="only this agent")
-    tool: str | None = Field(default=None, max_length=200, description="only this tool")
+    decision: Literal["deny"]
+    reason: str = Field(
+        min_length=1, max_length=2000, pattern=r"\S", description="why (the agent is told it)"
+    )
+    by: str | None = Field(
+        default=None, max_length=200, description="who decides (default: the API key's name)"
+    )
+
+
+Decision = Annotated[Approve | Deny, Field(discriminator="decision")]
+
+
+class _Switch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     lift: bool = Field(default=False, description="lift the switch instead of setting it")
     reason: str = Field(default="", max_length=2000)
+
+
+class KillAll(_Switch):
+    scope: Literal["global"]
+
+
+class KillAgent(_Switch):
+    scope: Literal["agent"]
+    agent: str = Field(pattern=NAME_PATTERN, description="this agent's runs")
+
+
+class KillTool(_Switch):
+    scope: Literal["tool"]
+    tool: str = Field(min_length=1, max_length=200, description="this tool's calls")
+
+
+Kill = Annotated[KillAll | KillAgent | KillTool, Field(discriminator="scope")]
 
 
 def _owned(svc: ServiceDep, key: ApiKey, approval_id: str) -> ApprovalRecord:
@@ -87,20 +110,21 @@ def decide(approval_id: str, body: Decision, svc: ServiceDep, key: Decider) -> d
     is queued to go on."""
     record = _owned(svc, key, approval_id)
     by = body.by or f"api:{key.name or key.id}"
-    if body.decision == "approve":
+    if isinstance(body, Approve):
         decided = svc.approvals.approve(record.id, by, edit=body.edit, reason=body.reason)
     else:
-        decided = svc.approvals.deny(record.id, by, body.reason or "")
+        decided = svc.approvals.deny(record.id, by, body.reason)
     return decided.to_json()
 
 
-@ops_router.post("/v1/kill", tags=["operations"])
+@ops_router.post("/v1/kill", responses=ERRORS)
 def kill(body: Kill, svc: ServiceDep, key: Admin) -> dict[str, Any]:
     """Set (or lift) a kill switch: global, per agent or per tool; effective before the
     next step of every run it concerns."""
-    if body.agent and body.tool:
-        raise HTTPException(422, "give field 'agent' or field 'tool', not both")
-    switch_scope, target = operator.scope_of(body.agent, body.tool)
+    agent = body.agent if isinstance(body, KillAgent) else None
+    switch_scope, target = operator.scope_of(
+        agent, body.tool if isinstance(body, KillTool) else None
+    )
     by = f"api:{key.name or key.id}"
     if body.lift:
         lifted = operator.lift(svc.runtime, switch_scope, target)
@@ -122,7 +146,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@ops_router.get("/readyz")
+@ops_router.get("/readyz", responses={503: {"model": Problem, "description": "not ready"}})
 def readyz(svc: ServiceDep) -> dict[str, Any]:
     """The database answers and its schema is current (503 otherwise)."""
     engine = svc.runtime.store.engine

@@ -11,16 +11,17 @@ from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from tether.agent.spec import NAME_PATTERN
 from tether.cli.render import record_json
 from tether.costs import cost_report
 from tether.errors import RunNotFound
-from tether.service.auth import ServiceDep, not_found, scope
+from tether.service.auth import ERRORS, ServiceDep, not_found, scope
 from tether.service.keys import ApiKey
 from tether.service.state import Service
 from tether.store import RunRecord
 from tether.types import RunStatus
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=ERRORS)
 POLL_S = 0.25  # how often a followed run's journal is read for new events
 
 
@@ -29,9 +30,13 @@ class RunCreate(BaseModel):
 
     goal: str = Field(min_length=1, max_length=20_000, description="what the agent should do")
     agent: str = Field(
-        default="assistant", max_length=64, description="an agent name (agents/NAME.yaml)"
+        default="assistant",
+        pattern=NAME_PATTERN,
+        description="an agent name: agents/NAME.yaml, or a packaged agent",
     )
-    model: str | None = Field(default=None, max_length=200, description="a model id override")
+    model: str | None = Field(
+        default=None, min_length=1, max_length=200, description="a model id override"
+    )
 
 
 class RunCreated(BaseModel):
@@ -90,7 +95,7 @@ async def run_events(
     run_id: str,
     svc: ServiceDep,
     key: Reader,
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    last_event_id: Annotated[str, Header(pattern=r"^[0-9]{1,18}$")] = "0",
     follow: bool = True,
 ) -> EventSourceResponse:
     """The run's journal as server-sent events (``id`` = the event's sequence number), from
@@ -98,7 +103,7 @@ async def run_events(
     over (final and not paused) and every event was sent; the last event, ``end``, says the
     status."""
     record = await asyncio.to_thread(owned, svc, key, run_id)
-    return EventSourceResponse(_stream(svc, record.id, last_event_id or 0, follow), ping=10)
+    return EventSourceResponse(_stream(svc, record.id, int(last_event_id), follow), ping=10)
 
 
 async def _stream(

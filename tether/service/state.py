@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("tether.service")
 
 
+class UnknownAgent(ConfigError):
+    """A request names an agent the service does not have (404)."""
+
+
 @dataclass(kw_only=True)
 class Service:
     runtime: Runtime
@@ -45,17 +50,15 @@ class Service:
         self.approvals = Approvals(self.runtime)
 
     def agent(self, name: str) -> Agent:
-        """An agent by name only (never a path from a request)."""
-        import re
-
+        """An agent by name only (never a path from a request); ``UnknownAgent`` if none."""
         from tether.cli.main import EXAMPLES
 
         if not re.match(NAME_PATTERN, name):
-            raise ConfigError(f"field 'agent': {name!r} is not an agent name")
+            raise UnknownAgent(f"field 'agent': {name!r} is not an agent name")
         for path in (self.agents_dir / f"{name}.yaml", EXAMPLES / f"{name}.yaml"):
             if path.is_file():
                 return load_agent(path)
-        raise ConfigError(
+        raise UnknownAgent(
             f"field 'agent': no agent {name!r}; put {self.agents_dir / (name + '.yaml')} "
             "in the project or use a packaged one"
         )
