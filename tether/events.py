@@ -34,6 +34,8 @@ class RunStarted(_Payload):
     tenant: str = "default"  # who the run acts for: policy decisions use these
     user: str | None = None
     budget: dict[str, Any] = Field(default_factory=dict)  # the run's own budget, if given
+    # what started it when not a person: {"trigger": NAME, "delivery": KEY} for a webhook
+    origin: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelRequested(_Payload):

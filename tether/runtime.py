@@ -279,13 +279,21 @@ class Runtime:
         model: str | None = None,
         tenant: str | None = None,
         budget: Budget | None = None,
+        origin: Mapping[str, Any] | None = None,
     ) -> str:
         """Create a run and put it on the workers' queue (``tether run --detach``); returns
-        its id at once. Any ``tether worker`` on the same database executes it."""
+        its id at once. Any ``tether worker`` on the same database executes it. ``origin``
+        (journaled in ``run_started``) says what started it, e.g. a webhook trigger."""
         from tether.durable import enqueue_run  # DBOS lives only in tether.durable
 
         ctx = await self.start(
-            agent, goal, model=model, status=RunStatus.QUEUED, tenant=tenant, budget=budget
+            agent,
+            goal,
+            model=model,
+            status=RunStatus.QUEUED,
+            tenant=tenant,
+            budget=budget,
+            origin=origin,
         )
         await asyncio.to_thread(enqueue_run, self, ctx.run_id)
         return ctx.run_id
@@ -320,6 +328,7 @@ class Runtime:
         user: str | None = None,
         extra_tools: Sequence[Tool] = (),
         budget: Budget | None = None,
+        origin: Mapping[str, Any] | None = None,
     ) -> RunContext:
         """Check the agent, model and policies, create the run and journal ``run_started``.
 
@@ -371,6 +380,7 @@ class Runtime:
                 tenant=tenant,
                 user=user,
                 budget=budget.model_dump(mode="json", exclude_none=True),
+                origin=dict(origin or {}),
             ),
         )
         return ctx

@@ -21,6 +21,9 @@ from tether.testing import ScriptedModel, answer, call
 from tether.types import RunStatus
 
 ALL = list(SCOPES)
+# signed by a trigger's secret, not an API key: tests/service/test_webhooks.py; a trigger's
+# tenant is in its declaration, so no caller chooses it
+WEBHOOKS = "/v1/triggers/"
 
 
 @dataclass
@@ -149,7 +152,7 @@ def test_tenant_a_gets_404_for_every_object_of_tenant_b(api: Api) -> None:
         paths = c.get("/openapi.json").json()["paths"]
         checked = []
         for path, methods in paths.items():
-            if "{" not in path:
+            if "{" not in path or path.startswith(WEBHOOKS):
                 continue
             for method in methods:
                 names = [p.strip("{}") for p in path.split("/") if p.startswith("{")]

@@ -24,6 +24,7 @@ def serve(
         int, typer.Option(min=0, help="runs this process executes at once; 0: `tether worker`s do")
     ] = 0,
     agents: Annotated[Path, typer.Option(help="folder of agents by name")] = Path("agents"),
+    triggers: Annotated[Path, typer.Option(help="webhook triggers file")] = Path("triggers.yaml"),
 ) -> None:
     """Serve the HTTP API (DESIGN §3) until SIGTERM or SIGINT."""
     import uvicorn
@@ -34,7 +35,9 @@ def serve(
     with _errors():
         overrides = {"worker_concurrency": workers} if workers else {}
         rt = Runtime(settings=load_settings(**overrides), durable=True)
-        app = create_app(Service(runtime=rt, agents_dir=agents, workers=workers))
+        app = create_app(
+            Service(runtime=rt, agents_dir=agents, workers=workers, triggers_file=triggers)
+        )
     print(f"tether serving on http://{host}:{port}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 

@@ -19,6 +19,7 @@ from tether.service import metrics
 from tether.service.ops import approvals_router, ops_router
 from tether.service.runs import router as runs_router
 from tether.service.state import Service, UnknownAgent
+from tether.service.webhooks import router as webhooks_router
 
 
 def create_app(svc: Service) -> FastAPI:
@@ -40,6 +41,7 @@ def create_app(svc: Service) -> FastAPI:
     app.include_router(runs_router)
     app.include_router(approvals_router)
     app.include_router(ops_router)
+    app.include_router(webhooks_router)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def prometheus(request: Request) -> Response:

@@ -13,7 +13,8 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
@@ -21,10 +22,9 @@ from tether.agent.spec import NAME_PATTERN, Agent, load_agent
 from tether.errors import ConfigError
 from tether.governance.approvals import Approvals
 from tether.service.keys import KeyStore
+from tether.service.triggers import Trigger, load_triggers
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tether.runtime import Runtime
 
 log = logging.getLogger("tether.service")
@@ -39,6 +39,7 @@ class Service:
     runtime: Runtime
     agents_dir: Path  # agents by name: AGENTS_DIR/NAME.yaml, then the packaged examples
     workers: int = 0  # runs this process executes at once; 0: only `tether worker` processes
+    triggers_file: Path = field(default_factory=lambda: Path("triggers.yaml"))
     keys: KeyStore = field(init=False)
     approvals: Approvals = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -96,8 +97,22 @@ class Service:
             except Exception:  # retried at the next tick
                 log.warning("approvals sweep failed", exc_info=True)
 
-    def submit(self, agent: Agent, goal: str, *, tenant: str, model: str | None) -> str:
-        return asyncio.run(self.runtime.submit(agent, goal, model=model, tenant=tenant))
+    def submit(
+        self,
+        agent: Agent,
+        goal: str,
+        *,
+        tenant: str,
+        model: str | None,
+        origin: dict[str, Any] | None = None,
+    ) -> str:
+        return asyncio.run(
+            self.runtime.submit(agent, goal, model=model, tenant=tenant, origin=origin)
+        )
+
+    def triggers(self) -> dict[str, Trigger]:
+        """The project's webhook triggers, read at each request (edits apply at once)."""
+        return load_triggers(self.triggers_file)
 
 
 def service(request: Request) -> Service:

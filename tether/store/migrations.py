@@ -36,6 +36,7 @@ from tether.store.schema import (
     operator_messages,
     runs,
     schema_version,
+    trigger_deliveries,
 )
 
 MigrationFn = Callable[[sa.Connection], None]
@@ -87,8 +88,8 @@ def _semantic_memory(conn: sa.Connection) -> None:
         )
 
 
-def _api_keys(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[api_keys], checkfirst=True)
+def _service(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[api_keys, trigger_deliveries], checkfirst=True)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -98,7 +99,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "kill switches and operator messages", _operator_controls),
     (5, "approvals", _approvals),
     (6, "semantic memory", _semantic_memory),
-    (15, "api keys", _api_keys),
+    (15, "api keys and webhook deliveries", _service),
 )
 
 

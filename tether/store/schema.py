@@ -237,6 +237,17 @@ api_keys = sa.Table(
     sa.Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# Webhook deliveries (migration 15): one row per (trigger, delivery key) so that a replayed or
+# duplicate delivery starts nothing; ``run_id`` is the run the first one started.
+trigger_deliveries = sa.Table(
+    "tether_trigger_deliveries",
+    metadata,
+    sa.Column("trigger", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(500), primary_key=True),
+    sa.Column("run_id", sa.String(128), nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -249,4 +260,5 @@ TABLES: tuple[sa.Table, ...] = (
     memory_chunks,
     memory_generations,
     api_keys,
+    trigger_deliveries,
 )
