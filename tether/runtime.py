@@ -329,11 +329,13 @@ class Runtime:
         extra_tools: Sequence[Tool] = (),
         budget: Budget | None = None,
         origin: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> RunContext:
         """Check the agent, model and policies, create the run and journal ``run_started``.
 
         ``extra_tools`` join the agent's own (the tools of its MCP servers). Configuration
-        errors raise here, before anything is stored.
+        errors raise here, before anything is stored. ``run_id``: a given id (a scheduled
+        run's, derived from its schedule and time) instead of a new one.
         """
         budget = budget or Budget()
         spec_agent = self.resolve_agent(agent)
@@ -344,7 +346,7 @@ class Runtime:
         self.policies.current()  # a policy file that does not load fails here
         tenant = tenant or self.settings.tenant
         user = user if user is not None else self.settings.user
-        run_id = new_run_id(self.clock)
+        run_id = run_id or new_run_id(self.clock)
         now = self.clock.now()
         await asyncio.to_thread(
             self.store.runs.create,

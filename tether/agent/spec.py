@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tether.errors import AgentSpecError, ConfigError
 from tether.governance.budget import Budget, ToolBudget
@@ -44,6 +44,29 @@ class Limits(BaseModel):
         default=2, ge=1, description="same tool with same arguments before no_progress"
     )
     max_output_tokens: int = Field(default=256, ge=16, le=8192, description="per model call")
+
+
+class Schedule(BaseModel):
+    """A cron schedule on which the agent starts a run by itself (``tether worker`` fires it,
+    once per period however many workers run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cron: str = Field(description="5 fields (minute first), or 6 with seconds first; UTC")
+    goal: str = Field(min_length=1, max_length=20_000, description="the goal of each run")
+    tenant: str | None = Field(default=None, description="who the runs act for")
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter  # comes with dbos
+
+        if not croniter.is_valid(value, second_at_beginning=True):
+            raise ValueError(
+                f"{value!r} is not a cron expression: give 5 fields (m h dom mon dow), e.g. "
+                "'0 9 * * 1', or 6 with seconds first"
+            )
+        return value
 
 
 class AgentSpec(BaseModel):
@@ -85,6 +108,9 @@ class AgentSpec(BaseModel):
     guardrails: Guardrails | None = Field(
         default=None, description="input and output filters, tool allow list"
     )
+    schedule: Schedule | None = Field(
+        default=None, description="a cron schedule on which the agent starts runs"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +137,7 @@ class Agent:
     description: str = ""
     scopes: Sequence[str] | None = None  # auth scopes the agent holds (policy checks them)
     guardrails: Guardrails | None = None  # input/output filters (tether/governance/guardrails)
+    schedule: Schedule | None = None  # runs it starts by itself (tether worker fires them)
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -157,6 +184,7 @@ class Agent:
                 "guided": self.guided,
                 "scopes": None if self.scopes is None else list(self.scopes),
                 "guardrails": self.guardrails,
+                "schedule": self.schedule,
             },
             self.source,
         )
@@ -183,6 +211,8 @@ class Agent:
         unset |= set() if self.mcp else {"mcp"}  # ... and from before MCP servers
         if self.guardrails is None:
             unset.add("guardrails")
+        if self.schedule is None:
+            unset.add("schedule")
         body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
         body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
@@ -298,6 +328,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         guided=spec.guided,
         scopes=spec.scopes,
         guardrails=spec.guardrails,
+        schedule=spec.schedule,
         source=source,
     )
 

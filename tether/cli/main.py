@@ -175,6 +175,9 @@ def worker(
         bool, typer.Option("--adopt-expired", help="take over runs of dead executors")
     ] = False,
     grace: Annotated[int, typer.Option(min=0, help="seconds to finish runs on SIGTERM")] = 30,
+    agents: Annotated[
+        Path, typer.Option(help="agents folder: their cron schedules are registered")
+    ] = Path("agents"),
 ) -> None:
     """Execute queued runs until SIGTERM (graceful) or SIGINT."""
     from tether import durable
@@ -186,7 +189,9 @@ def worker(
         rt = Runtime(settings=load_settings(**overrides), durable=True)
         ident = executor_id or rt.settings.executor_id or f"worker-{socket.gethostname()}"
         try:
-            durable.serve_worker(rt, executor_id=ident, adopt=adopt_expired, grace_s=grace)
+            durable.serve_worker(
+                rt, executor_id=ident, adopt=adopt_expired, grace_s=grace, agents_dir=agents
+            )
         finally:
             rt.close()
 
