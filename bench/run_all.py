@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["overhead.py", "tools.py", "http_tools.py", "governance.py", "scale.py", "memory.py"]
+BENCHES = ["overhead.py", "tools.py", "http_tools.py", "governance.py", "scale.py", "memory.py", "service.py"]
 
 if __name__ == "__main__":
     failed = 0

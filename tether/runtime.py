@@ -7,8 +7,10 @@ model id fails with a ``ConfigError`` and leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tether.agent.context import RunContext
 from tether.agent.loop import Finish, next_node
@@ -41,9 +43,12 @@ from tether.tools.resilience import ResilientToolExecutor, ToolRunner
 from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
 
 log = logging.getLogger("tether.runtime")
+T = TypeVar("T")
 
 
+@functools.cache
 def tether_version() -> str:
+    """The installed tether's version (read once: a metadata lookup costs milliseconds)."""
     try:
         return version("tether")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -130,6 +135,18 @@ class Runtime:
     _secrets: SecretSource | None = None
     _factory: ModelFactory | None = None
     _policies: PolicySource | None = None
+    # made once, on first use, and closed by ``close`` (the DBOS client that enqueues runs)
+    _resources: dict[str, Any] = field(default_factory=dict, repr=False)
+    _resources_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def resource(self, name: str, make: Callable[[], T]) -> T:
+        """The runtime's ``name`` resource, made by ``make`` on first use (any thread);
+        ``close`` destroys it."""
+        with self._resources_lock:
+            if name not in self._resources:
+                self._resources[name] = make()
+            value: T = self._resources[name]
+            return value
 
     @property
     def policies(self) -> PolicySource:
@@ -191,6 +208,10 @@ class Runtime:
         return self._store
 
     def close(self) -> None:
+        with self._resources_lock:
+            resources, self._resources = list(self._resources.values()), {}
+        for r in resources:
+            (getattr(r, "destroy", None) or r.close)()
         if self._store is not None:
             self._store.close()
             self._store = None
