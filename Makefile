@@ -33,11 +33,13 @@ run: $(VENV)/.installed
 	cd examples/workspace && TETHER_HOME=../../.tether TETHER_WORKSPACE=. \
 	  $(OFFLINE) ../../$(BIN)/tether run --agent demo "$(DEMO_GOAL)"
 
-# System packages the tests need: bubblewrap for the code sandbox (installed once).
+# System packages the tests need: bubblewrap for the code sandbox, Debian's chromium for the
+# dashboard's browser tests (each installed once).
 sysdeps:
-	@command -v bwrap >/dev/null || { \
+	@command -v bwrap >/dev/null && command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap chromium; }
 
 test: $(VENV)/.dev sysdeps
 	$(BIN)/ruff check tether tests bench

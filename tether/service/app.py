@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tether import dashboard
 from tether.errors import ConfigError, RunNotFound, StoreError, UnknownModelError, UsageError
 from tether.service import metrics
 from tether.service.ops import approvals_router, ops_router
@@ -42,6 +43,7 @@ def create_app(svc: Service) -> FastAPI:
     app.include_router(approvals_router)
     app.include_router(ops_router)
     app.include_router(webhooks_router)
+    app.include_router(dashboard.router)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def prometheus(request: Request) -> Response:
