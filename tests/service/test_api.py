@@ -142,6 +142,7 @@ def _body(path: str, method: str) -> dict[str, Any] | None:
         ("/v1/runs", "post"): {"agent": "echoer", "goal": "x"},
         ("/v1/approvals/{approval_id}", "post"): {"decision": "approve"},
         ("/v1/kill", "post"): None,
+        ("/v1/runs/{run_id}/ratings", "post"): {"thumbs": "up"},
     }
     return bodies.get((path, method))
 
@@ -162,7 +163,7 @@ def test_tenant_a_gets_404_for_every_object_of_tenant_b(api: Api) -> None:
                 assert r.status_code == 404, (method, path, r.status_code, r.text)
                 assert api.b_run not in r.text or "no run" in r.text
                 checked.append((method, path))
-        assert len(checked) >= 6  # runs: get, events, cancel, resume; approvals: get, decide
+        assert len(checked) >= 8  # runs: get, events, cancel, resume, rate, ratings; approvals
         for path, methods in paths.items():
             if "{" in path or "get" not in methods or not path.startswith("/v1/"):
                 continue
@@ -170,6 +171,19 @@ def test_tenant_a_gets_404_for_every_object_of_tenant_b(api: Api) -> None:
             assert api.b_run not in listed and api.b_approval not in listed, path
     assert api.rt.store.runs.get(api.b_run).status is RunStatus.QUEUED  # untouched
     assert api.rt.store.approvals.get(api.b_approval).status == "pending"
+
+
+def test_people_rate_runs(api: Api) -> None:
+    with client(api.base, api.key("beta", "runs:read")) as c:
+        r = c.post(
+            f"/v1/runs/{api.b_run}/ratings",
+            json={"thumbs": "down", "tags": ["wrong-tool"], "correction": "mail bob@example.com"},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["by"] == "api:beta-test" and "bob@example.com" not in r.text
+        assert c.post(f"/v1/runs/{api.b_run}/ratings", json={}).status_code == 409
+        (got,) = c.get(f"/v1/runs/{api.b_run}/ratings").json()
+        assert got["thumbs"] == "down" and got["tags"] == ["wrong-tool"]
 
 
 def test_kill_needs_admin_and_metrics_count_runs(api: Api) -> None:

@@ -109,6 +109,10 @@ def test_approve_a_pending_call_in_the_dashboard(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, page.inner_text("#status")
                 time.sleep(0.5)
             assert shot(page, checker, shots / "run-done.png") > 5
+            page.fill("#rate input[name=tags]", "good, fast")
+            page.click("#rate button[value=up]")
+            page.wait_for_selector("#rate div")
+            assert "dashboard:alice: up good, fast" in page.inner_text("#rate")
             browser.close()
     finally:
         stop_process(env, worker)

@@ -394,7 +394,7 @@ ops.register(app, runs_app)
 
 from tether.cli import service  # noqa: E402 - as above
 
-service.register(app)
+service.register(app, runs_app)
 
 
 def main() -> None:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from tether.cli.main import JsonOpt, _errors, _out, _with_store
 from tether.runtime import Runtime
+from tether.store.ratings import Thumbs
 
 keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
 
@@ -89,6 +90,40 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     _out().print(f"{key.id} revoked")
 
 
-def register(app: typer.Typer) -> None:
+def rate(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],
+    up: Annotated[bool, typer.Option("--up", help="thumbs up")] = False,
+    down: Annotated[bool, typer.Option("--down", help="thumbs down")] = False,
+    tag: Annotated[list[str] | None, typer.Option(help="repeat for each tag")] = None,
+    correction: Annotated[str | None, typer.Option(help="what it should have said")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rate a run: thumbs, tags, a correction (kept with the run; eval cases can use them)."""
+    from tether.governance.operator import operator_name
+
+    if up and down:
+        raise typer.BadParameter("give --up or --down, not both")
+    thumbs: Thumbs | None = "up" if up else ("down" if down else None)
+
+    def go(rt: Runtime) -> Any:
+        record = rt.store.runs.find(run_id)
+        return rt.store.ratings.add(
+            record.id,
+            by=operator_name(),
+            tenant=record.tenant,
+            thumbs=thumbs,
+            tags=tag or [],
+            correction=correction,
+        )
+
+    rating = _with_store(go)
+    if as_json:
+        typer.echo(json.dumps(rating.to_json()))
+    else:
+        _out().print(f"rated {rating.run_id}: {rating.thumbs or ''} {' '.join(rating.tags)}")
+
+
+def register(app: typer.Typer, runs_app: typer.Typer) -> None:
     app.command()(serve)
     app.add_typer(keys_app, name="keys")
+    runs_app.command("rate")(rate)

@@ -27,6 +27,7 @@ from tether.errors import RunNotFound, UsageError
 from tether.governance import operator
 from tether.service.keys import ApiKey
 from tether.service.state import Service, service
+from tether.store.ratings import Thumbs
 from tether.types import RunStatus
 
 COOKIE = "tether_key"
@@ -169,7 +170,37 @@ async def run_page(request: Request, run_id: str) -> Response:
         total_ms=total_ms,
         events=shown,
         costs=costs,
+        ratings=store.ratings.of_run(run.id),
     )
+
+
+@router.post("/runs/{run_id}/rate")
+@_guard
+async def rate(request: Request, run_id: str) -> Response:
+    key, token = _session(request)
+    fields = await _form(request, token)
+    store = service(request).runtime.store
+    try:
+        run = store.runs.get(run_id)
+    except RunNotFound:
+        run = None
+    if run is None or run.tenant != key.tenant:
+        raise HTTPException(404, f"no run {run_id!r}")
+    thumbs: Thumbs | None = "up" if fields.get("thumbs") == "up" else None
+    thumbs = "down" if fields.get("thumbs") == "down" else thumbs
+    tags = [t.strip() for t in fields.get("tags", "").split(",") if t.strip()]
+    try:
+        store.ratings.add(
+            run.id,
+            by=f"dashboard:{key.name or key.id}",
+            tenant=key.tenant,
+            thumbs=thumbs,
+            tags=tags,
+            correction=fields.get("correction") or None,
+        )
+    except UsageError:
+        pass  # an empty form: nothing to keep
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
 
 
 @router.get("/approvals")

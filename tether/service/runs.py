@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,6 +127,39 @@ def _over(status: RunStatus) -> bool:
     """Nothing more will be journaled: final, and not paused (a paused run goes on once an
     approval is decided or it is resumed)."""
     return status.is_final and status is not RunStatus.PAUSED
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    thumbs: Literal["up", "down"] | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
+    correction: str | None = Field(
+        default=None, max_length=20_000, description="what the answer should have been"
+    )
+
+
+@router.post("/{run_id}/ratings", status_code=201)
+def rate(run_id: str, body: RatingIn, svc: ServiceDep, key: Reader) -> dict[str, Any]:
+    """Rate a run (thumbs, tags, a correction); ratings can become eval cases."""
+    record = owned(svc, key, run_id)
+    rating = svc.runtime.store.ratings.add(
+        record.id,
+        by=f"api:{key.name or key.id}",
+        tenant=key.tenant,
+        thumbs=body.thumbs,
+        tags=body.tags,
+        correction=body.correction,
+    )
+    return rating.to_json()
+
+
+@router.get("/{run_id}/ratings")
+def ratings_of(run_id: str, svc: ServiceDep, key: Reader) -> list[dict[str, Any]]:
+    """A run's ratings, oldest first."""
+    return [r.to_json() for r in svc.runtime.store.ratings.of_run(owned(svc, key, run_id).id)]
 
 
 @router.post("/{run_id}/cancel")

@@ -17,6 +17,7 @@ from tether.store.engine import make_engine, write_transaction
 from tether.store.executors import ExecutorStore, Lease
 from tether.store.journal import BLOB_THRESHOLD, Journal
 from tether.store.migrations import MIGRATIONS, current_version, migrate
+from tether.store.ratings import Rating, RatingStore
 from tether.store.runs import RunRecord, RunStore
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "KillSwitch",
     "Lease",
     "Preflight",
+    "Rating",
+    "RatingStore",
     "RunRecord",
     "RunStore",
     "Store",
@@ -51,6 +54,7 @@ class Store:
         self.executors = ExecutorStore(engine)
         self.controls = ControlStore(engine, redactor)
         self.approvals = ApprovalStore(engine, redactor)
+        self.ratings = RatingStore(engine, redactor)
 
     @classmethod
     def open(cls, url: str, redactor: Redactor, *, pool_size: int = 5) -> Store:

@@ -34,6 +34,7 @@ from tether.store.schema import (
     memory_generations,
     metadata,
     operator_messages,
+    ratings,
     runs,
     schema_version,
     trigger_deliveries,
@@ -89,7 +90,7 @@ def _semantic_memory(conn: sa.Connection) -> None:
 
 
 def _service(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[api_keys, trigger_deliveries], checkfirst=True)
+    metadata.create_all(conn, tables=[api_keys, trigger_deliveries, ratings], checkfirst=True)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -99,7 +100,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "kill switches and operator messages", _operator_controls),
     (5, "approvals", _approvals),
     (6, "semantic memory", _semantic_memory),
-    (15, "api keys and webhook deliveries", _service),
+    (15, "api keys, webhook deliveries, ratings", _service),
 )
 
 

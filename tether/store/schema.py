@@ -248,6 +248,21 @@ trigger_deliveries = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
 
+# People's ratings of runs (migration 15): thumbs, tags, a correction; eval cases can be made
+# from them.
+ratings = sa.Table(
+    "tether_ratings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(128), sa.ForeignKey(runs.c.id), nullable=False, index=True),
+    sa.Column("tenant", sa.String(200), nullable=True),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("thumbs", sa.String(8), nullable=True),  # "up" | "down"
+    sa.Column("tags", sa.Text, nullable=False, server_default="[]"),  # JSON list
+    sa.Column("correction", sa.Text, nullable=True),  # redacted like the journal
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -261,4 +276,5 @@ TABLES: tuple[sa.Table, ...] = (
     memory_generations,
     api_keys,
     trigger_deliveries,
+    ratings,
 )
