@@ -123,7 +123,50 @@ def rate(
         _out().print(f"rated {rating.run_id}: {rating.thumbs or ''} {' '.join(rating.tags)}")
 
 
+def costs(
+    tenant: Annotated[str | None, typer.Option(help="only this tenant's runs")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="the newest N runs")] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Spend and tokens by agent, model, tool and tenant, from the journal."""
+    from tether.observability import kpis
+
+    report = _with_store(lambda rt: kpis.costs(*kpis.gather(rt.store, tenant=tenant, limit=limit)))
+    data = report.to_json()
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    out = _out()
+    for by, lines in data.items():
+        out.print(f"[bold]by {by}[/]")
+        for name, line in lines.items():
+            out.print(
+                f"  {name:<40} runs {line['runs']:>5} calls {line['calls']:>6} tokens "
+                f"{line['input_tokens'] + line['output_tokens']:>9} cost {line['cost']}",
+                highlight=False,
+            )
+
+
+def kpis_command(
+    tenant: Annotated[str | None, typer.Option(help="only this tenant's runs")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="the newest N runs")] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Task success, containment, approval latency, cost per success, tool-call rates."""
+    from tether.observability import kpis
+
+    figures = _with_store(lambda rt: kpis.kpis(*kpis.gather(rt.store, tenant=tenant, limit=limit)))
+    data = figures.to_json()
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    for name, value in data.items():
+        _out().print(f"{name:<28} {'-' if value is None else value}", highlight=False)
+
+
 def register(app: typer.Typer, runs_app: typer.Typer) -> None:
+    app.command()(costs)
+    app.command("kpis")(kpis_command)
     app.command()(serve)
     app.add_typer(keys_app, name="keys")
     runs_app.command("rate")(rate)

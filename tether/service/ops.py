@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from tether.agent.spec import NAME_PATTERN
 from tether.errors import UsageError
 from tether.governance import operator
+from tether.observability import kpis
 from tether.service.auth import ERRORS, Problem, ServiceDep, not_found, scope
 from tether.service.keys import ApiKey
 from tether.store import ApprovalRecord, current_version
@@ -138,6 +139,25 @@ def kill(body: Kill, svc: ServiceDep, key: Admin) -> dict[str, Any]:
         "created": done.created,
         "runs": list(done.runs),
     }
+
+
+Reader = Annotated[ApiKey, Depends(scope("runs:read"))]
+
+
+@ops_router.get("/v1/kpis", responses=ERRORS)
+def get_kpis(
+    svc: ServiceDep, key: Reader, limit: int = Query(default=1000, ge=1, le=100_000)
+) -> dict[str, Any]:
+    """The tenant's KPIs over its newest ``limit`` runs (DESIGN §2.9)."""
+    return kpis.kpis(*kpis.gather(svc.runtime.store, tenant=key.tenant, limit=limit)).to_json()
+
+
+@ops_router.get("/v1/costs", responses=ERRORS)
+def get_costs(
+    svc: ServiceDep, key: Reader, limit: int = Query(default=1000, ge=1, le=100_000)
+) -> dict[str, Any]:
+    """The tenant's spend by agent, model and tool over its newest ``limit`` runs."""
+    return kpis.costs(*kpis.gather(svc.runtime.store, tenant=key.tenant, limit=limit)).to_json()
 
 
 @ops_router.get("/healthz")
