@@ -34,6 +34,7 @@ from tether.governance.budget import Budget, RunBudgets
 from tether.governance.gate import PolicyGate
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
+from tether.observability.logs import current_run
 from tether.redact import Redactor
 from tether.secrets import SecretSource
 from tether.settings import Settings, load_settings
@@ -493,6 +494,7 @@ class Runtime:
         Exceptions in ``reraise`` (the durable layer's own) propagate instead.
         """
         runner = runner or DirectRunner()
+        token = current_run.set(ctx.run_id)  # on every log line of its steps
         try:
             await drive_loop(ctx, runner, next_node(ctx.state))
         except reraise:
@@ -501,6 +503,8 @@ class Runtime:
             log.exception("run %s crashed", ctx.run_id)
             reason = f"internal error: {type(exc).__name__}: {exc}"
             await Finish(status=RunStatus.FAILED, reason=reason).run(ctx, runner)
+        finally:
+            current_run.reset(token)
 
     def result(self, ctx: RunContext, wall_s: float = 0.0) -> RunResult:
         s = ctx.state

@@ -21,6 +21,7 @@ from tether.cli.memory import memory_app
 from tether.cli.render import print_run, record_json, runs_lines, summary_line
 from tether.costs import cost_report
 from tether.errors import ConfigError, StoreError, UsageError
+from tether.observability import logs
 from tether.runtime import Runtime
 from tether.settings import load_settings
 from tether.tools import BUILTIN_TOOLS, ToolRegistry
@@ -187,6 +188,7 @@ def worker(
         if concurrency is not None:
             overrides["worker_concurrency"] = concurrency
         rt = Runtime(settings=load_settings(**overrides), durable=True)
+        logs.configure(rt.settings.log_format, rt.redactor)
         ident = executor_id or rt.settings.executor_id or f"worker-{socket.gethostname()}"
         try:
             durable.serve_worker(

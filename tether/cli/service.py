@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from tether.cli.main import JsonOpt, _errors, _out, _with_store
+from tether.observability import logs
 from tether.runtime import Runtime
 from tether.store.ratings import Thumbs
 
@@ -36,6 +37,7 @@ def serve(
     with _errors():
         overrides = {"worker_concurrency": workers} if workers else {}
         rt = Runtime(settings=load_settings(**overrides), durable=True)
+        logs.configure(rt.settings.log_format, rt.redactor)
         app = create_app(
             Service(runtime=rt, agents_dir=agents, workers=workers, triggers_file=triggers)
         )
