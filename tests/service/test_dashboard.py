@@ -57,6 +57,7 @@ def test_approve_a_pending_call_in_the_dashboard(tmp_path: Path) -> None:
         "--json",
         *[a for s in scopes for a in ("--scope", s)],
     )
+    assert out.returncode == 0, out.stderr
     key = json.loads(out.stdout)["key"]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
