@@ -33,10 +33,10 @@ run: $(VENV)/.installed
 	cd examples/workspace && TETHER_HOME=../../.tether TETHER_WORKSPACE=. \
 	  $(OFFLINE) ../../$(BIN)/tether run --agent demo "$(DEMO_GOAL)"
 
-# System packages the tests need: bubblewrap for the code sandbox, chromium for the eval
-# report's screenshot test (each installed once).
+# System packages the tests need: bubblewrap for the code sandbox, Debian's chromium for the
+# eval report's screenshot and the dashboard's browser tests (each installed once).
 sysdeps:
-	@command -v bwrap >/dev/null || { \
+	@command -v bwrap >/dev/null && command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }
 	@command -v chromium >/dev/null || { \

@@ -20,6 +20,7 @@ BENCHES = [
     "memory_working.py",
     "teams.py",
     "evals.py",
+    "service.py",
 ]
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ class RunStarted(_Payload):
     # journal never names them): PII in the run's payloads is sealed with their data key
     subject_hash: str | None = None
     team: dict[str, Any] | None = None  # a team run: its portable spec (tether.team)
+    # what started it when not a person: {"trigger": NAME, "delivery": KEY} for a webhook
+    origin: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelRequested(_Payload):

@@ -7,8 +7,10 @@ model id fails with a ``ConfigError`` and leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -17,7 +19,7 @@ from decimal import Decimal
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tether.agent.context import RunContext
 from tether.agent.loop import Finish
@@ -38,6 +40,7 @@ from tether.governance.gate import PolicyGate
 from tether.memory.services import MemoryServices, embedder_from_settings
 from tether.models.base import Model
 from tether.models.factory import ModelFactory
+from tether.observability.logs import current_run
 from tether.plan.modes import drive_agent
 from tether.privacy.keys import Keyring, load_master_key
 from tether.privacy.runs import RunSealer, open_events
@@ -55,9 +58,12 @@ if TYPE_CHECKING:
     from tether.team import Team
 
 log = logging.getLogger("tether.runtime")
+T = TypeVar("T")
 
 
+@functools.cache
 def tether_version() -> str:
+    """The installed tether's version (read once: a metadata lookup costs milliseconds)."""
     try:
         return version("tether")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -147,6 +153,18 @@ class Runtime:
     _secrets: SecretSource | None = None
     _factory: ModelFactory | None = None
     _policies: PolicySource | None = None
+    # made once, on first use, and closed by ``close`` (the DBOS client that enqueues runs)
+    _resources: dict[str, Any] = field(default_factory=dict, repr=False)
+    _resources_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def resource(self, name: str, make: Callable[[], T]) -> T:
+        """The runtime's ``name`` resource, made by ``make`` on first use (any thread);
+        ``close`` destroys it."""
+        with self._resources_lock:
+            if name not in self._resources:
+                self._resources[name] = make()
+            value: T = self._resources[name]
+            return value
 
     @property
     def policies(self) -> PolicySource:
@@ -268,6 +286,10 @@ class Runtime:
         if self._memory is not None:
             self._memory.close()
             self._memory = None
+        with self._resources_lock:
+            resources, self._resources = list(self._resources.values()), {}
+        for r in resources:
+            (getattr(r, "destroy", None) or r.close)()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -377,9 +399,11 @@ class Runtime:
         budget: Budget | None = None,
         subject: str | None = None,
         session: str | None = None,
+        origin: Mapping[str, Any] | None = None,
     ) -> str:
         """Create a run and put it on the workers' queue (``tether run --detach``); returns
-        its id at once. Any ``tether worker`` on the same database executes it."""
+        its id at once. Any ``tether worker`` on the same database executes it. ``origin``
+        (journaled in ``run_started``) says what started it, e.g. a webhook trigger."""
         from tether.durable import enqueue_run  # DBOS lives only in tether.durable
         from tether.team import Team, as_team
 
@@ -398,6 +422,7 @@ class Runtime:
             budget=budget,
             subject=subject,
             session=session,
+            origin=origin,
         )
         await asyncio.to_thread(enqueue_run, self, ctx.run_id)
         return ctx.run_id
@@ -434,12 +459,15 @@ class Runtime:
         budget: Budget | None = None,
         subject: str | None = None,
         session: str | None = None,
+        origin: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> RunContext:
         """Check the agent, model and policies, create the run and journal ``run_started``
         (and, for a turn of ``session``, its ``session_context``).
 
         ``extra_tools`` join the agent's own (the tools of its MCP servers). Configuration
-        errors raise here, before anything is stored.
+        errors raise here, before anything is stored. ``run_id``: a given id (a scheduled
+        run's, derived from its schedule and time) instead of a new one.
         """
         budget = budget or Budget()
         spec_agent = self.resolve_agent(agent)
@@ -456,7 +484,7 @@ class Runtime:
             carried = await asyncio.to_thread(
                 self.session_context, check_session_id(session), tenant
             )
-        run_id = new_run_id(self.clock)
+        run_id = run_id or new_run_id(self.clock)
         now = self.clock.now()
         await asyncio.to_thread(
             self.store.runs.create,
@@ -502,6 +530,7 @@ class Runtime:
                 user=user,
                 budget=budget.model_dump(mode="json", exclude_none=True),
                 subject_hash=hashed,
+                origin=dict(origin or {}),
             ),
         )
         context = [] if carried is None else [(ctx.key(0, "session_context"), carried)]
@@ -648,6 +677,7 @@ class Runtime:
         Exceptions in ``reraise`` (the durable layer's own) propagate instead.
         """
         runner = runner or DirectRunner()
+        token = current_run.set(ctx.run_id)  # on every log line of its steps
         try:
             await drive_agent(ctx, runner)
         except reraise:
@@ -656,6 +686,8 @@ class Runtime:
             log.exception("run %s crashed", ctx.run_id)
             reason = f"internal error: {type(exc).__name__}: {exc}"
             await Finish(status=RunStatus.FAILED, reason=reason).run(ctx, runner)
+        finally:
+            current_run.reset(token)
 
     def result(self, ctx: RunContext, wall_s: float = 0.0) -> RunResult:
         s = ctx.state

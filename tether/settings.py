@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -166,6 +166,9 @@ class Settings(BaseSettings):
         "made in home (master.key, mode 600)",
     )
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint")
+    log_format: Literal["text", "json"] = Field(
+        default="json", description="log lines of `tether serve` and `tether worker`"
+    )
     tenant_budgets: dict[str, Budget] = Field(
         default_factory=dict,
         description='per tenant, over all its runs: JSON, e.g. {"acme": {"money": "5.00"}}',

@@ -31,12 +31,15 @@ TABLES = {
     "tether_memory_episodes",
     "tether_memory_profile",
     "tether_session_turns",
+    "tether_api_keys",
+    "tether_trigger_deliveries",
+    "tether_ratings",
 }
 
 
 def test_migrate_from_empty_then_noop(engine: sa.Engine) -> None:
     assert current_version(engine) == 0
-    assert migrate(engine) == LAST == 12
+    assert migrate(engine) == LAST == 15
     assert TABLES <= set(sa.inspect(engine).get_table_names())
     assert migrate(engine) == LAST
     with engine.connect() as conn:

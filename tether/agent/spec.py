@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tether.agent.memory.config import WorkingMemory
 from tether.errors import AgentSpecError, ConfigError
@@ -47,6 +47,29 @@ class Limits(BaseModel):
         default=2, ge=1, description="same tool with same arguments before no_progress"
     )
     max_output_tokens: int = Field(default=256, ge=16, le=8192, description="per model call")
+
+
+class Schedule(BaseModel):
+    """A cron schedule on which the agent starts a run by itself (``tether worker`` fires it,
+    once per period however many workers run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cron: str = Field(description="5 fields (minute first), or 6 with seconds first; UTC")
+    goal: str = Field(min_length=1, max_length=20_000, description="the goal of each run")
+    tenant: str | None = Field(default=None, description="who the runs act for")
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter  # comes with dbos
+
+        if not croniter.is_valid(value, second_at_beginning=True):
+            raise ValueError(
+                f"{value!r} is not a cron expression: give 5 fields (m h dom mon dow), e.g. "
+                "'0 9 * * 1', or 6 with seconds first"
+            )
+        return value
 
 
 class AgentSpec(BaseModel):
@@ -100,6 +123,9 @@ class AgentSpec(BaseModel):
     working_memory: WorkingMemory | None = Field(
         default=None, description="prompt token budget; older turns summarized"
     )
+    schedule: Schedule | None = Field(
+        default=None, description="a cron schedule on which the agent starts runs"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +161,7 @@ class Agent:
     route: RouteConfig | None = None
     memory: MemoryConfig | None = None  # episodic/profile memory and policies (tether/memory)
     working_memory: WorkingMemory | None = None  # prompt budget, summaries (tether/agent/memory)
+    schedule: Schedule | None = None  # runs it starts by itself (tether worker fires them)
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -186,6 +213,7 @@ class Agent:
                 **{k: v for k, v in self._mode_fields().items() if v is not None},
                 "memory": self.memory,
                 "working_memory": self.working_memory,
+                "schedule": self.schedule,
             },
             self.source,
         )
@@ -227,6 +255,8 @@ class Agent:
             unset.add("memory")
         if self.working_memory is None:
             unset.add("working_memory")
+        if self.schedule is None:
+            unset.add("schedule")
         body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
         body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
@@ -351,6 +381,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         route=spec.route,
         memory=spec.memory,
         working_memory=spec.working_memory,
+        schedule=spec.schedule,
         source=source,
     )
 

@@ -22,6 +22,7 @@ from tether.cli.memory_tiers import register as register_memory_tiers
 from tether.cli.render import print_run, record_json, runs_lines, summary_line
 from tether.costs import cost_report
 from tether.errors import ConfigError, StoreError, UsageError
+from tether.observability import logs
 from tether.runtime import Runtime
 from tether.settings import load_settings
 from tether.team import Team, is_team_file, load_team
@@ -202,6 +203,9 @@ def worker(
         bool, typer.Option("--adopt-expired", help="take over runs of dead executors")
     ] = False,
     grace: Annotated[int, typer.Option(min=0, help="seconds to finish runs on SIGTERM")] = 30,
+    agents: Annotated[
+        Path, typer.Option(help="agents folder: their cron schedules are registered")
+    ] = Path("agents"),
 ) -> None:
     """Execute queued runs until SIGTERM (graceful) or SIGINT."""
     from tether import durable
@@ -211,9 +215,12 @@ def worker(
         if concurrency is not None:
             overrides["worker_concurrency"] = concurrency
         rt = Runtime(settings=load_settings(**overrides), durable=True)
+        logs.configure(rt.settings.log_format, rt.redactor)
         ident = executor_id or rt.settings.executor_id or f"worker-{socket.gethostname()}"
         try:
-            durable.serve_worker(rt, executor_id=ident, adopt=adopt_expired, grace_s=grace)
+            durable.serve_worker(
+                rt, executor_id=ident, adopt=adopt_expired, grace_s=grace, agents_dir=agents
+            )
         finally:
             rt.close()
 
@@ -415,6 +422,10 @@ from tether.cli import evals, ops  # noqa: E402 - their commands use the helpers
 
 ops.register(app, runs_app)
 evals.register(app, runs_app)
+
+from tether.cli import service  # noqa: E402 - as above
+
+service.register(app, runs_app)
 
 
 def main() -> None:

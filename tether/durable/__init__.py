@@ -9,6 +9,7 @@ functions in ``control``.
 from tether.durable.control import (
     adopt_expired,
     cancel_run,
+    enqueue_resume,
     enqueue_run,
     enqueue_runs,
     fork_run,
@@ -24,6 +25,7 @@ __all__ = [
     "adopt_expired",
     "cancel_run",
     "default_executor_id",
+    "enqueue_resume",
     "enqueue_run",
     "enqueue_runs",
     "fork_run",

@@ -1,11 +1,13 @@
 """``tether worker``: execute queued runs until told to stop.
 
 On start DBOS recovers the runs this executor id left unfinished (a restarted worker keeps its
-id). With ``adopt`` the worker also takes over the runs of executors whose lease expired. Every
-tick it sweeps approvals: deadlines pass (escalate or deny), and decided runs whose next
-segment was not queued (the deciding process crashed, or the run was still recording its
-pause) are queued. On SIGTERM or SIGINT it stops taking work, waits up to ``grace_s`` for
-running segments, and gives its lease back so that what is left can be adopted at once.
+id) and the worker registers the cron schedules of the agents in its agents folder
+(``schedules``). With ``adopt`` the worker also takes over the runs of executors whose lease
+expired. Every tick it sweeps approvals: deadlines pass (escalate or deny), and decided runs
+whose next segment was not queued (the deciding process crashed, or the run was still
+recording its pause) are queued. On SIGTERM or SIGINT it stops taking work, waits up to
+``grace_s`` for running segments, and gives its lease back so that what is left can be adopted
+at once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tether.durable import engine
@@ -26,7 +29,12 @@ log = logging.getLogger("tether.worker")
 
 
 def serve_worker(
-    runtime: Runtime, *, executor_id: str, adopt: bool = False, grace_s: int = 30
+    runtime: Runtime,
+    *,
+    executor_id: str,
+    adopt: bool = False,
+    grace_s: int = 30,
+    agents_dir: Path | None = None,
 ) -> list[str]:
     """Run the worker in this (main) thread until SIGTERM/SIGINT; returns the adopted runs."""
     stop = threading.Event()
@@ -41,6 +49,11 @@ def serve_worker(
     )
     adopted: list[str] = []
     try:
+        if agents_dir is not None and agents_dir.is_dir():
+            from tether.durable import schedules
+
+            for name in schedules.apply(agents_dir):
+                print(f"schedule {name} registered", flush=True)
         print(f"worker {executor_id} ready", flush=True)
         approvals = Approvals(runtime)
         while not stop.wait(min(1.0, process.lease_s / 3)):

@@ -17,6 +17,7 @@ from tether.store.engine import make_engine, write_transaction
 from tether.store.executors import ExecutorStore, Lease
 from tether.store.journal import BLOB_THRESHOLD, Journal
 from tether.store.migrations import MIGRATIONS, current_version, migrate
+from tether.store.ratings import Rating, RatingStore
 from tether.store.runs import RunRecord, RunStore
 from tether.store.sessions import SessionStore, SessionTurn
 
@@ -31,6 +32,8 @@ __all__ = [
     "KillSwitch",
     "Lease",
     "Preflight",
+    "Rating",
+    "RatingStore",
     "RunRecord",
     "RunStore",
     "SessionStore",
@@ -55,6 +58,7 @@ class Store:
         self.controls = ControlStore(engine, redactor)
         self.approvals = ApprovalStore(engine, redactor)
         self.sessions = SessionStore(engine)
+        self.ratings = RatingStore(engine, redactor)
 
     @classmethod
     def open(cls, url: str, redactor: Redactor, *, pool_size: int = 5) -> Store:

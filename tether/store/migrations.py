@@ -25,6 +25,7 @@ from tether.errors import StoreError
 from tether.store.engine import write_transaction
 from tether.store.memory_search import memory_search_indexes
 from tether.store.schema import (
+    api_keys,
     approvals,
     blobs,
     events,
@@ -37,11 +38,13 @@ from tether.store.schema import (
     memory_profile,
     metadata,
     operator_messages,
+    ratings,
     runs,
     schema_version,
     session_turns,
     subject_keys,
     subject_runs,
+    trigger_deliveries,
 )
 
 MigrationFn = Callable[[sa.Connection], None]
@@ -105,6 +108,10 @@ def _sessions(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[session_turns], checkfirst=True)
 
 
+def _service(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[api_keys, trigger_deliveries, ratings], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -116,6 +123,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (8, "subject keys and forget log", _privacy),
     (9, "memory search indexes on postgresql", memory_search_indexes),
     (12, "sessions", _sessions),
+    (15, "api keys, webhook deliveries, ratings", _service),
 )
 
 

@@ -144,10 +144,18 @@ class RunStore:
         return _from_row(rows[0])
 
     def list(
-        self, *, status: RunStatus | str | None = None, agent: str | None = None, limit: int = 50
+        self,
+        *,
+        status: RunStatus | str | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+        tenant: str | None = None,
     ) -> builtins.list[RunRecord]:
-        """Runs, newest first, optionally only those with ``status`` or of ``agent``."""
+        """Runs, newest first, optionally only those with ``status``, of ``agent`` or of
+        ``tenant``."""
         stmt = sa.select(runs)
+        if tenant is not None:
+            stmt = stmt.where(runs.c.tenant == tenant)
         if status is not None:
             stmt = stmt.where(runs.c.status == _status(status).value)
         if agent is not None:

@@ -313,6 +313,59 @@ forget_log = sa.Table(
     sa.Column("forgotten_at", UTCDateTime, nullable=False),
 )
 
+# API keys of the HTTP service (migration 15): the secret is stored only as its SHA-256; each key
+# belongs to one tenant and carries scopes (a JSON list).
+api_keys = sa.Table(
+    "tether_api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# Webhook deliveries (migration 15): one row per (trigger, delivery key) so that a replayed or
+# duplicate delivery starts nothing; ``run_id`` is the run the first one started.
+trigger_deliveries = sa.Table(
+    "tether_trigger_deliveries",
+    metadata,
+    sa.Column("trigger", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(500), primary_key=True),
+    sa.Column("run_id", sa.String(128), nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+# People's ratings of runs (migration 15): thumbs, tags, a correction; eval cases can be made
+# from them.
+ratings = sa.Table(
+    "tether_ratings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(128), sa.ForeignKey(runs.c.id), nullable=False, index=True),
+    sa.Column("tenant", sa.String(200), nullable=True),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("thumbs", sa.String(8), nullable=True),  # "up" | "down"
+    sa.Column("tags", sa.Text, nullable=False, server_default="[]"),  # JSON list
+    sa.Column("correction", sa.Text, nullable=True),  # redacted like the journal
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Sessions (migration 12): a conversation of many turns, each turn a run; a turn's run carries
+# working memory over from the previous turn's (tether/agent/memory/session.py)
+session_turns = sa.Table(
+    "tether_session_turns",
+    metadata,
+    sa.Column("tenant", sa.String(200), primary_key=True),
+    sa.Column("session_id", sa.String(200), primary_key=True),
+    sa.Column("turn", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String(128), sa.ForeignKey(runs.c.id), nullable=False, index=True),
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -329,18 +382,8 @@ TABLES: tuple[sa.Table, ...] = (
     subject_keys,
     subject_runs,
     forget_log,
-)
-
-
-# Sessions (migration 12): a conversation of many turns, each turn a run; a turn's run carries
-# working memory over from the previous turn's (tether/agent/memory/session.py)
-session_turns = sa.Table(
-    "tether_session_turns",
-    metadata,
-    sa.Column("tenant", sa.String(200), primary_key=True),
-    sa.Column("session_id", sa.String(200), primary_key=True),
-    sa.Column("turn", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("run_id", sa.String(128), sa.ForeignKey(runs.c.id), nullable=False, index=True),
-    sa.Column("agent", sa.String(200), nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    session_turns,
+    api_keys,
+    trigger_deliveries,
+    ratings,
 )

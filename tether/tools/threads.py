@@ -11,6 +11,7 @@ tool it runs (``tether-tool-NAME``), ``tether-tool-idle`` between calls.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
@@ -37,7 +38,8 @@ class DaemonThreads:
             start = self._idle == 0
             if not start:
                 self._idle -= 1  # this job is that thread's
-        self._jobs.put((job, name))
+        context = contextvars.copy_context()  # the caller's (the run id of its log lines)
+        self._jobs.put((lambda: context.run(job), name))
         if start:
             threading.Thread(target=self._work, name=IDLE_NAME, daemon=True).start()
 

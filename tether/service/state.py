@@ -1,0 +1,120 @@
+"""What the app serves with: the runtime, the keys, the approvals API, how runs get executed.
+
+Runs created over HTTP are put on the DBOS queue that ``tether worker`` processes execute
+(``serve --workers 0``, the default), or executed by this process itself (``--workers N``: DBOS
+launched here with a queue of N). Blocking store calls run in FastAPI's thread pool (sync
+route functions), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from tether.agent.spec import NAME_PATTERN, Agent, load_agent
+from tether.errors import ConfigError
+from tether.governance.approvals import Approvals
+from tether.service.keys import KeyStore
+from tether.service.triggers import Trigger, load_triggers
+
+if TYPE_CHECKING:
+    from tether.runtime import Runtime
+
+log = logging.getLogger("tether.service")
+
+
+class UnknownAgent(ConfigError):
+    """A request names an agent the service does not have (404)."""
+
+
+@dataclass(kw_only=True)
+class Service:
+    runtime: Runtime
+    agents_dir: Path  # agents by name: AGENTS_DIR/NAME.yaml, then the packaged examples
+    workers: int = 0  # runs this process executes at once; 0: only `tether worker` processes
+    triggers_file: Path = field(default_factory=lambda: Path("triggers.yaml"))
+    keys: KeyStore = field(init=False)
+    approvals: Approvals = field(init=False)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _sweeper: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        store = self.runtime.store  # opened (and migrated) now, not by the first request
+        self.keys = KeyStore(store.engine)
+        self.approvals = Approvals(self.runtime)
+
+    def agent(self, name: str) -> Agent:
+        """An agent by name only (never a path from a request); ``UnknownAgent`` if none."""
+        from tether.cli.main import EXAMPLES
+
+        if not re.match(NAME_PATTERN, name):
+            raise UnknownAgent(f"field 'agent': {name!r} is not an agent name")
+        for path in (self.agents_dir / f"{name}.yaml", EXAMPLES / f"{name}.yaml"):
+            if path.is_file():
+                return load_agent(path)
+        raise UnknownAgent(
+            f"field 'agent': no agent {name!r}; put {self.agents_dir / (name + '.yaml')} "
+            "in the project or use a packaged one"
+        )
+
+    def start(self) -> None:
+        """Launch DBOS here when this process executes runs, and sweep approvals."""
+        if self.workers <= 0:
+            return
+        from tether.durable import engine
+
+        engine.launch(
+            self.runtime,
+            executor_id=self.runtime.settings.executor_id or "serve",
+            kind="worker",
+            lease_s=self.runtime.settings.lease_s,
+            queue=True,
+        )
+        self._sweeper = threading.Thread(target=self._sweep, name="approvals-sweep", daemon=True)
+        self._sweeper.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+        if self.workers > 0:
+            from tether.durable import engine
+
+            engine.shutdown(wait_s=10)
+        self.runtime.close()
+
+    def _sweep(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.approvals.sweep()
+            except Exception:  # retried at the next tick
+                log.warning("approvals sweep failed", exc_info=True)
+
+    def submit(
+        self,
+        agent: Agent,
+        goal: str,
+        *,
+        tenant: str,
+        model: str | None,
+        origin: dict[str, Any] | None = None,
+    ) -> str:
+        return asyncio.run(
+            self.runtime.submit(agent, goal, model=model, tenant=tenant, origin=origin)
+        )
+
+    def triggers(self) -> dict[str, Trigger]:
+        """The project's webhook triggers, read at each request (edits apply at once)."""
+        return load_triggers(self.triggers_file)
+
+
+def service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc
