@@ -8,7 +8,7 @@ denies every call (fail closed) with the loader's message as the reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +26,10 @@ from tether.governance.facts import (
     tool_entity,
     tool_uid,
 )
-from tether.governance.labels import labels_of_text, labels_of_value, origin_labels
+from tether.governance.labels import UNTRUSTED, labels_of_text, labels_of_value
 from tether.governance.loader import PolicySource
-from tether.governance.taint import injection_context
+from tether.governance.scan import Fold
+from tether.governance.taint import NO_ORIGINS, add_origin, injection_context
 from tether.redact import Redactor
 from tether.tools.contract import ToolContract
 from tether.types import AssistantMessage, Message, SystemMessage
@@ -61,6 +62,16 @@ class PolicyGate:
     # cannot be reused while cached
     _labels_of: dict[int, tuple[Message, frozenset[str]]] = field(default_factory=dict, repr=False)
     _system_labels: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # the history's origins and the prompt's data labels, folded as the conversation grows
+    _origins: Fold[frozenset[str]] = field(
+        default_factory=lambda: Fold(start=lambda: NO_ORIGINS, combine=add_origin), repr=False
+    )
+    _prompt_labels: Fold[frozenset[str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._prompt_labels = Fold(
+            start=frozenset, combine=lambda acc, m: acc | self._message_labels(m)
+        )
 
     def decide_tool(
         self,
@@ -71,11 +82,12 @@ class PolicyGate:
         tokens_left: int,
         tool_calls_left: int,
     ) -> Verdict:
+        origins = self._origins.over(history)
         context: dict[str, Any] = {
             **risk_context(contract, arguments),
             "data_labels": sorted(labels_of_value(dict(arguments), self._scanner)),
-            "origin_labels": sorted(origin_labels(history)),
-            **injection_context(contract, arguments, history),
+            "origin_labels": sorted(origins),
+            **injection_context(contract, arguments, history, dirty=UNTRUSTED in origins),
             **budget_context(tokens_left, tool_calls_left),
         }
         resource = self._tools.get(contract.name)
@@ -95,7 +107,7 @@ class PolicyGate:
     ) -> Verdict:
         context: dict[str, Any] = {
             "data_labels": sorted(self._labels(prompt)),
-            "origin_labels": sorted(origin_labels(history)),
+            "origin_labels": sorted(self._origins.over(history)),
             **budget_context(tokens_left),
         }
         resource = self._models.get(model_id)
@@ -121,10 +133,14 @@ class PolicyGate:
     def _scanner(self) -> Redactor | None:
         return None if self.state_redacted else self.detector
 
-    def _labels(self, messages: Iterable[Message]) -> set[str]:
-        found: set[str] = set()
-        for m in messages:
-            found.update(self._message_labels(m))
+    def _labels(self, messages: Sequence[Message]) -> frozenset[str]:
+        """The data labels of a prompt: its system messages (rebuilt each step, cached by
+        text) and the conversation (folded as it grows)."""
+        system = [m for m in messages if isinstance(m, SystemMessage)]
+        rest = [m for m in messages if not isinstance(m, SystemMessage)]
+        found = self._prompt_labels.over(rest)
+        for m in system:
+            found |= self._message_labels(m)
         return found
 
     def _message_labels(self, m: Message) -> frozenset[str]:

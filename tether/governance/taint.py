@@ -65,14 +65,24 @@ def tainted(messages: Iterable[Message]) -> bool:
 def origin_labels(messages: Iterable[Message]) -> frozenset[str]:
     """The kinds of origin in the context (``user``, ``operator``, ``tool``, ``retrieval``),
     plus ``untrusted`` once untrusted content is in it."""
-    found = {"user"}  # the goal
+    found = NO_ORIGINS
     for m in messages:
-        if isinstance(m, UserMessage | ToolResultMessage):
-            found.add(origin_of(m).partition(":")[0])
-            if is_untrusted(m):
-                found.add(UNTRUSTED)
-    found.discard("system")
-    return frozenset(found)
+        found = add_origin(found, m)
+    return found
+
+
+NO_ORIGINS = frozenset({"user"})  # the goal
+
+
+def add_origin(found: frozenset[str], m: Message) -> frozenset[str]:
+    """``found`` with ``m``'s origin kind (a step of ``origin_labels``, for folding)."""
+    if not isinstance(m, UserMessage | ToolResultMessage):
+        return found
+    kind = origin_of(m).partition(":")[0]
+    new = {kind} if kind != "system" else set()
+    if is_untrusted(m):
+        new.add(UNTRUSTED)
+    return found if new <= found else found | new
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,10 +126,15 @@ def unsupplied_args(arguments: Mapping[str, Any], supplied: Supplied) -> list[st
 
 
 def injection_context(
-    contract: ToolContract, arguments: Mapping[str, Any], history: Sequence[Message]
+    contract: ToolContract,
+    arguments: Mapping[str, Any],
+    history: Sequence[Message],
+    *,
+    dirty: bool | None = None,
 ) -> dict[str, Any]:
-    """``tainted``, and for a sink in a tainted context ``unsupplied_args``."""
-    dirty = tainted(history)
+    """``tainted``, and for a sink in a tainted context ``unsupplied_args``; ``dirty``: the
+    taint when the caller has it already (``UNTRUSTED in origin_labels(history)``)."""
+    dirty = tainted(history) if dirty is None else dirty
     out: dict[str, Any] = {"tainted": dirty}
     if dirty and contract.is_sink:
         out["unsupplied_args"] = unsupplied_args(arguments, Supplied.of(history))
