@@ -12,7 +12,7 @@ OFFLINE := $(shell unshare -n true 2>/dev/null && echo "unshare -n" || \
              (unshare -rn true 2>/dev/null && echo "unshare -rn"))
 DEMO_GOAL ?= Read orders.txt, then use the calculator to compute 17 * 23 + 4.
 
-.PHONY: run test eval bench lint typecheck serve clean sysdeps
+.PHONY: run test eval bench lint typecheck serve clean sysdeps sbom
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -63,6 +63,10 @@ typecheck: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
+
+# A CycloneDX SBOM of the installed environment (dist/sbom-tether-VERSION.cdx.json).
+sbom: $(VENV)/.dev
+	$(BIN)/python -m tether.release.sbom
 
 clean:
 	rm -rf $(VENV) .tether

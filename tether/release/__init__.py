@@ -1,0 +1,1 @@
+"""Release management: the supply-chain record (SBOM) of an installed tether."""
