@@ -67,11 +67,20 @@ def test_readme_yaml_snippets_are_valid_agent_fields() -> None:
     snippets = [
         b
         for b in blocks("yaml")
-        if not b.startswith(("# agents/", "# tools/", "# teams/", "# evals/"))
+        if not b.startswith(("# agents/", "# tools/", "# teams/", "# evals/", "# triggers.yaml"))
     ]
     assert snippets
     for snippet in snippets:
         AgentSpec.model_validate({"name": "snippet", **yaml.safe_load(snippet)})
+
+
+def test_readme_triggers_file_loads(tmp_path: Path) -> None:
+    from tether.service.triggers import load_triggers
+
+    (block,) = [b for b in blocks("yaml") if b.startswith("# triggers.yaml")]
+    (tmp_path / "triggers.yaml").write_text(block)
+    (trigger,) = load_triggers(tmp_path / "triggers.yaml").values()
+    assert trigger.name == "new-ticket" and trigger.dedupe == "{ticket.id}"
 
 
 def test_readme_http_tool_file_loads(tmp_path: Path) -> None:

@@ -131,9 +131,9 @@ def test_a_resumed_run_reuses_journaled_summaries_and_rebuilds_the_same_prompts(
             )
         ctx = rt2.rebuild(result.run_id, 0)
         counting = CountingSummarizer()
-        assert ctx.memory is not None
-        ctx.memory = MemoryRuntime(
-            config=ctx.memory.config, summarizer=counting, counter=EstimateCounter()
+        assert ctx.working is not None
+        ctx.working = MemoryRuntime(
+            config=ctx.working.config, summarizer=counting, counter=EstimateCounter()
         )
         ctx.check_journal = True
         asyncio.run(rt2.drive(ctx))
