@@ -16,7 +16,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from tests.governance.test_approvals_durable import AGENT
 from tests.governance.test_approvals_durable import stop as stop_process
-from tests.service.test_e2e import free_port, wait_ready
+from tests.service.test_e2e import create_key, free_port, wait_ready
 from tests.test_durable import Env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -47,18 +47,7 @@ def test_approve_a_pending_call_in_the_dashboard(tmp_path: Path) -> None:
         TETHER_TEST_SEEN=str(tmp_path / "seen"),
     )
     scopes = ["runs:read", "runs:write", "approvals:read", "approvals:decide"]
-    out = env.tether(
-        "keys",
-        "create",
-        "--tenant",
-        "acme",
-        "--name",
-        "alice",
-        "--json",
-        *[a for s in scopes for a in ("--scope", s)],
-    )
-    assert out.returncode == 0, out.stderr
-    key = json.loads(out.stdout)["key"]
+    key = create_key(env, "alice", scopes)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = env.spawn("serve", "--port", str(port), "--agents", str(tmp_path / "agents"))

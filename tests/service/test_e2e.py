@@ -21,6 +21,14 @@ from tests.test_durable import Env
 SCOPES = ["runs:read", "runs:write", "approvals:read", "approvals:decide"]
 
 
+def create_key(env: Env, name: str, scopes: list[str], tenant: str = "acme") -> str:
+    """A new API key through `tether keys create` (its plaintext)."""
+    scope_args = [a for s in scopes for a in ("--scope", s)]
+    out = env.tether("keys", "create", "--tenant", tenant, "--name", name, "--json", *scope_args)
+    assert out.returncode == 0, out.stderr
+    return str(json.loads(out.stdout)["key"])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,18 +68,7 @@ def test_a_run_created_over_http_is_approved_over_http_and_finishes(tmp_path: Pa
         TETHER_POLICIES=str(tmp_path / "policies"),
         TETHER_TEST_SEEN=str(tmp_path / "seen"),
     )
-    created = env.tether(
-        "keys",
-        "create",
-        "--tenant",
-        "acme",
-        "--name",
-        "ops",
-        "--json",
-        *[a for s in SCOPES for a in ("--scope", s)],
-    )
-    assert created.returncode == 0, created.stderr
-    key = json.loads(created.stdout)["key"]
+    key = create_key(env, "ops", SCOPES)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = env.spawn("serve", "--port", str(port), "--agents", str(tmp_path / "agents"))
