@@ -12,7 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.procs import reap
 from tether.testing.postgres import PgServer
+
+
+@pytest.fixture(autouse=True)
+def _reap_processes() -> Iterator[None]:
+    yield
+    reap()
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 
 from tether import ToolContext, tool
@@ -60,6 +61,20 @@ def _log_model_call(request: ModelRequest, step: int) -> None:
         )
 
 
+def _hold(done: int) -> None:
+    """With TETHER_TEST_HOLD (a path): the model call for step 1 waits until that file exists.
+
+    A test that steers a run in flight (pause, kill) acts while the run is held at a known
+    step, then creates the file; on a loaded machine the run cannot finish first.
+    """
+    gate = os.environ.get("TETHER_TEST_HOLD")
+    if not gate or done != 1:
+        return
+    deadline = time.monotonic() + 120
+    while not Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 class CountingModel:
     id = "python:tests.durable_models:model"
 
@@ -68,6 +83,7 @@ class CountingModel:
         _log("TETHER_TEST_CALLS", f"model {done}")
         _log_model_call(request, done)
         _maybe_die(f"model:{done}")
+        await asyncio.to_thread(_hold, done)
         delay = float(os.environ.get("TETHER_TEST_DELAY", "0"))
         if delay:
             await asyncio.sleep(delay)

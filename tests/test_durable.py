@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.procs import SPAWNED
+
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = str(ROOT / "tests" / "durable_agent.yaml")
 STEPS = 4
@@ -66,6 +68,7 @@ class Env:
                 cwd=self.tmp,
             )
         proc.args = [*args, str(log)]
+        SPAWNED.append(proc)
         return proc
 
     @staticmethod
@@ -178,9 +181,17 @@ def test_worker_with_adopt_expired_takes_over_a_dead_runs(tmp_path: Path) -> Non
 def test_a_run_with_a_live_executor_cannot_be_resumed_and_adoption_happens_once(
     tmp_path: Path,
 ) -> None:
-    # enough steps that the run is still going while the CLI starts up on a loaded machine
-    steps = 12
-    env = Env(tmp_path, TETHER_LEASE_S="3", TETHER_TEST_DELAY="0.7", TETHER_TEST_STEPS=str(steps))
+    # the run waits in its second model call (TETHER_TEST_HOLD) until the rivals start, so
+    # it is still going while the CLI starts up on a loaded machine
+    steps = 6
+    hold = tmp_path / "release"
+    env = Env(
+        tmp_path,
+        TETHER_LEASE_S="3",
+        TETHER_TEST_DELAY="0.2",
+        TETHER_TEST_STEPS=str(steps),
+        TETHER_TEST_HOLD=str(hold),
+    )
     proc = env.spawn("run", "--agent", AGENT, "bump the counter")
     deadline = time.monotonic() + 60
     while not env.lines("effects") and time.monotonic() < deadline:
@@ -192,6 +203,7 @@ def test_a_run_with_a_live_executor_cannot_be_resumed_and_adoption_happens_once(
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     time.sleep(3.5)  # let the lease expire
+    hold.touch()
     rivals = [env.spawn("runs", "resume", run_id) for _ in range(2)]
     codes = sorted(p.wait(timeout=120) for p in rivals)
     assert codes == [0, 64], [env.output(p) for p in rivals]
@@ -241,13 +253,21 @@ def test_planted_secret_and_pii_are_in_no_table_and_no_wal(tmp_path: Path) -> No
 
 
 def test_cancel_stops_a_live_run_before_its_next_step(tmp_path: Path) -> None:
-    env = Env(tmp_path, TETHER_LEASE_S="5", TETHER_TEST_DELAY="0.5", TETHER_TEST_STEPS="15")
+    hold = tmp_path / "release"  # the run waits in its second model call until the cancel
+    env = Env(
+        tmp_path,
+        TETHER_LEASE_S="5",
+        TETHER_TEST_DELAY="0.2",
+        TETHER_TEST_STEPS="15",
+        TETHER_TEST_HOLD=str(hold),
+    )
     proc = env.spawn("run", "--agent", AGENT, "bump the counter")
     deadline = time.monotonic() + 60
     while not env.lines("effects") and time.monotonic() < deadline:
         time.sleep(0.1)
     run_id = str(env.only_run()["run_id"])
     out = env.tether("runs", "cancel", run_id)
+    hold.touch()
     assert out.returncode == 4, out.stderr  # exit code of a cancelled run
     assert proc.wait(timeout=60) == 4, env.output(proc)
     assert env.only_run()["status"] == "cancelled"

@@ -26,16 +26,33 @@ def _wait_for_effects(env: Env, count: int = 1, timeout: float = 60) -> None:
     assert len(env.lines("effects")) >= count, "the run never reached its first tool call"
 
 
+def _held(tmp_path: Path, **extra: str) -> Env:
+    """An Env whose runs wait in their second model call until ``_release``: the operator's
+    command lands while the run is in flight, however slow the machine."""
+    return Env(
+        tmp_path,
+        TETHER_LEASE_S="5",
+        TETHER_TEST_DELAY="0.2",
+        TETHER_TEST_HOLD=str(tmp_path / "release"),
+        **extra,
+    )
+
+
+def _release(env: Env) -> None:
+    (env.tmp / "release").touch()
+
+
 def _kinds(events: list[dict[str, Any]]) -> list[str]:
     return [str(e["kind"]) for e in events]
 
 
 def test_kill_stops_a_run_in_another_process_before_its_next_step(tmp_path: Path) -> None:
-    env = Env(tmp_path, TETHER_LEASE_S="5", TETHER_TEST_DELAY="0.4", TETHER_TEST_STEPS="15")
+    env = _held(tmp_path, TETHER_TEST_STEPS="15")
     proc = env.spawn("run", "--agent", AGENT, "bump the counter")
     _wait_for_effects(env)
     run_id = str(env.only_run()["run_id"])
     out = env.tether("kill", "--reason", "incident 42", "--json")
+    _release(env)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["created"] and result["runs"] == [run_id]
@@ -78,11 +95,12 @@ def test_kill_stops_a_run_in_another_process_before_its_next_step(tmp_path: Path
 
 
 def test_pause_ends_the_segment_and_resume_goes_on_with_the_instruction(tmp_path: Path) -> None:
-    env = Env(tmp_path, TETHER_LEASE_S="5", TETHER_TEST_DELAY="0.5", TETHER_TEST_STEPS="12")
+    env = _held(tmp_path, TETHER_TEST_STEPS="12")
     proc = env.spawn("run", "--agent", AGENT, "bump the counter")
     _wait_for_effects(env)
     run_id = str(env.only_run()["run_id"])
     out = env.tether("runs", "pause", run_id, "--json")
+    _release(env)
     assert out.returncode == 2, out.stderr  # paused
     assert proc.wait(timeout=60) == 2, env.output(proc)  # the process let go of the run
     assert env.only_run()["status"] == "paused"
@@ -139,11 +157,13 @@ def test_an_instruction_survives_a_crash_and_is_seen_once(tmp_path: Path) -> Non
 
 
 def test_a_paused_run_can_be_cancelled(tmp_path: Path) -> None:
-    env = Env(tmp_path, TETHER_LEASE_S="5", TETHER_TEST_DELAY="0.5", TETHER_TEST_STEPS="12")
+    env = _held(tmp_path, TETHER_TEST_STEPS="12")
     proc = env.spawn("run", "--agent", AGENT, "bump the counter")
     _wait_for_effects(env)
     run_id = str(env.only_run()["run_id"])
-    assert env.tether("runs", "pause", run_id).returncode == 2
+    paused = env.tether("runs", "pause", run_id)
+    _release(env)
+    assert paused.returncode == 2, paused.stderr
     assert proc.wait(timeout=60) == 2, env.output(proc)
     out = env.tether("runs", "cancel", run_id)
     assert out.returncode == 4, out.stderr
