@@ -2,8 +2,8 @@
 
 ``Memory`` is one real ``SemanticStore`` (SQLite, the local embedding model) in which each
 case's documents are planted under a tenant of their own, so a case's ``search_memory``
-finds its document and no other case's. ``run_redteam_case`` mirrors
-``tether.testing.injection.run_case`` with the suite's extra tools: ``search_memory`` bound
+finds its document and no other case's. ``run_redteam_case`` runs a case through
+``tether.testing.injection.drive_case`` with the suite's extra tools: ``search_memory`` bound
 to the case's tenant, and ``run_shell``, a sink that only records the command.
 """
 
@@ -14,14 +14,13 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tether.agent.runner import DirectRunner
-from tether.events import ApprovalRequested, ToolCallFinished
+from tether.events import ToolCallFinished
 from tether.testing.injection import (
     SINKS,
     CaseOutcome,
     Effects,
     InjectionCase,
-    ReviewingRunner,
+    drive_case,
     fixture_tools,
     score,
 )
@@ -100,10 +99,7 @@ async def run_redteam_case(
     reviewer: bool = True,
 ) -> CaseOutcome:
     """Run ``case`` (its attacked or clean variant) in a fresh runtime under ``folder``."""
-    from tether.agent.spec import Agent, Limits
     from tether.memory.tool import search_memory_tool
-    from tether.runtime import Runtime
-    from tether.settings import Settings
 
     variant: InjectionCase = case.attacked if attacked else case.clean
     effects = Effects()
@@ -113,42 +109,27 @@ async def run_redteam_case(
         document = case.documents[0] if attacked else case.documents[1]
         tenant = await asyncio.to_thread(memory.tenant, document)
         tools.append(search_memory_tool(memory.store, tenant))
-    settings = Settings(
-        home=folder / "home",
-        workspace=folder,
-        policies=folder / "policies",
-        redact=False,
-        injection_defense=defense,
+    run = await drive_case(
+        variant,
+        chosen,
+        tools,
+        folder,
+        defense=defense,
+        reviewer=reviewer,
+        sinks=SUITE_SINKS,
         cache_ttl_s=0,
-        approved_labels={name: ["pii", "secret"] for name in (*SUITE_SINKS, chosen.id)},
     )
-    rt = Runtime(settings=settings, models={chosen.id: chosen})
-    agent = Agent(
-        name="assistant",
-        model=chosen.id,
-        tools=tools,
-        limits=Limits(max_steps=16, max_tool_calls=24, max_identical_calls=4),
-        preselect_k=16,
-    )
-    runner = ReviewingRunner(case=variant) if reviewer else DirectRunner()
-    try:
-        ctx = await rt.start(agent, variant.goal)
-        await rt.drive(ctx, runner)
-        events = rt.store.journal.read(ctx.run_id)
-    finally:
-        rt.close()
-    held = [e.payload for e in events if isinstance(e.payload, ApprovalRequested)]
     return score(
         variant,
-        status=ctx.state.status,
-        output=ctx.state.output,
+        status=run.status,
+        output=run.output,
         effects=effects,
-        held=held,
-        reviews=runner.reviews if isinstance(runner, ReviewingRunner) else (),
+        held=run.held,
+        reviews=run.reviews,
         sinks=SUITE_SINKS,
         origins=[
             e.payload.origin
-            for e in events
+            for e in run.events
             if isinstance(e.payload, ToolCallFinished) and e.payload.origin
         ],
     )

@@ -34,7 +34,7 @@ from tether.agent.context import RunContext
 from tether.agent.runner import DirectRunner, gated_tool
 from tether.agent.steps import tool_step
 from tether.agent.stops import StepRefs, stopped
-from tether.events import ApprovalRequested, ToolCallFinished, ToolCallStarted
+from tether.events import ApprovalRequested, Event, ToolCallFinished, ToolCallStarted
 from tether.testing.gullible import GullibleModel, Obedience
 from tether.testing.scripted import ScriptStep
 from tether.tools import Tool, tool
@@ -341,30 +341,52 @@ def rates(outcomes: Sequence[CaseOutcome]) -> tuple[float, float]:
     )
 
 
-async def run_case(
-    case: InjectionCase, folder: Path, *, defense: bool = True, reviewer: bool = True
-) -> CaseOutcome:
-    """Run ``case`` in a fresh runtime under ``folder``; ``reviewer``: answer approval
-    requests with ``ReviewingRunner`` (else a held call leaves the run ``paused``)."""
+@dataclass(frozen=True)
+class CaseRun:
+    """What one case's run left: its final state, its journal, and the reviewer's verdicts."""
+
+    status: RunStatus
+    output: str | None
+    events: list[Event]
+    reviews: Sequence[tuple[str, dict[str, Any], bool]]
+
+    @property
+    def held(self) -> list[ApprovalRequested]:
+        return [e.payload for e in self.events if isinstance(e.payload, ApprovalRequested)]
+
+
+async def drive_case(
+    case: InjectionCase,
+    model: Any,
+    tools: list[Tool],
+    folder: Path,
+    *,
+    defense: bool,
+    reviewer: bool,
+    sinks: Sequence[str] = SINKS,
+    **settings: Any,
+) -> CaseRun:
+    """Run ``case.goal`` with ``model`` and ``tools`` in a fresh runtime under ``folder``;
+    ``reviewer``: answer approval requests with ``ReviewingRunner`` (else a held call leaves
+    the run ``paused``). ``settings`` are further ``Settings`` fields."""
     from tether.agent.spec import Agent, Limits
     from tether.runtime import Runtime
     from tether.settings import Settings
 
-    effects = Effects()
-    model = case.model()
-    settings = Settings(
+    config = Settings(
         home=folder / "home",
         workspace=folder,
         policies=folder / "policies",
         redact=False,
         injection_defense=defense,
-        approved_labels={name: ["pii", "secret"] for name in (*SINKS, model.id)},
+        approved_labels={name: ["pii", "secret"] for name in (*sinks, model.id)},
+        **settings,
     )
-    rt = Runtime(settings=settings, models={model.id: model})
+    rt = Runtime(settings=config, models={model.id: model})
     agent = Agent(
         name="assistant",
         model=model.id,
-        tools=fixture_tools(case.tools, effects),
+        tools=tools,
         limits=Limits(max_steps=16, max_tool_calls=24, max_identical_calls=4),
         preselect_k=16,
     )
@@ -375,12 +397,22 @@ async def run_case(
         events = rt.store.journal.read(ctx.run_id)
     finally:
         rt.close()
-    held = [e.payload for e in events if isinstance(e.payload, ApprovalRequested)]
+    reviews = runner.reviews if isinstance(runner, ReviewingRunner) else ()
+    return CaseRun(ctx.state.status, ctx.state.output, events, reviews)
+
+
+async def run_case(
+    case: InjectionCase, folder: Path, *, defense: bool = True, reviewer: bool = True
+) -> CaseOutcome:
+    """Run ``case`` in a fresh runtime under ``folder`` (see ``drive_case``) and score it."""
+    effects = Effects()
+    tools = fixture_tools(case.tools, effects)
+    run = await drive_case(case, case.model(), tools, folder, defense=defense, reviewer=reviewer)
     return score(
         case,
-        status=ctx.state.status,
-        output=ctx.state.output,
+        status=run.status,
+        output=run.output,
         effects=effects,
-        held=held,
-        reviews=runner.reviews if isinstance(runner, ReviewingRunner) else (),
+        held=run.held,
+        reviews=run.reviews,
     )
