@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tether.agent.memory.config import WorkingMemory
+from tether.agent.specfile import read_mapping, validate
 from tether.errors import AgentSpecError, ConfigError
 from tether.governance.budget import Budget, ToolBudget
 from tether.governance.guardrails import Guardrails
@@ -325,31 +325,13 @@ def _import_tool(ref: str, source: str) -> Tool:
 
 
 def _validate_spec(data: dict[str, Any], source: str) -> AgentSpec:
-    try:
-        return AgentSpec.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "<root>"
-        raise AgentSpecError(f"{source}: field {where!r}: {err['msg']}; fix it and retry") from exc
+    return validate(AgentSpec, data, source)
 
 
 def load_agent(path: str | Path) -> Agent:
     """Load and validate an agent from a YAML file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise AgentSpecError(f"agent file {str(p)!r} not found; check the path") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AgentSpecError(f"agent file {str(p)!r} cannot be read: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise AgentSpecError(f"{p}:{where} is not valid YAML; fix the syntax") from exc
-    if not isinstance(data, dict):
-        raise AgentSpecError(f"{p}: expected a mapping with 'name', 'instructions', 'tools'")
+    data = read_mapping(p, "agent", "'name', 'instructions', 'tools'")
     spec = _validate_spec(absolute_refs(data, p.parent), str(p))
     return agent_from_spec(spec, source=str(p))
 

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tether.agent.spec import NAME_PATTERN, Agent, AgentSpec, agent_from_spec, load_agent
+from tether.agent.specfile import read_mapping, validate
 from tether.errors import AgentSpecError
 from tether.governance.budget import Budget
 
@@ -168,7 +169,8 @@ class Team:
         return list(self.order) or [r.name for r in self.roles]
 
     def spec(self) -> TeamSpec:
-        return _validate(
+        return validate(
+            TeamSpec,
             {
                 "name": self.name,
                 "description": self.description,
@@ -221,15 +223,6 @@ def _fail(source: str, where: str, message: str) -> None:
     raise AgentSpecError(f"{source}: field {where!r}: {message}")
 
 
-def _validate(data: dict[str, Any], source: str) -> TeamSpec:
-    try:
-        return TeamSpec.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "<root>"
-        raise AgentSpecError(f"{source}: field {where!r}: {err['msg']}; fix it and retry") from exc
-
-
 def is_team_file(path: str | Path) -> bool:
     """True when ``path`` is a YAML file that declares ``kind: team``."""
     p = Path(path)
@@ -245,15 +238,9 @@ def is_team_file(path: str | Path) -> bool:
 def load_team(path: str | Path) -> Team:
     """Load and validate a team from a YAML file (``kind: team``)."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise AgentSpecError(f"team file {str(p)!r} not found; check the path") from exc
-    except yaml.YAMLError as exc:
-        raise AgentSpecError(f"{p}: is not valid YAML; fix the syntax") from exc
-    if not isinstance(data, dict):
-        raise AgentSpecError(f"{p}: expected a mapping with 'kind: team', 'protocol', 'roles'")
-    return team_from_spec(_validate(data, str(p)), source=str(p), base=p.parent)
+    data = read_mapping(p, "team", "'kind: team', 'protocol', 'roles'")
+    spec = validate(TeamSpec, data, str(p))
+    return team_from_spec(spec, source=str(p), base=p.parent)
 
 
 def team_from_spec(spec: TeamSpec, *, source: str = "<spec>", base: Path | None = None) -> Team:
