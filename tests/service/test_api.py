@@ -16,8 +16,8 @@ from tests.governance.test_approvals import agent as support_agent
 from tests.governance.test_approvals import runtime as governed_runtime
 from tests.service.server import client, serving
 from tether import Runtime
-from tether.service import SCOPES, KeyStore, Service, create_app
 from tether.memory import LocalEmbedder, MemoryItem
+from tether.service import SCOPES, KeyStore, Service, create_app
 from tether.testing import ScriptedModel, answer, call
 from tether.types import RunStatus
 
