@@ -87,9 +87,9 @@ def get_items(
     limit: int = Query(default=50, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """The tenant's newest items, with provenance (source, trust, scope, subject, tier)."""
-    store = svc.memory()
+    rt = svc.runtime
     found = list_items(
-        store.engine, store.sealer, key.tenant, scope=scope, subject=subject, limit=limit
+        rt.store.engine, rt.sealer, key.tenant, scope=scope, subject=subject, limit=limit
     )
     return [i.to_json() for i in found]
 
@@ -97,9 +97,9 @@ def get_items(
 @router.get("/items/{item_id}")
 def get_one(item_id: str, svc: ServiceDep, key: Reader) -> dict[str, Any]:
     """One item of the tenant."""
-    store = svc.memory()
+    rt = svc.runtime
     try:
-        return get_item(store.engine, store.sealer, key.tenant, item_id).to_json()
+        return get_item(rt.store.engine, rt.sealer, key.tenant, item_id).to_json()
     except KeyError:
         raise not_found("memory item", item_id) from None
 
