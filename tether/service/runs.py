@@ -73,10 +73,10 @@ def owned(svc: Service, key: ApiKey, run_id: str) -> RunRecord:
 
 
 @router.post("", status_code=202, response_model=RunCreated)
-def create_run(body: RunCreate, svc: ServiceDep, key: Writer) -> RunCreated:
+async def create_run(body: RunCreate, svc: ServiceDep, key: Writer) -> RunCreated:
     """Create a run and queue it for a worker; follow it at ``/v1/runs/{id}/events``."""
-    agent = svc.agent(body.agent)
-    run_id = svc.submit(
+    agent = await asyncio.to_thread(svc.agent, body.agent)
+    run_id = await svc.submit_async(
         agent,
         body.goal,
         tenant=key.tenant,

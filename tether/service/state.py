@@ -134,6 +134,7 @@ class Service:
         session: str | None = None,
         subject: str | None = None,
     ) -> str:
+        """Create a run and queue it, from a thread without an event loop."""
         return asyncio.run(
             self.runtime.submit(
                 agent,
@@ -144,6 +145,22 @@ class Service:
                 session=session,
                 subject=subject,
             )
+        )
+
+    async def submit_async(
+        self,
+        agent: Agent,
+        goal: str,
+        *,
+        tenant: str,
+        model: str | None,
+        session: str | None = None,
+        subject: str | None = None,
+    ) -> str:
+        """Create a run and queue it on the server's event loop: its blocking writes go to the
+        loop's thread pool (no event loop and no threads made per request)."""
+        return await self.runtime.submit(
+            agent, goal, model=model, tenant=tenant, session=session, subject=subject
         )
 
     def triggers(self) -> dict[str, Trigger]:
