@@ -80,6 +80,12 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(runs: int = RUNS) -> None:
     home = Path(tempfile.mkdtemp(prefix="tether-service-bench-"))
     (home / "agents").mkdir()
@@ -158,6 +164,8 @@ def main(runs: int = RUNS) -> None:
 
         prober = threading.Thread(target=probe, daemon=True)
         prober.start()
+        load_before = os.getloadavg()[0]
+        cpu_before = {p.pid: _cpu_s(p.pid) for p in (server, *workers)}
         started = time.perf_counter()
         with ThreadPoolExecutor(CLIENTS) as pool:
             for run_id in pool.map(submit, range(runs)):
@@ -172,6 +180,9 @@ def main(runs: int = RUNS) -> None:
                 break
             time.sleep(0.1)
         wall = time.perf_counter() - started
+        load_after = os.getloadavg()[0]
+        serve_cpu = _cpu_s(server.pid) - cpu_before[server.pid]
+        worker_cpu = sum(_cpu_s(w.pid) - cpu_before[w.pid] for w in workers)
         stop.set()
         prober.join(timeout=10)
         with engine.connect() as conn:
@@ -195,7 +206,8 @@ def main(runs: int = RUNS) -> None:
             "ratio",
             "<= 1.3",
             f"{wall:.1f} s over ideal {ideal:.1f} s; {shape}; {done}/{runs} succeeded; "
-            f"submitting took {submitted:.1f} s",
+            f"submitting took {submitted:.1f} s; load average {load_before:.1f} at the start, "
+            f"{load_after:.1f} at the end, on {os.cpu_count()} cores shared with other work",
         ),
         "api_get_p50_ms": metric(
             statistics.median(latencies) if latencies else 0.0,
@@ -206,6 +218,18 @@ def main(runs: int = RUNS) -> None:
         "api_get_p95_ms": metric(q[18], "ms", "", "same samples"),
         "worker_peak_rss_mb": metric(rss, "MB", "", "VmHWM of the largest worker"),
         "runs_succeeded": metric(done or 0, "runs", str(runs), shape),
+        "serve_cpu_ms_per_run": metric(
+            serve_cpu / runs * 1000, "ms", "", "CPU time of `tether serve` (POST, GETs) per run"
+        ),
+        "worker_cpu_ms_per_run": metric(
+            worker_cpu / runs * 1000, "ms", "", "CPU time of all workers per run executed"
+        ),
+        "cpu_floor_over_ideal": metric(
+            (serve_cpu + worker_cpu) / (os.cpu_count() or 1) / ideal,
+            "ratio",
+            "",
+            "the wall time the service's CPU alone needs on all cores, over the ideal",
+        ),
     }
     path = write_results("service.json", metrics)
     print(path.read_text())

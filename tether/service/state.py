@@ -47,6 +47,7 @@ class Service:
     _stop: threading.Event = field(default_factory=threading.Event)
     _sweeper: threading.Thread | None = None
     calls: CallStats = field(default_factory=CallStats)  # /metrics' call latencies
+    _agents: dict[Path, tuple[str, Agent]] = field(default_factory=dict)  # by file, with text
     _memory: SemanticStore | None = None
     _memory_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -63,11 +64,25 @@ class Service:
             raise UnknownAgent(f"field 'agent': {name!r} is not an agent name")
         for path in (self.agents_dir / f"{name}.yaml", EXAMPLES / f"{name}.yaml"):
             if path.is_file():
-                return load_agent(path)
+                return self._load(path)
         raise UnknownAgent(
             f"field 'agent': no agent {name!r}; put {self.agents_dir / (name + '.yaml')} "
             "in the project or use a packaged one"
         )
+
+    def _load(self, path: Path) -> Agent:
+        """The agent in ``path``, parsed again only when the file's text changed (so an edit
+        applies at the next request, and a busy API does not parse YAML per run)."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return load_agent(path)  # which names the problem
+        cached = self._agents.get(path)
+        if cached is not None and cached[0] == text:
+            return cached[1]
+        agent = load_agent(path)
+        self._agents[path] = (text, agent)
+        return agent
 
     def memory(self) -> SemanticStore:
         """The tenants' semantic memory (``/v1/memory``), made on first use: the embedder
