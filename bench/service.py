@@ -151,16 +151,21 @@ def main(runs: int = RUNS) -> None:
             return str(r.json()["run_id"])
 
         latencies: list[float] = []
+        failures: list[str] = []
         stop = threading.Event()
         ids: list[str] = []
 
-        def probe() -> None:
-            while not stop.is_set():
-                if ids:
-                    t = time.perf_counter()
-                    http.get(f"/v1/runs/{ids[len(ids) // 2]}").raise_for_status()
-                    latencies.append((time.perf_counter() - t) * 1000)
-                time.sleep(0.05)
+        def probe() -> None:  # its own connection, like a separate dashboard or client
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as own:
+                while not stop.is_set():
+                    if ids:
+                        t = time.perf_counter()
+                        try:
+                            own.get(f"/v1/runs/{ids[len(ids) // 2]}").raise_for_status()
+                            latencies.append((time.perf_counter() - t) * 1000)
+                        except httpx.HTTPError as exc:
+                            failures.append(type(exc).__name__)
+                    time.sleep(0.05)
 
         prober = threading.Thread(target=probe, daemon=True)
         prober.start()
@@ -184,7 +189,7 @@ def main(runs: int = RUNS) -> None:
         serve_cpu = _cpu_s(server.pid) - cpu_before[server.pid]
         worker_cpu = sum(_cpu_s(w.pid) - cpu_before[w.pid] for w in workers)
         stop.set()
-        prober.join(timeout=10)
+        prober.join(timeout=130)
         with engine.connect() as conn:
             done = conn.scalar(
                 sa.text("SELECT count(*) FROM tether_runs WHERE status = 'succeeded'")
@@ -213,7 +218,8 @@ def main(runs: int = RUNS) -> None:
             statistics.median(latencies) if latencies else 0.0,
             "ms",
             "",
-            f"GET /v1/runs/{{id}} while the runs executed, n={len(latencies)}",
+            f"GET /v1/runs/{{id}} while the runs executed, n={len(latencies)}, "
+            f"{len(failures)} failed",
         ),
         "api_get_p95_ms": metric(q[18], "ms", "", "same samples"),
         "worker_peak_rss_mb": metric(rss, "MB", "", "VmHWM of the largest worker"),
