@@ -80,6 +80,12 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(runs: int = RUNS) -> None:
     home = Path(tempfile.mkdtemp(prefix="tether-service-bench-"))
     (home / "agents").mkdir()
@@ -145,19 +151,26 @@ def main(runs: int = RUNS) -> None:
             return str(r.json()["run_id"])
 
         latencies: list[float] = []
+        failures: list[str] = []
         stop = threading.Event()
         ids: list[str] = []
 
-        def probe() -> None:
-            while not stop.is_set():
-                if ids:
-                    t = time.perf_counter()
-                    http.get(f"/v1/runs/{ids[len(ids) // 2]}").raise_for_status()
-                    latencies.append((time.perf_counter() - t) * 1000)
-                time.sleep(0.05)
+        def probe() -> None:  # its own connection, like a separate dashboard or client
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as own:
+                while not stop.is_set():
+                    if ids:
+                        t = time.perf_counter()
+                        try:
+                            own.get(f"/v1/runs/{ids[len(ids) // 2]}").raise_for_status()
+                            latencies.append((time.perf_counter() - t) * 1000)
+                        except httpx.HTTPError as exc:
+                            failures.append(type(exc).__name__)
+                    time.sleep(0.05)
 
         prober = threading.Thread(target=probe, daemon=True)
         prober.start()
+        load_before = os.getloadavg()[0]
+        cpu_before = {p.pid: _cpu_s(p.pid) for p in (server, *workers)}
         started = time.perf_counter()
         with ThreadPoolExecutor(CLIENTS) as pool:
             for run_id in pool.map(submit, range(runs)):
@@ -172,8 +185,11 @@ def main(runs: int = RUNS) -> None:
                 break
             time.sleep(0.1)
         wall = time.perf_counter() - started
+        load_after = os.getloadavg()[0]
+        serve_cpu = _cpu_s(server.pid) - cpu_before[server.pid]
+        worker_cpu = sum(_cpu_s(w.pid) - cpu_before[w.pid] for w in workers)
         stop.set()
-        prober.join(timeout=10)
+        prober.join(timeout=130)
         with engine.connect() as conn:
             done = conn.scalar(
                 sa.text("SELECT count(*) FROM tether_runs WHERE status = 'succeeded'")
@@ -195,17 +211,31 @@ def main(runs: int = RUNS) -> None:
             "ratio",
             "<= 1.3",
             f"{wall:.1f} s over ideal {ideal:.1f} s; {shape}; {done}/{runs} succeeded; "
-            f"submitting took {submitted:.1f} s",
+            f"submitting took {submitted:.1f} s; load average {load_before:.1f} at the start, "
+            f"{load_after:.1f} at the end, on {os.cpu_count()} cores shared with other work",
         ),
         "api_get_p50_ms": metric(
             statistics.median(latencies) if latencies else 0.0,
             "ms",
             "",
-            f"GET /v1/runs/{{id}} while the runs executed, n={len(latencies)}",
+            f"GET /v1/runs/{{id}} while the runs executed, n={len(latencies)}, "
+            f"{len(failures)} failed",
         ),
         "api_get_p95_ms": metric(q[18], "ms", "", "same samples"),
         "worker_peak_rss_mb": metric(rss, "MB", "", "VmHWM of the largest worker"),
         "runs_succeeded": metric(done or 0, "runs", str(runs), shape),
+        "serve_cpu_ms_per_run": metric(
+            serve_cpu / runs * 1000, "ms", "", "CPU time of `tether serve` (POST, GETs) per run"
+        ),
+        "worker_cpu_ms_per_run": metric(
+            worker_cpu / runs * 1000, "ms", "", "CPU time of all workers per run executed"
+        ),
+        "cpu_floor_over_ideal": metric(
+            (serve_cpu + worker_cpu) / (os.cpu_count() or 1) / ideal,
+            "ratio",
+            "",
+            "the wall time the service's CPU alone needs on all cores, over the ideal",
+        ),
     }
     path = write_results("service.json", metrics)
     print(path.read_text())

@@ -51,6 +51,7 @@ from tether.settings import Settings, load_settings
 from tether.store import RunRecord, SessionTurn, Store
 from tether.tools import Tool, ToolExecutor, ToolRegistry
 from tether.tools.resilience import ResilientToolExecutor, ToolRunner
+from tether.tools.validation import SharedValidators
 from tether.types import ModelRequest, ModelResponse, RunStatus, Usage
 
 if TYPE_CHECKING:
@@ -156,6 +157,11 @@ class Runtime:
     # made once, on first use, and closed by ``close`` (the DBOS client that enqueues runs)
     _resources: dict[str, Any] = field(default_factory=dict, repr=False)
     _resources_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def validators(self) -> SharedValidators:
+        """Tool schemas' compiled validators, shared by this runtime's runs."""
+        return self.resource("validators", SharedValidators)
 
     def resource(self, name: str, make: Callable[[], T]) -> T:
         """The runtime's ``name`` resource, made by ``make`` on first use (any thread);
@@ -473,7 +479,8 @@ class Runtime:
         spec_agent = self.resolve_agent(agent)
         resolved_model = self.resolve_model(spec_agent, model)
         registry = ToolRegistry(
-            [*spec_agent.resolved_tools(http_allow=self.settings.http_allow), *extra_tools]
+            [*spec_agent.resolved_tools(http_allow=self.settings.http_allow), *extra_tools],
+            shared=self.validators,
         )
         self.policies.current()  # a policy file that does not load fails here
         tenant = tenant or self.settings.tenant
@@ -654,7 +661,9 @@ class Runtime:
             segment,
             agent,
             model,
-            ToolRegistry(agent.resolved_tools(http_allow=self.settings.http_allow)),
+            ToolRegistry(
+                agent.resolved_tools(http_allow=self.settings.http_allow), shared=self.validators
+            ),
             RunState.replay(run_id, kept),
         )
         ctx.applied.update(e.id for e in kept)

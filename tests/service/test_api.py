@@ -16,6 +16,7 @@ from tests.governance.test_approvals import agent as support_agent
 from tests.governance.test_approvals import runtime as governed_runtime
 from tests.service.server import client, serving
 from tether import Runtime
+from tether.memory import LocalEmbedder, MemoryItem
 from tether.service import SCOPES, KeyStore, Service, create_app
 from tether.testing import ScriptedModel, answer, call
 from tether.types import RunStatus
@@ -33,15 +34,26 @@ class Api:
     keys: KeyStore
     b_run: str  # a run of tenant "beta" (queued)
     b_approval: str  # an approval of tenant "beta" (pending)
+    b_item: str  # a memory item of tenant "beta" (about the subject B_SUBJECT)
 
     def key(self, tenant: str, *scopes: str) -> str:
         return self.keys.create(tenant, scopes or ALL, name=f"{tenant}-test")[1]
 
 
+B_SUBJECT = "bob@example.com"
+B_MEMORY = "Beta ships the harbour release on friday"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
+def api(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[Api]:
     model = ScriptedModel(steps=[call("delete_account", account="a-17"), answer("deleted")])
     rt = governed_runtime(tmp_path, model)
+    rt.embedder = embedder
     agents = tmp_path / "agents"
     agents.mkdir()
     (agents / "echoer.yaml").write_text("name: echoer\nmodel: scripted\ntools: [calculator]\n")
@@ -49,11 +61,13 @@ def api(tmp_path: Path) -> Iterator[Api]:
     assert paused.status is RunStatus.PAUSED
     (approval,) = rt.store.approvals.list(tenant="beta")
     svc = Service(runtime=rt, agents_dir=agents)
+    item = MemoryItem(text=B_MEMORY, subject=B_SUBJECT, source="fixture", end=len(B_MEMORY))
+    [b_item] = svc.memory().add("beta", [item])
     with serving(create_app(svc)) as base:
         with client(base, svc.keys.create("beta", ["runs:write"])[1]) as beta:
             created = beta.post("/v1/runs", json={"agent": "echoer", "goal": "add 1 and 2"})
             assert created.status_code == 202, created.text
-        yield Api(base, rt, svc.keys, created.json()["run_id"], approval.id)
+        yield Api(base, rt, svc.keys, created.json()["run_id"], approval.id, b_item)
 
 
 def test_keys_are_hashed_at_rest_and_revocable(api: Api, tmp_path: Path) -> None:
@@ -143,12 +157,19 @@ def _body(path: str, method: str) -> dict[str, Any] | None:
         ("/v1/approvals/{approval_id}", "post"): {"decision": "approve"},
         ("/v1/kill", "post"): None,
         ("/v1/runs/{run_id}/ratings", "post"): {"thumbs": "up"},
+        ("/v1/memory/items", "post"): {"items": [{"text": "alpha's own note"}]},
+        ("/v1/memory/forget", "post"): {"subject": B_SUBJECT},
     }
     return bodies.get((path, method))
 
 
+def _params(path: str) -> dict[str, str]:
+    """Query parameters a listing route needs; a new one must be added here."""
+    return {"q": B_MEMORY} if path == "/v1/memory/search" else {}
+
+
 def test_tenant_a_gets_404_for_every_object_of_tenant_b(api: Api) -> None:
-    ids = {"run_id": api.b_run, "approval_id": api.b_approval}
+    ids = {"run_id": api.b_run, "approval_id": api.b_approval, "item_id": api.b_item}
     with client(api.base, api.key("alpha")) as c:
         paths = c.get("/openapi.json").json()["paths"]
         checked = []
@@ -163,14 +184,24 @@ def test_tenant_a_gets_404_for_every_object_of_tenant_b(api: Api) -> None:
                 assert r.status_code == 404, (method, path, r.status_code, r.text)
                 assert api.b_run not in r.text or "no run" in r.text
                 checked.append((method, path))
-        assert len(checked) >= 8  # runs: get, events, cancel, resume, rate, ratings; approvals
+        assert len(checked) >= 9  # runs: get, events, cancel, resume, rate, ratings; approvals;
+        # memory items
+        assert ("get", "/v1/memory/items/{item_id}") in checked
         for path, methods in paths.items():
             if "{" in path or "get" not in methods or not path.startswith("/v1/"):
                 continue
-            listed = c.get(path).text
+            r = c.get(path, params=_params(path))
+            assert r.status_code == 200, (path, r.text)
+            listed = r.text
             assert api.b_run not in listed and api.b_approval not in listed, path
+            assert api.b_item not in listed and "harbour" not in listed, path
+        # writes of tenant A's key land in tenant A: a forget of B's subject forgets nothing of B
+        assert c.post("/v1/memory/forget", json=_body("/v1/memory/forget", "post")).is_success
     assert api.rt.store.runs.get(api.b_run).status is RunStatus.QUEUED  # untouched
     assert api.rt.store.approvals.get(api.b_approval).status == "pending"
+    with client(api.base, api.key("beta", "memory:read")) as c:
+        got = c.get(f"/v1/memory/items/{api.b_item}")
+        assert got.status_code == 200 and got.json()["text"] == B_MEMORY
 
 
 def test_people_rate_runs(api: Api) -> None:

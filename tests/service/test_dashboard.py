@@ -1,5 +1,6 @@
 """The dashboard in Debian's chromium (Playwright): log in, the runs list, a run page with its
-waterfall, the approvals page; approve a pending call with a click; the run then completes.
+waterfall, the approvals page; approve a pending call with a click; the run then completes;
+the overview's cost and latency charts and the memory browser.
 Real `tether serve` and `tether worker` processes on 127.0.0.1. Each page's screenshot is
 saved and checked non-blank (decoded by the browser itself: distinct colours counted on a
 canvas)."""
@@ -46,7 +47,7 @@ def test_approve_a_pending_call_in_the_dashboard(tmp_path: Path) -> None:
         TETHER_POLICIES=str(tmp_path / "policies"),
         TETHER_TEST_SEEN=str(tmp_path / "seen"),
     )
-    scopes = ["runs:read", "runs:write", "approvals:read", "approvals:decide"]
+    scopes = ["runs:read", "runs:write", "approvals:read", "approvals:decide", "memory:read"]
     key = create_key(env, "alice", scopes)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -103,6 +104,15 @@ def test_approve_a_pending_call_in_the_dashboard(tmp_path: Path) -> None:
             page.click("#rate button[value=up]")
             page.wait_for_selector("#rate div")
             assert "dashboard:alice: up good, fast" in page.inner_text("#rate")
+            page.click("header >> text=overview")
+            page.wait_for_selector("#cost-agent rect")
+            assert page.locator("#latency-runs polyline").count() == 1
+            assert "model" in (page.text_content("#latency-p95") or "")
+            assert shot(page, checker, shots / "overview.png") > 5
+            page.click("header >> text=memory")
+            page.wait_for_selector("#items")
+            assert page.locator("#forget").count() == 0  # no memory:forget scope
+            assert shot(page, checker, shots / "memory.png") > 5
             browser.close()
     finally:
         stop_process(env, worker)
@@ -111,4 +121,5 @@ def test_approve_a_pending_call_in_the_dashboard(tmp_path: Path) -> None:
     assert env.lines("effects") == ["wiped 0"]
     decided = [e for e in env.events(run_id) if e["kind"] == "approval_decided"]
     assert len(decided) == 1 and "dashboard:alice" in json.dumps(decided[0])
-    assert all((shots / n).stat().st_size > 5000 for n in ("runs.png", "run.png", "approvals.png"))
+    names = ("runs.png", "run.png", "approvals.png", "overview.png", "memory.png")
+    assert all((shots / n).stat().st_size > 5000 for n in names)

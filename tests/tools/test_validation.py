@@ -156,3 +156,34 @@ def test_invalid_json_schema_is_config_error() -> None:
         validate_arguments(contract, {})
     with pytest.raises(ConfigError, match="not valid JSON Schema"):
         ToolRegistry([Tool(contract=contract, fn=lambda: None)])  # fails early, at registration
+
+
+def test_registries_of_one_runtime_share_validators_by_schema_content() -> None:
+    from copy import deepcopy
+
+    from tether.tools import ToolRegistry, tool
+    from tether.tools.validation import SharedValidators
+
+    @tool
+    def lookup(name: str) -> str:
+        """Look a name up.
+
+        Args:
+            name: the name
+        """
+        return name
+
+    shared = SharedValidators(size=2)
+    first = ToolRegistry([lookup], shared=shared)
+    assert len(shared) == 1
+    copy = deepcopy(lookup.contract.input_schema)
+    assert shared.compile("other", copy) is first.validators.get(lookup.contract)
+    bad = {"type": "object", "properties": {"n": {"type": "nope"}}}
+    with pytest.raises(ConfigError, match="not valid JSON Schema"):
+        shared.compile("broken", bad)
+    assert len(shared) == 1  # an invalid schema is not kept
+    for n in range(3):
+        shared.compile("t", {"type": "object", "properties": {f"p{n}": {"type": "string"}}})
+    assert len(shared) == 2  # bounded: the oldest go
+    shared.close()
+    assert len(shared) == 0

@@ -56,7 +56,7 @@ def _session(request: Request) -> tuple[ApiKey, str]:
 
 def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
     svc = service(request)
-    killed = any(s.scope == "global" for s in svc.runtime.store.controls.active())
+    killed = any(s.scope == "global" and not s.tenant for s in svc.runtime.store.controls.active())
     html = _templates.get_template(name).render(killed=killed, **context)
     return HTMLResponse(html)
 

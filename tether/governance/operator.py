@@ -52,12 +52,20 @@ class KillResult:
 
 
 def kill(
-    runtime: Runtime, scope: SwitchScope, target: str, reason: str, *, by: str | None = None
+    runtime: Runtime,
+    scope: SwitchScope,
+    target: str,
+    reason: str,
+    *,
+    by: str | None = None,
+    tenant: str = "",
 ) -> KillResult:
-    """Activate a kill switch and journal it in every open run it concerns."""
+    """Activate a kill switch and journal it in every open run it concerns; ``tenant``:
+    only that tenant's runs ("": every tenant's)."""
     store = runtime.store
-    probe = KillSwitch(id=0, scope=scope, target=target, reason="", set_at=datetime.now(UTC))
-    affected = [r for r in _open_runs(runtime) if _concerns(runtime, probe, r)]
+    now = datetime.now(UTC)
+    probe = KillSwitch(id=0, scope=scope, target=target, reason="", set_at=now, tenant=tenant)
+    affected = [r for r in _open_runs(runtime, tenant) if _concerns(runtime, probe, r)]
     positions = {r.id: (r.segment, _steps(runtime, r.id)) for r in affected}
 
     def journal(conn: sa.Connection, switch: KillSwitch) -> None:
@@ -68,17 +76,22 @@ def kill(
         target,
         reason,
         by=by or operator_name(),
-        now=datetime.now(UTC),
+        now=now,
         also=journal,
+        tenant=tenant,
     )
     return KillResult(switch=switch, created=created, runs=tuple(positions) if created else ())
 
 
-def lift(runtime: Runtime, scope: SwitchScope, target: str) -> list[KillSwitch]:
-    """Lift the active switch on (scope, target); an error if there is none."""
-    lifted = runtime.store.controls.lift(scope, target, now=datetime.now(UTC))
+def lift(
+    runtime: Runtime, scope: SwitchScope, target: str, *, tenant: str = ""
+) -> list[KillSwitch]:
+    """Lift the active switch on (scope, target) of ``tenant`` ("": the one for every
+    tenant); an error if there is none."""
+    lifted = runtime.store.controls.lift(scope, target, now=datetime.now(UTC), tenant=tenant)
     if not lifted:
         shown = "global" if scope == "global" else f"{scope} {target!r}"
+        shown += f" (tenant {tenant!r})" if tenant else ""
         raise UsageError(
             f"no active {shown} kill switch to lift; list them with `tether kill --json`"
         )
@@ -99,9 +112,10 @@ def steer(runtime: Runtime, run_ref: str, text: str, *, by: str | None = None) -
     return record
 
 
-def _open_runs(runtime: Runtime) -> list[RunRecord]:
+def _open_runs(runtime: Runtime, tenant: str = "") -> list[RunRecord]:
     runs = runtime.store.runs
-    return [r for status in _OPEN for r in runs.list(status=status, limit=100_000)]
+    only = tenant or None
+    return [r for status in _OPEN for r in runs.list(status=status, limit=100_000, tenant=only)]
 
 
 def _concerns(runtime: Runtime, switch: KillSwitch, record: RunRecord) -> bool:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from tether import dashboard
 from tether.errors import ConfigError, RunNotFound, StoreError, UnknownModelError, UsageError
 from tether.service import metrics
+from tether.service.memory import router as memory_router
 from tether.service.ops import approvals_router, ops_router
 from tether.service.runs import router as runs_router
 from tether.service.state import Service, UnknownAgent
@@ -41,14 +42,16 @@ def create_app(svc: Service) -> FastAPI:
     app.state.service = svc
     app.include_router(runs_router)
     app.include_router(approvals_router)
+    app.include_router(memory_router)
     app.include_router(ops_router)
     app.include_router(webhooks_router)
     app.include_router(dashboard.router)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def prometheus(request: Request) -> Response:
-        """Prometheus metrics (runs by status, tokens, cost, approvals pending, queue)."""
-        body = metrics.render(svc.runtime.store.engine)
+        """Prometheus metrics (runs by status, tokens, cost, approvals pending, queue; model
+        and tool call latency histograms, tool breaker states)."""
+        body = metrics.render(svc.runtime.store.engine, svc.calls)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     app.add_exception_handler(RunNotFound, _status(404))

@@ -28,9 +28,11 @@ SCOPES = (
     "runs:write",  # create, cancel and resume runs
     "approvals:read",  # see the approvals queue
     "approvals:decide",  # approve, edit or deny
-    "memory:read",
-    "memory:write",
-    "admin",  # kill switches, and every scope above
+    "memory:read",  # list, read and search the tenant's memory
+    "memory:write",  # add items to it
+    "memory:forget",  # forget a subject (crypto-shredding)
+    "kill",  # set and lift kill switches on the tenant's own runs
+    "admin",  # kill switches for every tenant, and every scope above
 )
 _KEY = re.compile(r"^tk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")

@@ -2,7 +2,9 @@
 
 Every figure comes from the stored runs and approvals, so any process (not only the workers)
 reports the same numbers and nothing is lost when a worker restarts: runs by status, steps, tool
-calls, tokens and cost by agent and model, approvals pending, queue depth.
+calls, tokens and cost by agent and model, approvals pending, queue depth; with a
+``CallStats`` (``tether.service.calls``), model and tool call latency histograms and each tool's
+breaker state.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from tether.service.calls import CallStats
 from tether.store.schema import approvals, runs
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class StoreCollector(Collector):
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, calls: CallStats | None = None) -> None:
         self._engine = engine
+        self._calls = calls
 
     def collect(self) -> Iterator[Metric]:
         by_status = GaugeMetricFamily("tether_runs", "runs by status", labels=["status"])
@@ -66,9 +70,12 @@ class StoreCollector(Collector):
         if not queued.samples:
             queued.add_metric([], 0)
         yield from (by_status, steps, calls, tokens, cost, pending, queued)
+        if self._calls is not None:
+            self._calls.refresh(self._engine)
+            yield from self._calls.metrics()
 
 
-def render(engine: sa.Engine) -> bytes:
+def render(engine: sa.Engine, calls: CallStats | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(engine))
+    registry.register(StoreCollector(engine, calls))
     return generate_latest(registry)

@@ -22,7 +22,7 @@ ops_router = APIRouter(tags=["operations"])
 
 Viewer = Annotated[ApiKey, Depends(scope("approvals:read"))]
 Decider = Annotated[ApiKey, Depends(scope("approvals:decide"))]
-Admin = Annotated[ApiKey, Depends(scope("admin"))]
+Killer = Annotated[ApiKey, Depends(scope("kill"))]
 
 
 class Approve(BaseModel):
@@ -58,6 +58,10 @@ class _Switch(BaseModel):
 
     lift: bool = Field(default=False, description="lift the switch instead of setting it")
     reason: str = Field(default="", max_length=2000)
+    all_tenants: bool = Field(
+        default=False,
+        description="every tenant's runs (a key with `admin`); default: the key's tenant only",
+    )
 
 
 class KillAll(_Switch):
@@ -119,23 +123,30 @@ def decide(approval_id: str, body: Decision, svc: ServiceDep, key: Decider) -> d
 
 
 @ops_router.post("/v1/kill", responses=ERRORS)
-def kill(body: Kill, svc: ServiceDep, key: Admin) -> dict[str, Any]:
-    """Set (or lift) a kill switch: global, per agent or per tool; effective before the
-    next step of every run it concerns."""
+def kill(body: Kill, svc: ServiceDep, key: Killer) -> dict[str, Any]:
+    """Set (or lift) a kill switch: global, per agent or per tool, over the key's tenant's
+    runs (``all_tenants``: every tenant's, with ``admin``); effective before the next step of
+    every run it concerns."""
+    if body.all_tenants and not key.allows("admin"):
+        raise HTTPException(
+            403, "field 'all_tenants': a switch over every tenant needs a key with 'admin'"
+        )
+    tenant = "" if body.all_tenants else key.tenant
     agent = body.agent if isinstance(body, KillAgent) else None
     switch_scope, target = operator.scope_of(
         agent, body.tool if isinstance(body, KillTool) else None
     )
     by = f"api:{key.name or key.id}"
     if body.lift:
-        lifted = operator.lift(svc.runtime, switch_scope, target)
-        return {"lifted": len(lifted), "scope": switch_scope, "target": target}
-    done = operator.kill(svc.runtime, switch_scope, target, body.reason, by=by)
+        lifted = operator.lift(svc.runtime, switch_scope, target, tenant=tenant)
+        return {"lifted": len(lifted), "scope": switch_scope, "target": target, "tenant": tenant}
+    done = operator.kill(svc.runtime, switch_scope, target, body.reason, by=by, tenant=tenant)
     s = done.switch
     return {
         "id": s.id,
         "scope": s.scope,
         "target": s.target,
+        "tenant": s.tenant,
         "created": done.created,
         "runs": list(done.runs),
     }

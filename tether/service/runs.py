@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from tether.agent.memory.session import SESSION_ID
 from tether.agent.spec import NAME_PATTERN
 from tether.cli.render import record_json
 from tether.costs import cost_report
@@ -37,6 +38,18 @@ class RunCreate(BaseModel):
     model: str | None = Field(
         default=None, min_length=1, max_length=200, description="a model id override"
     )
+    session: str | None = Field(
+        default=None,
+        pattern=SESSION_ID.pattern,
+        description="the run is the next turn of this conversation (working memory)",
+    )
+    subject: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the person the run is about: PII in its journal is sealed with their key "
+        "(forget them at POST /v1/memory/forget)",
+    )
 
 
 class RunCreated(BaseModel):
@@ -60,10 +73,17 @@ def owned(svc: Service, key: ApiKey, run_id: str) -> RunRecord:
 
 
 @router.post("", status_code=202, response_model=RunCreated)
-def create_run(body: RunCreate, svc: ServiceDep, key: Writer) -> RunCreated:
+async def create_run(body: RunCreate, svc: ServiceDep, key: Writer) -> RunCreated:
     """Create a run and queue it for a worker; follow it at ``/v1/runs/{id}/events``."""
-    agent = svc.agent(body.agent)
-    run_id = svc.submit(agent, body.goal, tenant=key.tenant, model=body.model)
+    agent = await asyncio.to_thread(svc.agent, body.agent)
+    run_id = await svc.submit_async(
+        agent,
+        body.goal,
+        tenant=key.tenant,
+        model=body.model,
+        session=body.session,
+        subject=body.subject,
+    )
     return RunCreated(run_id=run_id, status="queued")
 
 

@@ -21,10 +21,12 @@ from fastapi import Request
 from tether.agent.spec import NAME_PATTERN, Agent, load_agent
 from tether.errors import ConfigError
 from tether.governance.approvals import Approvals
+from tether.service.calls import CallStats
 from tether.service.keys import KeyStore
 from tether.service.triggers import Trigger, load_triggers
 
 if TYPE_CHECKING:
+    from tether.memory.store import SemanticStore
     from tether.runtime import Runtime
 
 log = logging.getLogger("tether.service")
@@ -44,6 +46,10 @@ class Service:
     approvals: Approvals = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
     _sweeper: threading.Thread | None = None
+    calls: CallStats = field(default_factory=CallStats)  # /metrics' call latencies
+    _agents: dict[Path, tuple[str, Agent]] = field(default_factory=dict)  # by file, with text
+    _memory: SemanticStore | None = None
+    _memory_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         store = self.runtime.store  # opened (and migrated) now, not by the first request
@@ -58,11 +64,42 @@ class Service:
             raise UnknownAgent(f"field 'agent': {name!r} is not an agent name")
         for path in (self.agents_dir / f"{name}.yaml", EXAMPLES / f"{name}.yaml"):
             if path.is_file():
-                return load_agent(path)
+                return self._load(path)
         raise UnknownAgent(
             f"field 'agent': no agent {name!r}; put {self.agents_dir / (name + '.yaml')} "
             "in the project or use a packaged one"
         )
+
+    def _load(self, path: Path) -> Agent:
+        """The agent in ``path``, parsed again only when the file's text changed (so an edit
+        applies at the next request, and a busy API does not parse YAML per run)."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return load_agent(path)  # which names the problem
+        cached = self._agents.get(path)
+        if cached is not None and cached[0] == text:
+            return cached[1]
+        agent = load_agent(path)
+        self._agents[path] = (text, agent)
+        return agent
+
+    def memory(self) -> SemanticStore:
+        """The tenants' semantic memory (``/v1/memory``), made on first use: the embedder
+        (the runtime's, or ``TETHER_EMBED_MODEL``'s) loads only when memory is used."""
+        with self._memory_lock:
+            if self._memory is None:
+                from tether.memory.services import embedder_from_settings
+                from tether.memory.store import SemanticStore
+
+                rt = self.runtime
+                self._memory = SemanticStore(
+                    rt.store.engine,
+                    rt.embedder or embedder_from_settings(rt.settings),
+                    cache_ttl_s=rt.settings.memory_cache_ttl_s,
+                    sealer=rt.sealer,
+                )
+            return self._memory
 
     def start(self) -> None:
         """Launch DBOS here when this process executes runs, and sweep approvals."""
@@ -88,6 +125,10 @@ class Service:
             from tether.durable import engine
 
             engine.shutdown(wait_s=10)
+        made = self._memory.embedder if self._memory is not None else None
+        close = getattr(made, "close", None)
+        if close is not None and made is not self.runtime.embedder:
+            close()
         self.runtime.close()
 
     def _sweep(self) -> None:
@@ -105,9 +146,36 @@ class Service:
         tenant: str,
         model: str | None,
         origin: dict[str, Any] | None = None,
+        session: str | None = None,
+        subject: str | None = None,
     ) -> str:
+        """Create a run and queue it, from a thread without an event loop."""
         return asyncio.run(
-            self.runtime.submit(agent, goal, model=model, tenant=tenant, origin=origin)
+            self.runtime.submit(
+                agent,
+                goal,
+                model=model,
+                tenant=tenant,
+                origin=origin,
+                session=session,
+                subject=subject,
+            )
+        )
+
+    async def submit_async(
+        self,
+        agent: Agent,
+        goal: str,
+        *,
+        tenant: str,
+        model: str | None,
+        session: str | None = None,
+        subject: str | None = None,
+    ) -> str:
+        """Create a run and queue it on the server's event loop: its blocking writes go to the
+        loop's thread pool (no event loop and no threads made per request)."""
+        return await self.runtime.submit(
+            agent, goal, model=model, tenant=tenant, session=session, subject=subject
         )
 
     def triggers(self) -> dict[str, Trigger]:

@@ -38,13 +38,15 @@ class KillSwitch:
     set_at: datetime
     lifted_at: datetime | None = None
     by: str = ""
+    tenant: str = ""  # "": every tenant's runs
 
     @property
     def label(self) -> str:
+        where = f" of tenant {self.tenant!r}" if self.tenant else ""
         return (
-            "the global kill switch"
+            f"the global kill switch{where}"
             if self.scope == "global"
-            else (f"the kill switch on {self.scope} {self.target!r}")
+            else (f"the kill switch on {self.scope} {self.target!r}{where}")
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -56,6 +58,7 @@ class KillSwitch:
             "set_at": self.set_at.isoformat(),
             "lifted_at": self.lifted_at.isoformat() if self.lifted_at else None,
             "by": self.by,
+            "tenant": self.tenant,
         }
 
 
@@ -103,6 +106,7 @@ def _switch(row: Any) -> KillSwitch:
         set_at=row.set_at,
         lifted_at=row.lifted_at,
         by=row.by,
+        tenant=row.tenant,
     )
 
 
@@ -132,8 +136,10 @@ class ControlStore:
         by: str,
         now: datetime,
         also: Callable[[sa.Connection, KillSwitch], object] | None = None,
+        tenant: str = "",
     ) -> tuple[KillSwitch, bool]:
         """Activate a switch; returns it and True, or the switch already active and False.
+        ``tenant``: only that tenant's runs ("": every tenant's).
 
         ``also(conn, switch)`` writes in the same transaction (the kill events of the runs it
         concerns): a run sees the switch and its journal entry at once, or neither.
@@ -145,6 +151,7 @@ class ControlStore:
                     kill_switches.c.lifted_at.is_(None),
                     kill_switches.c.scope == scope,
                     kill_switches.c.target == target,
+                    kill_switches.c.tenant == tenant,
                 )
             ).first()
             if row is not None:
@@ -152,23 +159,33 @@ class ControlStore:
             reason = self._redactor.redact_text(reason)
             new_id = conn.execute(
                 kill_switches.insert()
-                .values(scope=scope, target=target, reason=reason, set_at=now, by=by)
+                .values(scope=scope, target=target, reason=reason, set_at=now, by=by, tenant=tenant)
                 .returning(kill_switches.c.id)
             ).scalar_one()
             switch = KillSwitch(
-                id=int(new_id), scope=scope, target=target, reason=reason, set_at=now, by=by
+                id=int(new_id),
+                scope=scope,
+                target=target,
+                reason=reason,
+                set_at=now,
+                by=by,
+                tenant=tenant,
             )
             if also is not None:
                 also(conn, switch)
         return switch, True
 
-    def lift(self, scope: SwitchScope, target: str, *, now: datetime) -> list[KillSwitch]:
-        """Lift the active switch on (scope, target); returns what was lifted (maybe nothing)."""
+    def lift(
+        self, scope: SwitchScope, target: str, *, now: datetime, tenant: str = ""
+    ) -> list[KillSwitch]:
+        """Lift the active switch on (scope, target) of ``tenant`` ("": the one of every
+        tenant); returns what was lifted (maybe nothing)."""
         _check_scope(scope, target)
         active = (
             kill_switches.c.lifted_at.is_(None),
             kill_switches.c.scope == scope,
             kill_switches.c.target == target,
+            kill_switches.c.tenant == tenant,
         )
         with write_transaction(self._engine) as conn:
             rows = conn.execute(sa.select(kill_switches).where(*active)).all()
@@ -258,6 +275,9 @@ def _preflight_statement(*, tenant: bool) -> Any:
             _as_text(kill_switches.c.reason),
         ).where(
             kill_switches.c.lifted_at.is_(None),
+            kill_switches.c.tenant.in_(
+                [_text(""), sa.select(runs.c.tenant).where(runs.c.id == run_id).scalar_subquery()]
+            ),
             sa.or_(
                 kill_switches.c.scope == "global",
                 sa.and_(

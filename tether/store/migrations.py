@@ -112,6 +112,10 @@ def _service(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[api_keys, trigger_deliveries, ratings], checkfirst=True)
 
 
+def _tenant_kill_switches(conn: sa.Connection) -> None:
+    add_column(conn, "tether_kill_switches", "tenant", "VARCHAR(200) DEFAULT '' NOT NULL")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -124,6 +128,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (9, "memory search indexes on postgresql", memory_search_indexes),
     (12, "sessions", _sessions),
     (15, "api keys, webhook deliveries, ratings", _service),
+    (19, "kill switches per tenant", _tenant_kill_switches),
 )
 
 

@@ -134,6 +134,8 @@ kill_switches = sa.Table(
     sa.Column("set_at", UTCDateTime, nullable=False),
     sa.Column("lifted_at", UTCDateTime, nullable=True),
     sa.Column("by", sa.String(200), nullable=False, server_default=""),
+    # "": every tenant's runs; a tenant: only its runs (a tenant's API key sets these)
+    sa.Column("tenant", sa.String(200), nullable=False, server_default=""),
     sa.Index("ix_tether_kill_switches_active", "lifted_at", "scope", "target"),
 )
 

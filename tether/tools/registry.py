@@ -9,7 +9,7 @@ from typing import Any
 
 from tether.errors import ConfigError, UnknownToolError
 from tether.tools.contract import Tool, ToolContract
-from tether.tools.validation import ValidatorCache
+from tether.tools.validation import SharedValidators, ValidatorCache
 
 _PREFIXES = ("functions.", "functions_", "tools.", "tools_", "functions:", "tools:")
 _SEPARATORS = re.compile(r"[\s\-.]+")
@@ -31,10 +31,11 @@ def normalize_tool_name(name: str) -> str:
 class ToolRegistry:
     """An immutable set of tools with unique names."""
 
-    def __init__(self, tools: Iterable[Tool]) -> None:
+    def __init__(self, tools: Iterable[Tool], *, shared: SharedValidators | None = None) -> None:
+        """``shared``: validators compiled for other registries (a runtime's runs)."""
         self._tools: dict[str, Tool] = {}
         self._normalized: dict[str, str] = {}
-        self.validators = ValidatorCache()
+        self.validators = ValidatorCache(shared)
         for tool in tools:
             self._add(tool)
 

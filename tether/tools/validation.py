@@ -2,11 +2,16 @@
 
 Nothing is coerced: a value that violates the schema is rejected with every violation listed, each
 with a hint the model can act on. Compiled validators are cached in a :class:`ValidatorCache`
-that its owner (a registry or executor) holds; there is no process-wide cache.
+that its owner (a registry or executor) holds; there is no process-wide cache. A runtime
+shares one bounded :class:`SharedValidators` across its runs' registries, keyed by the schema's
+content, so a run's start does not check the same schemas again.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -18,11 +23,47 @@ from tether.tools.contract import ToolContract
 _MAX_LISTED = 20
 
 
-class ValidatorCache:
-    """Compiled validators per contract, held by whoever owns the contracts."""
+class SharedValidators:
+    """Compiled validators by schema content (canonical JSON), the newest ``size`` kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._compiled: OrderedDict[str, Draft202012Validator] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def compile(self, tool_name: str, schema: dict[str, Any]) -> Draft202012Validator:
+        try:
+            key = json.dumps(schema, sort_keys=True, default=repr)
+        except (TypeError, ValueError):  # not JSON-like: not shared
+            return compile_schema(tool_name, schema)
+        with self._lock:
+            found = self._compiled.get(key)
+            if found is not None:
+                self._compiled.move_to_end(key)
+                return found
+        compiled = compile_schema(tool_name, schema)  # an invalid schema raises, uncached
+        with self._lock:
+            self._compiled[key] = compiled
+            while len(self._compiled) > self._size:
+                self._compiled.popitem(last=False)
+        return compiled
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+    def close(self) -> None:
+        """Drop the validators (a runtime's ``close``)."""
+        with self._lock:
+            self._compiled.clear()
+
+
+class ValidatorCache:
+    """Compiled validators per contract, held by whoever owns the contracts (through
+    ``shared`` when given)."""
+
+    def __init__(self, shared: SharedValidators | None = None) -> None:
         self._compiled: dict[tuple[int, str], tuple[dict[str, Any], Draft202012Validator]] = {}
+        self._shared = shared
 
     def get(self, contract: ToolContract, which: str = "input") -> Draft202012Validator:
         schema = contract.input_schema if which == "input" else contract.output_schema
@@ -31,7 +72,12 @@ class ValidatorCache:
         key = (id(schema), which)
         entry = self._compiled.get(key)
         if entry is None or entry[0] is not schema:
-            entry = (schema, compile_schema(contract.name, schema))
+            compiled = (
+                self._shared.compile(contract.name, schema)
+                if self._shared is not None
+                else compile_schema(contract.name, schema)
+            )
+            entry = (schema, compiled)
             self._compiled[key] = entry
         return entry[1]
 
