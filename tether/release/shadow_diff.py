@@ -49,27 +49,30 @@ def _shown(c: CallRecord) -> str:
 def _replaced(
     prod: Sequence[CallRecord], shad: Sequence[CallRecord], i1: int, j1: int
 ) -> list[Difference]:
+    """A replaced block: a shadow call pairs with the block's first unpaired production call
+    of the same tool (``changed``); the rest were ``added`` or ``removed``."""
     out = []
-    for k in range(max(len(prod), len(shad))):
-        a = prod[k] if k < len(prod) else None
-        b = shad[k] if k < len(shad) else None
-        if a is not None and b is not None and a.tool == b.tool:
-            out.append(
-                Difference(
-                    kind="changed",
-                    position=j1 + k + 1,
-                    detail=f"call {j1 + k + 1}: {a.tool} with other arguments: "
-                    f"production {_shown(a)}, shadow {_shown(b)}",
-                    production=_call(a),
-                    shadow=_call(b),
-                )
-            )
-        elif b is not None:
+    paired: set[int] = set()
+    for k, b in enumerate(shad):
+        n = next((n for n, a in enumerate(prod) if n not in paired and a.tool == b.tool), None)
+        if n is None:
             out.extend(_one("added", b, j1 + k + 1))
-            if a is not None:
-                out.extend(_one("removed", a, i1 + k + 1))
-        elif a is not None:
-            out.extend(_one("removed", a, i1 + k + 1))
+            continue
+        paired.add(n)
+        a = prod[n]
+        out.append(
+            Difference(
+                kind="changed",
+                position=j1 + k + 1,
+                detail=f"call {j1 + k + 1}: {a.tool} with other arguments: "
+                f"production {_shown(a)}, shadow {_shown(b)}",
+                production=_call(a),
+                shadow=_call(b),
+            )
+        )
+    for n, a in enumerate(prod):
+        if n not in paired:
+            out.extend(_one("removed", a, i1 + n + 1))
     return out
 
 
