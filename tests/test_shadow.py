@@ -7,6 +7,7 @@ file; the tools count their side effects in files (``tests/shadow_agent.py``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -14,8 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.agent_helpers import make_runtime, scripted
+from tether import Agent, tool
 from tether.evals.observe import CallRecord
+from tether.release.shadow import shadow_runs
 from tether.release.shadow_diff import differences
+from tether.release.shadow_tools import SHADOW_REASON
+from tether.testing import answer, call
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = '["tests.shadow_agent:lookup_order", "tests.shadow_agent:issue_refund"]'
@@ -139,18 +145,58 @@ def test_shadow_needs_a_candidate_and_runs(tmp_path: Path) -> None:
     assert out.returncode == 64 and "--last N" in out.stderr
 
 
-def call(tool: str, **arguments: object) -> CallRecord:
+def rec(tool: str, **arguments: object) -> CallRecord:
     return CallRecord(step=0, index=0, tool=tool, arguments=dict(arguments))
 
 
 def test_differences_name_added_removed_changed_and_order() -> None:
-    a, b, c = call("a", x=1), call("b"), call("c")
+    a, b, c = rec("a", x=1), rec("b"), rec("c")
     same = differences([a, b], [a, b], ("ok", "ok"), ("succeeded", "succeeded"))
     assert same == []
     order = differences([a, b], [b, a], ("ok", "ok"), ("succeeded", "succeeded"))
     assert [d.kind for d in order] == ["order"]
     removed = differences([a, b, c], [a, c], ("ok", "ok"), ("succeeded", "failed"))
     assert [(d.kind, d.position) for d in removed] == [("removed", 2), ("status", None)]
-    changed = differences([a], [call("a", x=2)], ("ok", "no"), ("succeeded", "succeeded"))
+    changed = differences([a], [rec("a", x=2)], ("ok", "no"), ("succeeded", "succeeded"))
     assert [d.kind for d in changed] == ["changed", "answer"]
     assert "a with other arguments" in changed[0].detail
+
+
+PAID: list[int] = []
+
+
+@tool(side_effect="high_risk", sink=False)
+def pay(amount: int) -> dict[str, int]:
+    """Pay an amount.
+
+    Args:
+        amount: how much
+    """
+    PAID.append(amount)
+    return {"paid": amount}
+
+
+def test_a_shadow_asks_no_person_and_pays_nothing(tmp_path: Path) -> None:
+    """A high-risk call (always approved by a person in production) in a shadow run: no
+    approval request, no payment; the decision says a person would have been asked."""
+    PAID.clear()
+    prod = Agent(name="payer", model="scripted", tools=["calculator"], preselect_k=8)
+    rt = make_runtime(tmp_path, scripted(answer("nothing to pay")))
+    try:
+        run_id = rt.run_sync(prod, "pay the invoice").run_id
+    finally:
+        rt.close()
+    cand = Agent(name="payer", model="scripted", tools=["calculator", pay], preselect_k=8)
+    rt = make_runtime(tmp_path, scripted(call("pay", amount=5), answer("paid 5")))
+    try:
+        (report,) = asyncio.run(shadow_runs(rt, [run_id], cand))
+        assert PAID == [] and report.shadow.status == "succeeded"
+        assert [d.kind for d in report.differences] == ["added", "answer"]
+        assert [(s.tool, s.answer) for s in report.shadowed] == [("pay", "stub")]
+        assert rt.store.approvals.list() == []
+        events = rt.store.journal.read(report.shadow_id)
+        (decided,) = [e.payload for e in events if e.kind == "policy_decision" and e.key.index >= 0]
+        assert decided.outcome == "allow" and SHADOW_REASON in decided.reasons
+        assert rt.store.runs.get(report.shadow_id).shadow_of == run_id
+    finally:
+        rt.close()

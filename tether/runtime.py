@@ -696,7 +696,8 @@ class Runtime:
         ctx.tenant = started.tenant
         ctx.budgets = self.budgets(agent, started.tenant, Budget.model_validate(started.budget))
         self.attach_memory(ctx, started.user)
-        enforce_flags_sync(ctx, load_flags(self.store, started.tenant, started.user_group))
+        if upto_segment:  # a segment to execute (not a report or a compensation)
+            enforce_flags_sync(ctx, load_flags(self.store, started.tenant, started.user_group))
         return ctx
 
     async def drive(

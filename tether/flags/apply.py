@@ -2,7 +2,7 @@
 ``flag_applied`` events that show it.
 
 ``apply_flags`` takes a run's context and its flags and returns the context's new tools,
-executor and gate (pure but for the context it rewrites); ``enforce_flags`` loads the flags
+executor and gate (``VerdictGate``: the autonomy cap); ``enforce_flags`` loads the flags
 and journals what they changed. A start refuses a trigger's run when its trigger is off
 (``refuse_trigger``).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import CapabilityDisabled, ToolDisabled
@@ -19,12 +20,13 @@ from tether.events import Event, EventKey, FlagApplied
 from tether.flags.model import MEMORY_WRITES, Flag, Flags, above_cap
 from tether.flags.store import FlagStore
 from tether.governance.decision import Decision
-from tether.governance.gate import PolicyGate, Verdict
+from tether.governance.gate import Verdict
+from tether.governance.verdicts import VerdictGate
 from tether.tools import PreparedCall, ToolRegistry
 from tether.tools.contract import Tool, ToolContract
 from tether.tools.resilience import ToolRunner
 from tether.tools.resilience._base import ToolRunnerWrapper
-from tether.types import Message, ToolCall
+from tether.types import ToolCall
 
 if TYPE_CHECKING:
     from tether.agent.context import RunContext
@@ -70,6 +72,10 @@ class FlaggedTools(ToolRunnerWrapper):
         raise ToolDisabled(self._why[tool.name], tool=tool.name)
 
 
+def _cap(cap: Flag, verdict: Verdict, contract: ToolContract) -> Verdict:
+    return capped(verdict, contract.side_effect, cap)
+
+
 def capped(verdict: Verdict, tier: str, cap: Flag) -> Verdict:
     """An allowed call above the autonomy cap waits for a person instead (pure)."""
     d = verdict.decision
@@ -88,39 +94,6 @@ def capped(verdict: Verdict, tier: str, cap: Flag) -> Verdict:
         messages=(message,),
     )
     return replace(verdict, decision=decision)
-
-
-class CappedGate(PolicyGate):
-    """The run's policy gate with the autonomy flag on top of its tool decisions."""
-
-    cap: Flag
-
-    @classmethod
-    def over(cls, gate: PolicyGate, cap: Flag) -> CappedGate:
-        made = cls(
-            source=gate.source,
-            principal=gate.principal,
-            regions=gate.regions,
-            approved=gate.approved,
-            detector=gate.detector,
-            state_redacted=gate.state_redacted,
-        )
-        made.cap = cap
-        return made
-
-    def decide_tool(
-        self,
-        contract: ToolContract,
-        arguments: Mapping[str, Any],
-        history: Sequence[Message],
-        *,
-        tokens_left: int,
-        tool_calls_left: int,
-    ) -> Verdict:
-        verdict = super().decide_tool(
-            contract, arguments, history, tokens_left=tokens_left, tool_calls_left=tool_calls_left
-        )
-        return capped(verdict, contract.side_effect, self.cap)
 
 
 def _tools_off(ctx: RunContext, flags: Flags) -> tuple[dict[str, str], list[tuple[Flag, str]]]:
@@ -167,7 +140,7 @@ def apply_flags(ctx: RunContext, flags: Flags) -> list[tuple[EventKey, FlagAppli
     if cap is not None and ctx.gate is not None:
         above = [c.name for c in ctx.registry.contracts() if above_cap(c.side_effect, cap.value)]
         if above:
-            ctx.gate = CappedGate.over(ctx.gate, cap)
+            ctx.gate = VerdictGate.over(ctx.gate, partial(_cap, cap))
             effects.append(
                 (cap, f"calls of {', '.join(above)} wait for a person (autonomy {cap.value!r})")
             )

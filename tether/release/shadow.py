@@ -5,8 +5,10 @@ For each production run, the candidate runs on the run's goal, tenant, user and 
 its own model; its tools answer through ``ShadowTools`` (writes never execute; reads come from
 the production run's recorded results where the call matches). The shadow run is a run in the
 journal like any other, marked ``shadow_of`` (in ``tether_runs`` and ``run_started``), so KPI
-and cost roll-ups leave it out, and it records no memory episode. ``ShadowReport`` says what
-the candidate did differently: tool calls (name, arguments, order), answer and status.
+and cost roll-ups leave it out; it records no memory episode and asks no person (a call
+policy would send for approval goes on, recorded, with the reason ``tether.shadow.would_ask``
+on its decision). ``ShadowReport`` says what the candidate did differently: tool calls (name,
+arguments, order), answer and status.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from tether.agent.spec import Agent
 from tether.evals.observe import Observation, observe
 from tether.evals.replay import recorded_agent
 from tether.events import ToolCallShadowed
+from tether.governance.verdicts import VerdictGate
 from tether.release.shadow_diff import Difference, differences
-from tether.release.shadow_tools import ShadowRunner, ShadowTools
+from tether.release.shadow_tools import ShadowRunner, ShadowTools, never_ask
 from tether.runtime import Runtime
-from tether.types import RunStatus
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,15 +111,10 @@ async def shadow_run(
                 shadow_of=record.id,
             )
             ctx.memory = None  # a shadow run records no episode
+            if ctx.gate is not None:  # nor waits for a person
+                ctx.gate = VerdictGate.over(ctx.gate, never_ask)
             ctx.mcp_connected = True
             await shadow.drive(ctx, ShadowRunner(tools=tools))
-        if ctx.state.status is RunStatus.PAUSED:
-            await asyncio.to_thread(
-                shadow.store.runs.update,
-                ctx.run_id,
-                status=RunStatus.CANCELLED,
-                reason="a shadow run stops where it would wait for a person",
-            )
         replayed = await asyncio.to_thread(shadow.store.journal.read, ctx.run_id)
     finally:
         shadow.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tether.agent.context import RunContext
@@ -23,10 +23,32 @@ from tether.agent.steps import idempotency_key
 from tether.agent.stops import StepRefs
 from tether.evals.observe import CallRecord
 from tether.events import ToolCallShadowed
+from tether.governance.gate import Verdict
 from tether.tools import PreparedCall, ToolContext, ToolRegistry
+from tether.tools.contract import ToolContract
 from tether.tools.executor import ToolOutcome
 from tether.tools.resilience import ToolRunner
 from tether.types import RunStatus, ToolCall
+
+SHADOW_REASON = "tether.shadow.would_ask"
+
+
+def never_ask(verdict: Verdict, contract: ToolContract) -> Verdict:
+    """A shadow run asks no person: a call policy would send for approval goes on (it is
+    recorded, not executed, unless it is a read), its decision saying it would have asked."""
+    d = verdict.decision
+    if d.outcome != "require_approval":
+        return verdict
+    message = "shadow run: policy would ask a person to approve this call; nothing is executed"
+    return replace(
+        verdict,
+        decision=replace(
+            d,
+            outcome="allow",
+            reasons=(*d.reasons, SHADOW_REASON),
+            messages=(*d.messages, message),
+        ),
+    )
 
 
 def signature(tool: str, arguments: dict[str, Any]) -> str:
