@@ -131,6 +131,9 @@ def test_a_disabled_trigger_starts_nothing(tmp_path: Path) -> None:
         origin = {"trigger": "deploy", "delivery": "k1"}
         with pytest.raises(CapabilityDisabled, match="trigger 'deploy' starts no run"):
             asyncio.run(rt.start(notes_agent(), "go", tenant="acme", origin=origin))
+        scheduled = {"schedule": "weekly", "scheduled_at": "2026-01-05T09:00:00+00:00"}
+        with pytest.raises(CapabilityDisabled, match="trigger 'weekly'"):  # schedules too
+            asyncio.run(rt.start(notes_agent(), "go", tenant="acme", origin=scheduled))
         assert rt.store.runs.list(tenant="acme") == []
         flags.set("acme", "trigger:deploy", "on")  # the trigger's own flag wins
         ctx = asyncio.run(rt.start(notes_agent(), "go", tenant="acme", origin=origin))
