@@ -39,5 +39,6 @@ def test_no_accidental_public_names() -> None:
         "service",
         "dashboard",
         "release",
+        "flags",
     }
     assert public - modules == set(tether.__all__)

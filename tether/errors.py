@@ -8,7 +8,8 @@ Developer misuse, run failures and control-flow signals are kept apart::
     │   ├── SecretError              a tool's secret is undeclared or not set
     │   └── UnknownModelError        a model id names no known provider or file
     ├── UsageError                   a command or API was called wrongly (exit 64)
-    │   └── RunNotFound              no run has that id
+    │   ├── RunNotFound              no run has that id
+    │   └── CapabilityDisabled       a feature flag switched the capability off (triggers)
     ├── StoreError                   the database could not be read or written
     └── RunError                     something went wrong *inside* a run
         ├── ModelError               a model call failed
@@ -24,6 +25,7 @@ Developer misuse, run failures and control-flow signals are kept apart::
         │   ├── HttpStatusError      an HTTP tool's server answered with an error status
         │   ├── EgressBlocked        the SSRF guard refused an HTTP tool's target
         │   ├── MemoryRefused        the agent's memory policy refused a read or write
+    │   ├── ToolDisabled         a feature flag switched the tool (or memory writes) off
         │   └── UnknownToolError     no tool has that name
         ├── PolicyDenied             policy refused the call
         └── BudgetExceeded           a limit was reached
@@ -68,6 +70,10 @@ class UsageError(TetherError):
 
 class RunNotFound(UsageError):
     """No run has the given id."""
+
+
+class CapabilityDisabled(UsageError):
+    """A feature flag (``tether flags``) switched the capability off for the tenant or group."""
 
 
 class StoreError(TetherError):
@@ -121,6 +127,12 @@ class MemoryRefused(ToolError):
     """The agent's memory policy (``memory:`` in its spec) refused a memory read or write."""
 
     code = "memory_refused"
+
+
+class ToolDisabled(ToolError):
+    """A feature flag (``tether flags``) switched the tool, or memory writes, off."""
+
+    code = "tool_disabled"
 
 
 class ToolTimeout(ToolError):

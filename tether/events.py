@@ -40,6 +40,9 @@ class RunStarted(_Payload):
     team: dict[str, Any] | None = None  # a team run: its portable spec (tether.team)
     # what started it when not a person: {"trigger": NAME, "delivery": KEY} for a webhook
     origin: dict[str, Any] = Field(default_factory=dict)
+    user_group: str | None = None  # the user's group: feature flags may be set per group
+    # a shadow run (``tether runs shadow``): the production run whose inputs it re-ran
+    shadow_of: str | None = None
 
 
 class ModelRequested(_Payload):
@@ -479,6 +482,34 @@ class ArbiterDecision(_Payload):
     status: str | None = None  # the team's final status when the decision stops it
 
 
+class ToolCallShadowed(_Payload):
+    """How a shadow run answered a tool call instead of executing it (``tether runs shadow``):
+    a write (anything not declared ``read``) is recorded, not executed, and answered with the
+    production run's result for the same call or a stub (``answer``: ``recorded`` or
+    ``stub``); a read is answered from the production run's recorded result (``recorded``)
+    or, when the production run made no such call, run for real (``live``)."""
+
+    kind: Literal["tool_call_shadowed"] = "tool_call_shadowed"
+    call_id: str
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    side_effect: str = "write"
+    answer: Literal["recorded", "stub", "live"]
+    production_run: str
+
+
+class FlagApplied(_Payload):
+    """A feature flag changed what a run may do (``tether flags``): ``capability`` (a tool's
+    ``tool:NAME``, ``memory_writes``, ``autonomy``, ``triggers``) set to ``value`` for
+    ``scope`` (``tenant:T`` or ``group:T/G``), and ``effect``, what it changed in this run."""
+
+    kind: Literal["flag_applied"] = "flag_applied"
+    capability: str
+    value: str
+    scope: str
+    effect: str
+
+
 Payload = Annotated[
     RunStarted
     | ModelRequested
@@ -511,7 +542,9 @@ Payload = Annotated[
     | TeamTurn
     | TeamTurnFinished
     | Handoff
-    | ArbiterDecision,
+    | ArbiterDecision
+    | ToolCallShadowed
+    | FlagApplied,
     Field(discriminator="kind"),
 ]
 PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
@@ -548,6 +581,8 @@ EventKind = Literal[
     "team_turn_finished",
     "handoff",
     "arbiter_decision",
+    "tool_call_shadowed",
+    "flag_applied",
 ]
 
 

@@ -34,6 +34,13 @@ from tether.agent.state import RunState
 from tether.clock import Clock, SystemClock
 from tether.errors import ModelUnavailable, StoreError, UsageError
 from tether.events import RunStarted, SessionContext
+from tether.flags.apply import (
+    enforce_flags,
+    enforce_flags_sync,
+    load_flags,
+    load_flags_async,
+    refuse_trigger,
+)
 from tether.governance import PolicySource, Principal
 from tether.governance.budget import Budget, RunBudgets
 from tether.governance.gate import PolicyGate
@@ -326,6 +333,7 @@ class Runtime:
         budget: Budget | None = None,
         subject: str | None = None,
         session: str | None = None,
+        user_group: str | None = None,
     ) -> RunResult:
         """Run ``agent`` on ``goal`` to completion (or a pause) and return the result.
 
@@ -362,6 +370,7 @@ class Runtime:
                 budget=budget,
                 subject=subject,
                 session=session,
+                user_group=user_group,
             )
             ctx.on_delta = on_delta
             ctx.mcp_connected = True
@@ -406,6 +415,7 @@ class Runtime:
         subject: str | None = None,
         session: str | None = None,
         origin: Mapping[str, Any] | None = None,
+        user_group: str | None = None,
     ) -> str:
         """Create a run and put it on the workers' queue (``tether run --detach``); returns
         its id at once. Any ``tether worker`` on the same database executes it. ``origin``
@@ -429,6 +439,7 @@ class Runtime:
             subject=subject,
             session=session,
             origin=origin,
+            user_group=user_group,
         )
         await asyncio.to_thread(enqueue_run, self, ctx.run_id)
         return ctx.run_id
@@ -467,13 +478,18 @@ class Runtime:
         session: str | None = None,
         origin: Mapping[str, Any] | None = None,
         run_id: str | None = None,
+        user_group: str | None = None,
+        shadow_of: str | None = None,
     ) -> RunContext:
         """Check the agent, model and policies, create the run and journal ``run_started``
         (and, for a turn of ``session``, its ``session_context``).
 
         ``extra_tools`` join the agent's own (the tools of its MCP servers). Configuration
         errors raise here, before anything is stored. ``run_id``: a given id (a scheduled
-        run's, derived from its schedule and time) instead of a new one.
+        run's, derived from its schedule and time) instead of a new one. ``user_group``
+        (default: the settings'): the user's group, for feature flags (``tether flags``; a
+        trigger whose flag is off raises CapabilityDisabled here). ``shadow_of``: this is a
+        shadow run of that production run (``tether runs shadow``).
         """
         budget = budget or Budget()
         spec_agent = self.resolve_agent(agent)
@@ -486,6 +502,9 @@ class Runtime:
         tenant = tenant or self.settings.tenant
         user = user if user is not None else self.settings.user
         subject = subject if subject is not None else self.settings.subject
+        user_group = user_group if user_group is not None else self.settings.user_group
+        flags = await load_flags_async(self.store, tenant, user_group)
+        refuse_trigger(flags, tenant, origin)  # a trigger switched off starts nothing
         carried = None
         if session is not None:
             carried = await asyncio.to_thread(
@@ -506,6 +525,8 @@ class Runtime:
                 created_at=now,
                 updated_at=now,
                 tenant=tenant,
+                user_group=user_group,
+                shadow_of=shadow_of,
             ),
         )
         if carried is not None:
@@ -538,12 +559,15 @@ class Runtime:
                 budget=budget.model_dump(mode="json", exclude_none=True),
                 subject_hash=hashed,
                 origin=dict(origin or {}),
+                user_group=user_group,
+                shadow_of=shadow_of,
             ),
         )
         context = [] if carried is None else [(ctx.key(0, "session_context"), carried)]
         await ctx.record_many(
             [started, *context], also=None if link is None else lambda conn, _: link(conn, run_id)
         )
+        await enforce_flags(ctx, flags)  # journals what the tenant's or group's flags change
         return ctx
 
     def session_context(self, session: str, tenant: str) -> SessionContext:
@@ -672,6 +696,8 @@ class Runtime:
         ctx.tenant = started.tenant
         ctx.budgets = self.budgets(agent, started.tenant, Budget.model_validate(started.budget))
         self.attach_memory(ctx, started.user)
+        if upto_segment:  # a segment to execute (not a report or a compensation)
+            enforce_flags_sync(ctx, load_flags(self.store, started.tenant, started.user_group))
         return ctx
 
     async def drive(
@@ -726,6 +752,7 @@ class Runtime:
         budget: Budget | None = None,
         subject: str | None = None,
         session: str | None = None,
+        user_group: str | None = None,
     ) -> RunResult:
         """Blocking wrapper around ``run`` for scripts and the CLI."""
         return asyncio.run(
@@ -739,6 +766,7 @@ class Runtime:
                 budget=budget,
                 subject=subject,
                 session=session,
+                user_group=user_group,
             )
         )
 

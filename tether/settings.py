@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     policy_reload_ms: int = Field(default=1000, ge=0, description="how often to check files")
     tenant: str = Field(default="default", description="tenant runs act for by default")
     user: str | None = Field(default=None, description="user runs act for by default")
+    user_group: str | None = Field(
+        default=None, description="the user's group by default (feature flags per group)"
+    )
     subject: str | None = Field(
         default=None,
         description="data subject runs are about by default: PII sealed with their key",

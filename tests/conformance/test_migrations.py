@@ -34,6 +34,7 @@ TABLES = {
     "tether_api_keys",
     "tether_trigger_deliveries",
     "tether_ratings",
+    "tether_feature_flags",
 }
 
 

@@ -63,6 +63,11 @@ async def compensate_run(runtime: Runtime, run_ref: str) -> list[Compensation]:
         raise UsageError(
             f"run {record.id!r} is {record.status.value}; cancel it before compensating"
         )
+    if record.shadow_of is not None:
+        raise UsageError(
+            f"run {record.id!r} is a shadow of {record.shadow_of!r}: its writes were recorded, "
+            "never executed, so there is nothing to undo"
+        )
     ctx = runtime.rebuild(record.id, record.segment, upto_segment=False, need_model=False)
     events = runtime.store.journal.read(record.id)
     undone = {

@@ -427,6 +427,11 @@ from tether.cli import service  # noqa: E402 - as above
 
 service.register(app, runs_app)
 
+from tether.cli import flags, shadow  # noqa: E402 - as above
+
+flags.register(app)
+shadow.register(runs_app)
+
 
 def main() -> None:
     try:

@@ -196,6 +196,8 @@ def record_json(r: RunRecord) -> dict[str, Any]:
         "usage": {"input_tokens": r.input_tokens, "output_tokens": r.output_tokens},
         "cost": str(r.cost),
         "tenant": r.tenant,
+        "user_group": r.user_group,
+        "shadow_of": r.shadow_of,
         "created_at": r.created_at.isoformat(),
         "finished_at": r.finished_at.isoformat() if r.finished_at else None,
     }

@@ -12,6 +12,7 @@ other: policy, budgets, the journal; its ``run_started`` names the schedule and 
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from dbos import DBOS, ScheduleInput
 from tether.agent.spec import Agent, load_agent
 from tether.durable import engine
 from tether.durable.control import workflow_id
-from tether.errors import RunNotFound
+from tether.errors import CapabilityDisabled, RunNotFound
 from tether.types import RunStatus
+
+log = logging.getLogger("tether.schedules")
 
 
 def scheduled_run_id(schedule: str, at: datetime) -> str:
@@ -44,14 +47,18 @@ async def _create_run(at: str, context: dict[str, Any]) -> str:
         return run_id  # created before a crash: this step is being replayed
     except RunNotFound:
         pass
-    await runtime.start(
-        load_agent(Path(context["file"])),
-        context["goal"],
-        status=RunStatus.QUEUED,
-        tenant=context.get("tenant"),
-        origin={"schedule": context["name"], "scheduled_at": at},
-        run_id=run_id,
-    )
+    try:
+        await runtime.start(
+            load_agent(Path(context["file"])),
+            context["goal"],
+            status=RunStatus.QUEUED,
+            tenant=context.get("tenant"),
+            origin={"schedule": context["name"], "scheduled_at": at},
+            run_id=run_id,
+        )
+    except CapabilityDisabled as exc:  # a feature flag switched the schedule off
+        log.warning("%s", exc)
+        return ""
     return run_id
 
 
@@ -60,6 +67,8 @@ async def scheduled_workflow(scheduled_at: datetime, context: Any) -> None:
     """One firing of a schedule: create its run and queue the run's first segment."""
     at = _when(scheduled_at).isoformat()
     run_id = await _create_run(at, context)
+    if not run_id:
+        return  # switched off: nothing started
     await DBOS.enqueue_workflow_with_options_async(
         {
             "workflow_name": "tether.segment",

@@ -59,7 +59,9 @@ def sample_runs(
     store: Store, *, size: int, seed: int = 0, agent: str | None = None, pool: int = 1000
 ) -> list[str]:
     """``size`` finished runs drawn (seeded) from the newest ``pool``."""
-    records = [r for r in store.runs.list(agent=agent, limit=pool) if r.status.is_final]
+    records = [
+        r for r in store.runs.list(agent=agent, limit=pool, shadows=False) if r.status.is_final
+    ]
     records = [r for r in records if r.status is not RunStatus.PAUSED]
     ids = sorted(r.id for r in records)
     return sorted(random.Random(seed).sample(ids, min(size, len(ids))))

@@ -174,6 +174,7 @@ def costs(records: Iterable[RunRecord], journals: Mapping[str, Sequence[Event]])
 def gather(
     store: Any, *, tenant: str | None = None, limit: int = 1000
 ) -> tuple[list[RunRecord], dict[str, list[Event]]]:
-    """The newest ``limit`` runs (of ``tenant``) and the events the roll-ups read (I/O)."""
-    records = store.runs.list(limit=limit, tenant=tenant)
+    """The newest ``limit`` production runs (of ``tenant``) and the events the roll-ups read
+    (I/O); shadow runs (``tether runs shadow``) are never counted."""
+    records = store.runs.list(limit=limit, tenant=tenant, shadows=False)
     return records, {r.id: store.journal.read(r.id, kinds=KINDS) for r in records}

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 
+from tether.errors import CapabilityDisabled
+from tether.flags.apply import load_flags, refuse_trigger
 from tether.service import triggers
 from tether.service.auth import Problem, ServiceDep
 
@@ -16,6 +18,7 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": what}
     for code, what in [
         (401, "unsigned, badly signed, or too old"),
+        (403, "the trigger is switched off by a feature flag: nothing started"),
         (404, "no such trigger"),
         (409, "delivered before: nothing started"),
         (422, "the body is not JSON, or lacks a field the templates use"),
@@ -58,6 +61,11 @@ async def _start(svc: ServiceDep, trigger: triggers.Trigger, goal: str, key: str
     import asyncio
 
     engine = svc.runtime.store.engine
+    flags = await asyncio.to_thread(load_flags, svc.runtime.store, trigger.tenant, None)
+    try:
+        refuse_trigger(flags, trigger.tenant, {"trigger": trigger.name})
+    except CapabilityDisabled as exc:
+        raise HTTPException(403, str(exc)) from None
     earlier = await asyncio.to_thread(triggers.claim, engine, trigger.name, key, triggers.utcnow())
     if earlier is not None:
         raise HTTPException(409, f"delivered before (run {earlier or 'starting'}); nothing started")

@@ -30,6 +30,7 @@ from tether.store.schema import (
     blobs,
     events,
     executors,
+    feature_flags,
     forget_log,
     kill_switches,
     memory_chunks,
@@ -112,6 +113,12 @@ def _service(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[api_keys, trigger_deliveries, ratings], checkfirst=True)
 
 
+def _flags_and_shadows(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[feature_flags], checkfirst=True)
+    add_column(conn, "tether_runs", "user_group", "VARCHAR(200)")
+    add_column(conn, "tether_runs", "shadow_of", "VARCHAR(128)")
+
+
 def _tenant_kill_switches(conn: sa.Connection) -> None:
     add_column(conn, "tether_kill_switches", "tenant", "VARCHAR(200) DEFAULT '' NOT NULL")
 
@@ -128,6 +135,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (9, "memory search indexes on postgresql", memory_search_indexes),
     (12, "sessions", _sessions),
     (15, "api keys, webhook deliveries, ratings", _service),
+    (17, "feature flags, user groups and shadow runs", _flags_and_shadows),
     (19, "kill switches per tenant", _tenant_kill_switches),
 )
 

@@ -50,6 +50,8 @@ class RunRecord:
     parent_run_id: str | None = None
     executor_id: str | None = None  # the process executing (or last executing) the run
     tether_version: str = ""  # the tether release that started the run
+    user_group: str | None = None  # the user's group (feature flags per group)
+    shadow_of: str | None = None  # a shadow run: the production run it re-ran (not counted)
 
     @property
     def cost_micros(self) -> int:
@@ -150,10 +152,13 @@ class RunStore:
         agent: str | None = None,
         limit: int = 50,
         tenant: str | None = None,
+        shadows: bool = True,
     ) -> builtins.list[RunRecord]:
         """Runs, newest first, optionally only those with ``status``, of ``agent`` or of
-        ``tenant``."""
+        ``tenant``; ``shadows=False`` leaves out shadow runs (``tether runs shadow``)."""
         stmt = sa.select(runs)
+        if not shadows:
+            stmt = stmt.where(runs.c.shadow_of.is_(None))
         if tenant is not None:
             stmt = stmt.where(runs.c.tenant == tenant)
         if status is not None:

@@ -70,6 +70,8 @@ runs = sa.Table(
     sa.Column("parent_run_id", sa.String(128), nullable=True),
     sa.Column("executor_id", sa.String(200), nullable=True),  # migration 2
     sa.Column("tether_version", sa.String(100), nullable=False, server_default=""),  # 3
+    sa.Column("user_group", sa.String(200), nullable=True),  # migration 17
+    sa.Column("shadow_of", sa.String(128), nullable=True),  # 17: a shadow run's production run
     sa.Index("ix_tether_runs_created_at", "created_at"),
     sa.Index("ix_tether_runs_agent", "agent"),
 )
@@ -368,6 +370,18 @@ session_turns = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
+# Feature flags (migration 17): a capability switched for a tenant (``user_group`` "") or
+# for one user group of a tenant; a group's row overrides its tenant's (tether/flags).
+feature_flags = sa.Table(
+    "tether_feature_flags",
+    metadata,
+    sa.Column("tenant", sa.String(200), primary_key=True),
+    sa.Column("user_group", sa.String(200), primary_key=True, server_default=""),
+    sa.Column("capability", sa.String(200), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -388,4 +402,5 @@ TABLES: tuple[sa.Table, ...] = (
     api_keys,
     trigger_deliveries,
     ratings,
+    feature_flags,
 )
