@@ -86,12 +86,18 @@ class Release:
 def snapshot(agent: Agent) -> dict[str, Any]:
     """The agent's portable spec, checked to rebuild into the same version elsewhere."""
     spec = agent.portable_spec().model_dump(mode="json")
-    rebuilt = agent_from_spec(AgentSpec.model_validate(spec), source=agent.source).version
+    fix = "define its tools in an importable module (not __main__ or a closure) and retry"
+    try:
+        rebuilt = agent_from_spec(AgentSpec.model_validate(spec), source=agent.source).version
+    except ConfigError as exc:
+        raise ConfigError(
+            f"agent {agent.name!r} cannot be registered: its spec does not rebuild in another "
+            f"process ({exc}); {fix}"
+        ) from exc
     if rebuilt != agent.version:
         raise ConfigError(
-            f"agent {agent.name!r} ({agent.source}): its spec does not rebuild into the same "
-            f"version ({rebuilt} != {agent.version}); define its tools in an importable module "
-            "(not __main__ or a closure) and register it again"
+            f"agent {agent.name!r} ({agent.source}): its spec rebuilds into another version "
+            f"({rebuilt} != {agent.version}); {fix}"
         )
     return spec
 
@@ -197,8 +203,8 @@ class VersionStore:
         """Make ``version`` (registered) current for every tenant; returns the one before.
 
         A running canary of the agent ends (its candidate was decided on)."""
-        self.get(agent, version)
-        return self._set_current(agent, version, "promote", by, reason)
+        full = self.get(agent, version).version
+        return self._set_current(agent, full, "promote", by, reason)
 
     def rollback(self, agent: str, to: str | None = None, *, by: str) -> tuple[str, str]:
         """Make the version before the current one (or ``to``) current; (from, to)."""
