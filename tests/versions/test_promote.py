@@ -76,3 +76,12 @@ def test_promote_refuses_without_evals_and_a_file_of_another_agent(tmp_path: Pat
     out = tether(tmp_path, "agents", "rollback", "support")
     assert out.returncode == 64 and "no current version" in out.stderr
     assert tether_json(tmp_path, "agents", "list") == []
+    (tmp_path / "worse.yaml").write_text(agent_yaml("bad").replace("evals/", "agents/evals/"))
+    diff = tether_json(tmp_path, "agents", "diff", "agents/support.yaml", "worse.yaml", code=1)
+    assert [c["field"] for c in diff["changes"]] == ["model"]  # the same evals file
+    assert diff["changes"][0]["after"] == "python:tests.versions.models:bad"
+    assert diff["version_a"] != diff["version_b"]
+    same = tether(tmp_path, "agents", "diff", "support", "agents/support.yaml")
+    assert same.returncode == 0 and "are the same version" in same.stdout
+    out = tether(tmp_path, "agents", "show", "support@0000")
+    assert out.returncode == 64 and "is not registered" in out.stderr
