@@ -2,7 +2,8 @@
 
 ``good`` answers every question right; ``bad`` never knows; ``some`` is right only when the
 last digit in the goal is even; ``flaky`` is right but gives no answer at all (the run fails)
-when that digit is even. Any process can import them (PYTHONPATH at the repository).
+when that digit is even; ``broken`` never answers. Any process can import them (with
+PYTHONPATH at the repository).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Literal
 
 from tether.types import ModelRequest, ModelResponse, Usage, UserMessage
 
-Rule = Literal["all", "none", "even_right", "even_fails"]
+Rule = Literal["all", "none", "even_right", "even_fails", "no_answer"]
 RIGHT, WRONG = "The answer is 42.", "I am not sure."
 
 
@@ -27,7 +28,7 @@ class Answering:
         digits = re.findall(r"\d", goal or "")
         even = bool(digits) and int(digits[-1]) % 2 == 0
         usage = Usage(input_tokens=10, output_tokens=5)
-        if self.rule == "even_fails" and even:
+        if self.rule == "no_answer" or (self.rule == "even_fails" and even):
             return ModelResponse(text="", usage=usage, model=self.id)  # the run fails
         right = self.rule in ("all", "even_fails") or (self.rule == "even_right" and even)
         return ModelResponse(text=RIGHT if right else WRONG, usage=usage, model=self.id)
@@ -47,3 +48,7 @@ def some() -> Answering:
 
 def flaky() -> Answering:
     return Answering("python:tests.versions.models:flaky", "even_fails")
+
+
+def broken() -> Answering:
+    return Answering("python:tests.versions.models:broken", "no_answer")
