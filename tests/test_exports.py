@@ -40,5 +40,6 @@ def test_no_accidental_public_names() -> None:
         "dashboard",
         "release",
         "flags",
+        "versions",
     }
     assert public - modules == set(tether.__all__)

@@ -153,6 +153,9 @@ class Runtime:
     durable: bool = False  # run segments as durable workflows (DBOS); ``tether run`` does
     tracer_provider: Any = None  # an OpenTelemetry TracerProvider; spans go there per run
     embedder: Embedder | None = None  # memory tiers' embedder; default TETHER_EMBED_MODEL's
+    # runs of an agent with a registered current version execute that version (or a canary's
+    # candidate) instead of the given one: `tether run --agent NAME`, workers, the service
+    route_versions: bool = False
     _store: Store | None = None
     _memory: MemoryServices | None = None
 
@@ -492,7 +495,12 @@ class Runtime:
         shadow run of that production run (``tether runs shadow``).
         """
         budget = budget or Budget()
+        run_id = run_id or new_run_id(self.clock)
         spec_agent = self.resolve_agent(agent)
+        if self.route_versions:
+            spec_agent = await asyncio.to_thread(
+                self.route, spec_agent, tenant or self.settings.tenant, run_id
+            )
         resolved_model = self.resolve_model(spec_agent, model)
         registry = ToolRegistry(
             [*spec_agent.resolved_tools(http_allow=self.settings.http_allow), *extra_tools],
@@ -510,7 +518,6 @@ class Runtime:
             carried = await asyncio.to_thread(
                 self.session_context, check_session_id(session), tenant
             )
-        run_id = run_id or new_run_id(self.clock)
         now = self.clock.now()
         await asyncio.to_thread(
             self.store.runs.create,
@@ -723,6 +730,25 @@ class Runtime:
             await Finish(status=RunStatus.FAILED, reason=reason).run(ctx, runner)
         finally:
             current_run.reset(token)
+        if self.route_versions and ctx.state.status.is_final:
+            await asyncio.to_thread(self.watch_canary, ctx.run_id)
+
+    def route(self, agent: Agent, tenant: str, run_id: str) -> Agent:
+        """The version a new run of ``agent`` executes (tether/versions)."""
+        from tether.versions.registry import VersionStore
+        from tether.versions.route import route_agent
+
+        return route_agent(VersionStore(self.store.engine), agent, tenant, run_id)
+
+    def watch_canary(self, run_id: str) -> None:
+        """After a finished run: stop its canary on a regression (never fails the run)."""
+        from tether.versions.canary import Canaries
+        from tether.versions.registry import VersionStore
+
+        try:
+            Canaries(VersionStore(self.store.engine)).watch_run(run_id)
+        except Exception:
+            log.warning("canary check after run %s failed", run_id, exc_info=True)
 
     def result(self, ctx: RunContext, wall_s: float = 0.0) -> RunResult:
         s = ctx.state

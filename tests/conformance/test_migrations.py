@@ -35,6 +35,10 @@ TABLES = {
     "tether_trigger_deliveries",
     "tether_ratings",
     "tether_feature_flags",
+    "tether_agent_versions",
+    "tether_agent_channels",
+    "tether_agent_releases",
+    "tether_canary_runs",
 }
 
 

@@ -126,6 +126,10 @@ class AgentSpec(BaseModel):
     schedule: Schedule | None = Field(
         default=None, description="a cron schedule on which the agent starts runs"
     )
+    evals: list[str] = Field(
+        default_factory=list,
+        description="eval datasets `tether agents promote` gates on (relative to the file)",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +166,7 @@ class Agent:
     memory: MemoryConfig | None = None  # episodic/profile memory and policies (tether/memory)
     working_memory: WorkingMemory | None = None  # prompt budget, summaries (tether/agent/memory)
     schedule: Schedule | None = None  # runs it starts by itself (tether worker fires them)
+    evals: Sequence[str] = ()  # eval datasets promotion gates on (tether/versions); not hashed
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -214,6 +219,7 @@ class Agent:
                 "memory": self.memory,
                 "working_memory": self.working_memory,
                 "schedule": self.schedule,
+                "evals": list(self.evals),
             },
             self.source,
         )
@@ -257,6 +263,7 @@ class Agent:
             unset.add("working_memory")
         if self.schedule is None:
             unset.add("schedule")
+        unset.add("evals")  # which datasets gate a release is not the agent's behaviour
         body = spec.model_dump(mode="json", exclude={"http_tools", "openapi", *unset})
         body |= {"tools": tools}
         # tool files count by content (in the tools' versions) and options, not by location
@@ -332,8 +339,15 @@ def load_agent(path: str | Path) -> Agent:
     """Load and validate an agent from a YAML file."""
     p = Path(path)
     data = read_mapping(p, "agent", "'name', 'instructions', 'tools'")
-    spec = _validate_spec(absolute_refs(data, p.parent), str(p))
+    spec = _validate_spec(_absolute_evals(absolute_refs(data, p.parent), p.parent), str(p))
     return agent_from_spec(spec, source=str(p))
+
+
+def _absolute_evals(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    evals = data.get("evals")
+    if not isinstance(evals, list):
+        return data  # absent, or invalid: reported by validation
+    return data | {"evals": [str(base / e) if isinstance(e, str) else e for e in evals]}
 
 
 def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
@@ -364,6 +378,7 @@ def agent_from_spec(spec: AgentSpec, *, source: str = "<spec>") -> Agent:
         memory=spec.memory,
         working_memory=spec.working_memory,
         schedule=spec.schedule,
+        evals=list(spec.evals),
         source=source,
     )
 

@@ -130,6 +130,7 @@ def run(
         return
     with _errors():
         rt = _runtime(durable=True)
+        rt.route_versions = routes_by_name(agent)  # a name runs its registered version
         try:
             on_delta = _print_delta if stream and not as_json else None
             result = rt.run_sync(
@@ -185,6 +186,7 @@ def _detach(
     session: str | None = None,
 ) -> None:
     def go(rt: Runtime) -> str:
+        rt.route_versions = routes_by_name(agent)
         return asyncio.run(
             rt.submit(find_runnable(agent), goal, model=model, tenant=tenant, session=session)
         )
@@ -214,7 +216,7 @@ def worker(
         overrides: dict[str, Any] = {}
         if concurrency is not None:
             overrides["worker_concurrency"] = concurrency
-        rt = Runtime(settings=load_settings(**overrides), durable=True)
+        rt = Runtime(settings=load_settings(**overrides), durable=True, route_versions=True)
         logs.configure(rt.settings.log_format, rt.redactor)
         ident = executor_id or rt.settings.executor_id or f"worker-{socket.gethostname()}"
         try:
@@ -431,6 +433,11 @@ from tether.cli import flags, shadow  # noqa: E402 - as above
 
 flags.register(app)
 shadow.register(runs_app)
+
+from tether.cli import agents  # noqa: E402 - as above
+from tether.cli.agents import routes_by_name  # noqa: E402
+
+agents.register(app)
 
 
 def main() -> None:

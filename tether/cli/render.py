@@ -123,9 +123,10 @@ def summary_line(record: RunRecord, wall_s: float | None = None) -> Text:
 def print_run(
     console: Console, record: RunRecord, events: Sequence[Event], wall_s: float | None = None
 ) -> None:
+    version = f"  version {record.agent_version}" if record.agent_version else ""
     console.print(
         Text.assemble(
-            ("run ", "bold"), record.id, "  agent ", record.agent, "  model ", record.model
+            ("run ", "bold"), record.id, "  agent ", record.agent, version, "  model ", record.model
         )
     )
     console.print(Text.assemble(("goal ", "bold"), short(record.goal, 400)))

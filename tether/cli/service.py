@@ -36,7 +36,8 @@ def serve(
 
     with _errors():
         overrides = {"worker_concurrency": workers} if workers else {}
-        rt = Runtime(settings=load_settings(**overrides), durable=True)
+        # runs of an agent with a registered current version run that version (tether/versions)
+        rt = Runtime(settings=load_settings(**overrides), durable=True, route_versions=True)
         logs.configure(rt.settings.log_format, rt.redactor)
         app = create_app(
             Service(runtime=rt, agents_dir=agents, workers=workers, triggers_file=triggers)

@@ -25,9 +25,13 @@ from tether.errors import StoreError
 from tether.store.engine import write_transaction
 from tether.store.memory_search import memory_search_indexes
 from tether.store.schema import (
+    agent_channels,
+    agent_releases,
+    agent_versions,
     api_keys,
     approvals,
     blobs,
+    canary_runs,
     events,
     executors,
     feature_flags,
@@ -123,6 +127,11 @@ def _tenant_kill_switches(conn: sa.Connection) -> None:
     add_column(conn, "tether_kill_switches", "tenant", "VARCHAR(200) DEFAULT '' NOT NULL")
 
 
+def _agent_versions(conn: sa.Connection) -> None:
+    tables = [agent_versions, agent_channels, agent_releases, canary_runs]
+    metadata.create_all(conn, tables=tables, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -135,6 +144,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (9, "memory search indexes on postgresql", memory_search_indexes),
     (12, "sessions", _sessions),
     (15, "api keys, webhook deliveries, ratings", _service),
+    (16, "agent versions, release channels, canaries", _agent_versions),
     (17, "feature flags, user groups and shadow runs", _flags_and_shadows),
     (19, "kill switches per tenant", _tenant_kill_switches),
 )

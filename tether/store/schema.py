@@ -382,6 +382,68 @@ feature_flags = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Agent versions (migration 16): each registered version is an artifact, its spec snapshot
+# (instructions, model, tools with their contract versions, policies, limits) kept as JSON, so
+# a run can execute it without the agent's file (tether/versions).
+agent_versions = sa.Table(
+    "tether_agent_versions",
+    metadata,
+    sa.Column("agent", sa.String(200), primary_key=True),
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),  # JSON: the portable AgentSpec
+    sa.Column("tools", sa.Text, nullable=False, server_default="[]"),  # JSON [[name, version]]
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("registered_by", sa.String(200), nullable=False, server_default=""),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),  # the file it came from
+    sa.Column("eval_report", sa.Text, nullable=True),  # path of the promotion's eval report
+)
+
+# Release channels (migration 16): per agent (tenant "" = every tenant) the current version
+# and a canary of a candidate version with its share, thresholds and state.
+agent_channels = sa.Table(
+    "tether_agent_channels",
+    metadata,
+    sa.Column("agent", sa.String(200), primary_key=True),
+    sa.Column("tenant", sa.String(200), primary_key=True),
+    sa.Column("current_version", sa.String(100), nullable=True),
+    sa.Column("candidate_version", sa.String(100), nullable=True),
+    sa.Column("canary_share", sa.Float, nullable=False, server_default="0"),
+    sa.Column("canary_state", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("canary_reason", sa.Text, nullable=True),
+    sa.Column("canary_started_at", UTCDateTime, nullable=True),
+    sa.Column("thresholds", sa.Text, nullable=False, server_default="{}"),  # JSON
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# What happened to each channel (migration 16): promotions, refusals, rollbacks, canaries.
+agent_releases = sa.Table(
+    "tether_agent_releases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("agent", sa.String(200), nullable=False, index=True),
+    sa.Column("tenant", sa.String(200), nullable=False, server_default=""),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("version", sa.String(100), nullable=True),
+    sa.Column("from_version", sa.String(100), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("actor", sa.String(200), nullable=False, server_default=""),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+# Runs routed while a canary ran (migration 16): which arm each run went to, so the monitor
+# compares only the canary's own runs.
+canary_runs = sa.Table(
+    "tether_canary_runs",
+    metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("arm", sa.String(16), nullable=False),  # "current" | "candidate"
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_tether_canary_runs_agent", "agent", "tenant"),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -403,4 +465,8 @@ TABLES: tuple[sa.Table, ...] = (
     trigger_deliveries,
     ratings,
     feature_flags,
+    agent_versions,
+    agent_channels,
+    agent_releases,
+    canary_runs,
 )
