@@ -200,16 +200,18 @@ def _lost_lease(process: Process) -> None:
 
 
 def shutdown(*, wait_s: int = 0, release: bool = True) -> None:
-    """Stop the heartbeat, give the lease back and destroy DBOS."""
+    """Destroy DBOS (waiting up to ``wait_s`` for running workflows), then stop the heartbeat
+    and give the lease back. The heartbeat goes on while the workflows finish: a drain longer
+    than the lease must not let another worker adopt runs this process is still executing."""
     if not _PROCESS:
         return
     process = _PROCESS[0]
-    process.stop.set()
-    if process.heartbeat is not None:
-        process.heartbeat.join(timeout=5)
     try:
         DBOS.destroy(workflow_completion_timeout_sec=wait_s)
     finally:
+        process.stop.set()
+        if process.heartbeat is not None:
+            process.heartbeat.join(timeout=5)
         _restore_default_executor()
         if release:
             process.runtime.store.executors.stop(process.executor_id)
