@@ -69,7 +69,8 @@ def steps(block: Block) -> list[Step]:
         return [Step(c, None) for c in _sh_commands(block.lines)]
     assert block.lang == "console", f"no steps in a {block.lang!r} block"
     out: list[Step] = []
-    command, expect = None, []
+    command: str | None = None
+    expect: list[str] = []
     for line in block.lines:
         if line.startswith("$ "):
             if command is not None:
@@ -108,6 +109,7 @@ class Operator:
     env: dict[str, str]
     values: dict[str, str] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    logs: dict[int, Path] = field(default_factory=dict)  # pid -> output of a spawned command
 
     def fill(self, command: str) -> str:
         for word in CAPITALS.findall(command):
@@ -149,8 +151,8 @@ class Operator:
                 env=self.env | extra,
                 cwd=self.cwd,
             )
-        proc.args = [command, str(log)]
         SPAWNED.append(proc)
+        self.logs[proc.pid] = log
         return proc
 
     def match(self, expect: tuple[str, ...], output: str, *, where: str) -> None:

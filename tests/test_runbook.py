@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.procs import SPAWNED
 from tests.runbook_doc import Operator, section, section_titles, steps
@@ -70,6 +71,8 @@ class Project:
             **extra,
         }
         self.op = Operator(cwd=self.dir, env=self.env)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: dict[int, Path] = {}
 
     def tether(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -92,23 +95,30 @@ class Project:
                 env=self.env | extra,
                 cwd=self.dir,
             )
-        proc.args = [*args, str(log)]
         SPAWNED.append(proc)
+        self.procs.append(proc)
+        self.logs[proc.pid] = log
         return proc
 
-    @staticmethod
-    def output(proc: subprocess.Popen[bytes]) -> str:
-        return Path(proc.args[-1]).read_text(errors="replace")  # type: ignore[index]
+    def output(self, proc: subprocess.Popen[bytes]) -> str:
+        """What a process this project started has printed so far."""
+        log = self.logs.get(proc.pid) or self.op.logs[proc.pid]
+        return log.read_text(errors="replace")
 
     def ledger(self) -> list[str]:
         path = self.tmp / "ledger"
         return path.read_text().splitlines() if path.exists() else []
 
-    def wait_for(self, what: str, ok: object, timeout: float = 120) -> None:
+    def wait_for(self, what: str, ok: object, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while not ok():  # type: ignore[operator]
-            assert time.monotonic() < deadline, f"{what}: not after {timeout}s\n{self.ledger()}"
+            assert time.monotonic() < deadline, f"{what}: not after {timeout}s\n{self.report()}"
             time.sleep(0.1)
+
+    def report(self) -> str:
+        """What the processes printed and where the runs are, for a failure's message."""
+        logs = [f"--- {p.args!r}\n{self.output(p)[-2000:]}" for p in self.procs]
+        return "\n".join([f"ledger {self.ledger()}", f"runs {self.statuses()}", *logs])
 
     def statuses(self) -> dict[str, tuple[str, str | None]]:
         """Run id -> (status, executor id), read from the database (a cheap poll)."""
@@ -158,7 +168,7 @@ class Project:
 def stop(proc: subprocess.Popen[bytes]) -> int:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=120)
+    return proc.wait(timeout=300)
 
 
 def test_the_runbook_has_the_procedures_the_tests_follow() -> None:
@@ -190,7 +200,7 @@ def test_stop_everything_with_the_kill_switch(tmp_path: Path) -> None:
     ]
     p.op.run(stop_all[0])
     hold.touch()
-    assert running.wait(timeout=120) == 4, p.output(running)  # exit status of a killed run
+    assert running.wait(timeout=300) == 4, p.output(running)  # exit status of a killed run
     assert len(p.ledger()) == 1  # no step after the kill
 
     p.op.run(seen[0])
@@ -286,7 +296,7 @@ def test_roll_back_side_effects(tmp_path: Path) -> None:
     p.op.run(find[0])
     assert p.op.run(cancel[0]).returncode == 4, p.op.transcript()
     hold.touch()
-    assert running.wait(timeout=120) == 4, p.output(running)
+    assert running.wait(timeout=300) == 4, p.output(running)
     assert p.op.run(compensate[0]).returncode == 1, p.op.transcript()
     p.op.run(journal[0])
     assert p.op.run(again[0]).returncode == 1, p.op.transcript()
@@ -322,7 +332,7 @@ def test_drain_and_replace_a_worker(tmp_path: Path) -> None:
     (term,) = steps(sigterm)
     assert p.op.run(term).returncode == 0
     hold_a.touch()
-    assert worker_a.wait(timeout=120) == 0, p.output(worker_a)
+    assert worker_a.wait(timeout=300) == 0, p.output(worker_a)
     after_ready = p.output(worker_a).split("worker worker-a ready", 1)[1]
     p.op.match(log_lines.lines, after_ready, where="worker-a's log")
     p.wait_for(
@@ -340,3 +350,16 @@ def test_drain_and_replace_a_worker(tmp_path: Path) -> None:
     assert stop(worker_b) == 0, p.output(worker_b)
     booked = sorted(line.split()[2] for line in p.ledger())
     assert len(booked) == 6 and len(set(booked)) == 6  # two bookings per run, each once
+
+
+def test_the_operator_checks_output_and_reads_placeholders(tmp_path: Path) -> None:
+    op = Operator(cwd=tmp_path, env=dict(os.environ))
+    op.match(("KEY_ID live acme runs:read", "…"), "k_1  live  acme  runs:read\nmore\n", where="x")
+    assert op.values == {"KEY_ID": "k_1"}
+    assert op.fill("tether keys revoke KEY_ID") == "tether keys revoke k_1"
+    with pytest.raises(AssertionError, match="the runbook shows"):
+        op.match(("KEY_ID revoked",), "k_2 revoked\n", where="x")  # bound: must be k_1
+    with pytest.raises(AssertionError, match="used before"):
+        op.fill("tether runs show RUN_ID")
+    with pytest.raises(AssertionError, match="unknown placeholder"):
+        op.fill("tether runs show JOB_ID")
