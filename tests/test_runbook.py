@@ -130,6 +130,17 @@ class Project:
         conn.close()
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def lease(self, executor: str) -> str | None:
+        """When ``executor``'s lease expires, as stored; None once its row is gone (an
+        adopting worker prunes the rows of the executors whose runs it took over)."""
+        db = self.dir / ".tether" / "tether.db"
+        with sqlite3.connect(db, timeout=10) as conn:
+            rows = conn.execute(
+                "SELECT lease_expires_at FROM tether_executors WHERE id = ?", (executor,)
+            ).fetchall()
+        conn.close()
+        return str(rows[0][0]) if rows else None
+
     def detach(self, goal: str) -> str:
         out = self.tether("run", goal, "--agent", "booker", "--detach", "--json")
         assert out.returncode == 0, out.stderr
@@ -317,10 +328,14 @@ def test_drain_and_replace_a_worker(tmp_path: Path) -> None:
     worker_a = p.spawn("worker", "--executor-id", "worker-a", TETHER_TEST_HOLD=str(hold_a))
     worker_c = p.spawn("worker", "--executor-id", "worker-c", TETHER_TEST_HOLD=str(hold_c))
     runs = [p.detach("book seats 0 and 1"), p.detach("book seats 0 and 1 again")]
-    p.wait_for("a run in each worker", lambda: len(p.ledger()) == 2)
+
+    def held() -> dict[str, str]:
+        return {e: r for r, (status, e) in p.statuses().items() if e and status == "running"}
+
+    p.wait_for("a run held in each worker", lambda: set(held()) == {"worker-a", "worker-c"})
+    p.wait_for("their first bookings", lambda: len(p.ledger()) == 2)
+    in_c = held()["worker-c"]
     runs.append(p.detach("book seats 0 and 1 once more"))
-    held = {executor: run for run, (_, executor) in p.statuses().items() if executor}
-    assert set(held) == {"worker-a", "worker-c"}, held
     worker_c.kill()  # died
     worker_c.wait(timeout=60)
 
@@ -331,6 +346,13 @@ def test_drain_and_replace_a_worker(tmp_path: Path) -> None:
     p.op.values["WORKER_PID"] = str(worker_a.pid)
     (term,) = steps(sigterm)
     assert p.op.run(term).returncode == 0
+    # draining (its run still held): worker-a goes on renewing its lease, so worker-b, which
+    # adopts expired leases, cannot take the run over while worker-a still executes it
+    p.wait_for("worker-a stopping", lambda: "worker worker-a stopping" in p.output(worker_a))
+    draining = p.lease("worker-a")
+    assert draining is not None
+    p.wait_for("a renewed lease while draining", lambda: p.lease("worker-a") != draining)
+    assert p.lease("worker-a") is not None, p.report()  # renewed, not taken over
     hold_a.touch()
     assert worker_a.wait(timeout=300) == 0, p.output(worker_a)
     after_ready = p.output(worker_a).split("worker worker-a ready", 1)[1]
@@ -339,7 +361,7 @@ def test_drain_and_replace_a_worker(tmp_path: Path) -> None:
         "every run",
         lambda: all(p.statuses()[r][0] not in ("queued", "running") for r in runs),
     )
-    assert f"adopted {held['worker-c']}" in p.output(worker_b)
+    assert f"adopted {in_c}" in p.output(worker_b)
     for step in steps(verify)[:3]:
         p.op.run(step)
     per_run = steps(verify)[3]
