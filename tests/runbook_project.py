@@ -42,7 +42,7 @@ def _hold(done: int) -> None:
     gate = os.environ.get("TETHER_TEST_HOLD")
     if not gate or done != int(os.environ.get("TETHER_TEST_HOLD_AT", "1")):
         return
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # a bound for a test that failed to open it
     while not Path(gate).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
 

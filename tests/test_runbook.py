@@ -65,7 +65,7 @@ class Project:
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             "PYTHONPATH": str(ROOT),
             "COLUMNS": "120",
-            "TETHER_LEASE_S": "1.5",
+            "TETHER_LEASE_S": "5",  # long enough for a starved CI machine to renew it
             "TETHER_TEST_LEDGER": str(tmp / "ledger"),
             "TETHER_TEST_TOOLS": tools,
             **extra,
