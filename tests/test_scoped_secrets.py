@@ -97,6 +97,28 @@ def test_lookup_order_and_rotation_without_restart(tmp_path: Path) -> None:
     assert seen == ["from-env", "file-b", "static-c", "json-b", "from-file", "rotated-in-file"]
 
 
+def test_a_rotation_that_keeps_size_and_mtime_is_seen(tmp_path: Path) -> None:
+    """Rewritten in place within one clock tick (or with its mtime kept, as ``cp -p`` or
+    ``touch -r`` do), a file has the same inode, size and mtime: its bytes decide."""
+    import os
+
+    path = tmp_path / "secrets.env"
+    path.write_text("crm_read=old-value-1\n")
+    path.chmod(0o600)
+    source = SecretSource(file=path)
+    assert source.get("crm_read") == "old-value-1"
+    before = path.stat()
+    path.write_text("crm_read=new-value-2\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    assert source.get("crm_read") == "new-value-2"
+
+
 @pytest.mark.parametrize(
     ("name", "text"),
     [

@@ -20,6 +20,7 @@ journal, the prompt, spans or logs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import stat
@@ -67,7 +68,9 @@ class SecretSource:
     """Where secret values live; see the module docstring for the lookup order.
 
     ``on_value`` sees every value before a tool does (the runtime passes its redactor's
-    ``add_secret``). The file is re-read when its size or modification time changes.
+    ``add_secret``). The file is read at each lookup and parsed again when its bytes change
+    (not when its size or modification time does: a rotation written in place within one
+    clock tick, or with its old mtime kept, keeps both).
     """
 
     def __init__(
@@ -83,7 +86,7 @@ class SecretSource:
         self._static = {k.lower(): v for k, v in static.items()}
         self._on_value = on_value
         self._lock = threading.Lock()
-        self._file_cache: tuple[tuple[int, int, int], dict[str, str]] | None = None
+        self._file_cache: tuple[bytes, dict[str, str]] | None = None  # (sha256, values)
 
     def get(self, name: str) -> str | None:
         """The current value of ``name``, or None when no source has it."""
@@ -142,18 +145,31 @@ class SecretSource:
                 f"secrets file {str(path)!r} is open to group or others "
                 f"(mode {stat.S_IMODE(info.st_mode):o}); run: chmod 600 {path}"
             )
-        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
-        cached = self._file_cache
-        if cached is not None and cached[0] == stamp:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # replaced or removed between the stat and the read
+            raise ConfigError(
+                f"secrets file {str(path)!r} cannot be read ({exc.strerror}); "
+                "fix TETHER_SECRETS_FILE"
+            ) from None
+        digest = hashlib.sha256(data).digest()
+        with self._lock:
+            cached = self._file_cache
+        if cached is not None and cached[0] == digest:
             return cached[1]
-        values = parse_secrets_file(path)
-        self._file_cache = (stamp, values)
+        values = parse_secrets_text(path, data.decode("utf-8"))
+        with self._lock:
+            self._file_cache = (digest, values)
         return values
 
 
 def parse_secrets_file(path: Path) -> dict[str, str]:
     """Names to values from a ``.json``, ``.toml`` or ``NAME=value`` file (names lower-cased)."""
-    text = path.read_text(encoding="utf-8")
+    return parse_secrets_text(path, path.read_text(encoding="utf-8"))
+
+
+def parse_secrets_text(path: Path, text: str) -> dict[str, str]:
+    """Names to values from the text of the secrets file ``path`` (its suffix picks the format)."""
     where = f"secrets file {str(path)!r}"
     try:
         if path.suffix == ".json":

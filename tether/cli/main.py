@@ -272,8 +272,8 @@ def runs_compensate(
     else:
         out = _out()
         for c in report:
-            mark = "[green]undone[/]" if c.ok else "[red]NOT undone[/]"
-            out.print(f"step {c.step + 1:>3} {c.tool:<20} {mark}  {c.detail}", highlight=False)
+            mark = "[green]undone[/]" if c.ok else f"[red]NOT undone[/]  {c.detail}"
+            out.print(f"step {c.step + 1:>3} {c.tool:<20} {mark}", highlight=False)
         if not report:
             out.print("nothing to compensate")
     raise typer.Exit(0 if all(c.ok for c in report) else 1)

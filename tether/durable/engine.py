@@ -200,20 +200,29 @@ def _lost_lease(process: Process) -> None:
 
 
 def shutdown(*, wait_s: int = 0, release: bool = True) -> None:
-    """Stop the heartbeat, give the lease back and destroy DBOS."""
+    """Destroy DBOS (waiting up to ``wait_s`` for running workflows), stop the heartbeat and
+    give the lease back. With ``wait_s`` the heartbeat goes on while the workflows finish: a
+    drain longer than the lease must not let another worker adopt runs this process is still
+    executing. Without, it stops first (nothing runs on that another process could take)."""
     if not _PROCESS:
         return
     process = _PROCESS[0]
-    process.stop.set()
-    if process.heartbeat is not None:
-        process.heartbeat.join(timeout=5)
+    if wait_s <= 0:
+        _stop_heartbeat(process)
     try:
         DBOS.destroy(workflow_completion_timeout_sec=wait_s)
     finally:
+        _stop_heartbeat(process)
         _restore_default_executor()
         if release:
             process.runtime.store.executors.stop(process.executor_id)
         _PROCESS.clear()
+
+
+def _stop_heartbeat(process: Process) -> None:
+    process.stop.set()
+    if process.heartbeat is not None:
+        process.heartbeat.join(timeout=5)
 
 
 def _restore_default_executor() -> None:

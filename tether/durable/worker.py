@@ -64,7 +64,13 @@ def serve_worker(
                     print(f"adopted {run_id}", flush=True)
                     adopted.append(run_id)
     finally:
+        print(
+            f"worker {executor_id} stopping: taking no new runs, finishing running ones "
+            f"(up to {grace_s} s)",
+            flush=True,
+        )
         engine.shutdown(wait_s=grace_s)
+    print(f"worker {executor_id} stopped; its lease is released", flush=True)
     return adopted
 
 
