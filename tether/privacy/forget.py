@@ -10,8 +10,10 @@ with it, in the journal or anywhere else it was copied, can no longer be opened)
 On SQLite the deletion is made physical: ``secure_delete`` zeroes the deleted cells, FTS5's
 ``optimize`` rewrites the index without the deleted entries, ``VACUUM`` rebuilds the file
 from live rows only (stale cells and free pages included), and ``wal_checkpoint(TRUNCATE)``
-empties the WAL. On PostgreSQL rows are deleted with plain ``DELETE``; their dead tuples stay
-on disk until ``VACUUM`` reuses the space (docs/architecture.md, README "Privacy").
+empties the WAL. The tenant's saved HNSW index files of the models the subject's vectors were
+made by are deleted (:mod:`tether.memory.ann_files`). On PostgreSQL rows are deleted with
+plain ``DELETE``; their dead tuples stay on disk until ``VACUUM`` reuses the space
+(docs/architecture.md, README "Privacy").
 """
 
 from __future__ import annotations
