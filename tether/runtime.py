@@ -272,6 +272,7 @@ class Runtime:
                 engine=self.store.engine,
                 clock=self.clock,
                 make_embedder=(lambda: given) if given is not None else self._default_embedder,
+                make_sealer=lambda: self.sealer,
             )
         return self._memory
 

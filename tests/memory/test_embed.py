@@ -17,7 +17,7 @@ import pytest
 
 from tether.errors import ConfigError, ModelError, ModelUnavailable
 from tether.memory import LocalEmbedder, OpenAIEmbedder, embed_async, make_embedder
-from tether.memory.embed import model_zip_path
+from tether.memory.embed import batches, model_zip_path
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "minilm_reference.json"
 
@@ -35,6 +35,24 @@ def test_padding_does_not_change_a_vector(embedder: LocalEmbedder) -> None:
     long = "a much longer sentence that forces padding of the short one in the same batch " * 3
     batched = embedder.embed([long, "short text"])[1]
     assert float(alone @ batched) > 0.99999
+
+
+def test_batches_are_by_length_under_the_row_and_token_caps() -> None:
+    lengths = [120, 10, 130, 12, 11, 300]
+    assert batches(lengths, 32, 1024) == [[1, 4, 3, 0, 2], [5]]
+    assert batches(lengths, 32, 300) == [[1, 4, 3], [0, 2], [5]]
+    assert batches(lengths, 2, 10**9) == [[1, 4], [3, 0], [2, 5]]
+    assert batches([400], 32, 100) == [[0]]  # a text longer than the cap goes alone
+    assert sorted(i for b in batches(lengths, 3, 250) for i in b) == list(range(6))
+
+
+def test_the_token_cap_does_not_change_vectors(embedder: LocalEmbedder) -> None:
+    texts = ["short one", "a somewhat longer sentence about durable agents " * 6, "mid " * 30]
+    capped = LocalEmbedder(batch_tokens=64)
+    capped._loaded = embedder._model()  # the same weights, no second load
+    whole = LocalEmbedder(batch_tokens=10**9)
+    whole._loaded = capped._loaded
+    assert np.allclose(capped.embed(texts), whole.embed(texts), atol=1e-5)
 
 
 def test_similar_sentences_are_closer_than_unrelated_ones(embedder: LocalEmbedder) -> None:

@@ -15,12 +15,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from tether.cli.forget import master_key
 from tether.cli.memory import JsonOpt, TenantOpt, _fail
 from tether.clock import SystemClock
 from tether.errors import ConfigError, StoreError, TetherError, UsageError
 from tether.memory.episodic import EpisodicStore
 from tether.memory.lifecycle import compact
 from tether.memory.profile import ProfileStore
+from tether.privacy.keys import Keyring
+from tether.privacy.seal import Sealer
 from tether.settings import Settings, load_settings
 from tether.store import make_engine, migrate
 
@@ -48,6 +51,15 @@ def _engine() -> Iterator[tuple[Any, Settings]]:
         raise _fail(str(exc), 1) from None
 
 
+def _sealer(engine: Any, settings: Settings) -> Sealer:
+    """Seals and opens the tiers' PII with subjects' keys (the master key read on first need)."""
+    return Sealer(Keyring(engine, lambda: master_key(settings)))
+
+
+def _profile(engine: Any, settings: Settings) -> ProfileStore:
+    return ProfileStore(engine, sealer=_sealer(engine, settings))
+
+
 def _value(text: str) -> Any:
     """A JSON value if ``text`` parses as one, else the text itself."""
     try:
@@ -69,7 +81,7 @@ def profile_set(
 ) -> None:
     """Set one key of a subject's profile."""
     with _engine() as (engine, settings):
-        entry = ProfileStore(engine).set(
+        entry = _profile(engine, settings).set(
             tenant or settings.tenant,
             subject,
             scope,
@@ -93,7 +105,7 @@ def profile_get(
 ) -> None:
     """Print one key of a subject's profile (exit 1 if it is not set)."""
     with _engine() as (engine, settings):
-        entry = ProfileStore(engine).get(tenant or settings.tenant, subject, scope, key)
+        entry = _profile(engine, settings).get(tenant or settings.tenant, subject, scope, key)
     if entry is None:
         raise _fail(f"{subject!r} has no {scope}.{key} in this tenant", 1)
     if as_json:
@@ -111,7 +123,8 @@ def profile_list(
 ) -> None:
     """List a subject's profile entries."""
     with _engine() as (engine, settings):
-        entries = ProfileStore(engine).entries(tenant or settings.tenant, subject, scopes=scope)
+        store = _profile(engine, settings)
+        entries = store.entries(tenant or settings.tenant, subject, scopes=scope)
     if as_json:
         typer.echo(json.dumps([e.to_json() for e in entries], ensure_ascii=False))
         return
@@ -132,7 +145,7 @@ def profile_delete(
 ) -> None:
     """Delete one key of a subject's profile."""
     with _engine() as (engine, settings):
-        gone = ProfileStore(engine).delete(tenant or settings.tenant, subject, scope, key)
+        gone = _profile(engine, settings).delete(tenant or settings.tenant, subject, scope, key)
     typer.echo("deleted" if gone else "not found")
 
 
@@ -145,7 +158,7 @@ def episodes(
 ) -> None:
     """List episodes (one per finished run of an agent with episodic memory)."""
     with _engine() as (engine, settings):
-        found = EpisodicStore(engine).recent(
+        found = EpisodicStore(engine, sealer=_sealer(engine, settings)).recent(
             tenant or settings.tenant, agent=agent, subject=subject, limit=limit
         )
     if as_json:

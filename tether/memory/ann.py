@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tether.errors import ConfigError
+from tether.errors import ConfigError, StoreError
 from tether.memory._bert import F32
 
 U64 = npt.NDArray[np.uint64]
@@ -79,6 +79,7 @@ class AnnIndex:
             expansion_search=settings.ef,
         )
         self.changes = 0  # keys added or removed since the last save or load
+        self.removed = 0  # keys removed since the graph was built: their vectors' bytes stay
 
     def __len__(self) -> int:
         return len(self._index)
@@ -93,12 +94,24 @@ class AnnIndex:
         new = ~np.isin(keys, have, assume_unique=True)
         if len(gone) > len(keys) // 2 and len(have):  # mostly replaced: tombstones would pile up
             self._index.reset()
+            self.removed = 0
             gone, new = gone[:0], np.ones(len(keys), dtype=bool)
         if len(gone):
             self._index.remove(gone)
+            self.removed += len(gone)
         if new.any():
             self._index.add(keys[new], vectors[new], threads=self.settings.threads)
         self.changes += len(gone) + int(new.sum())
+
+    def compact(self, keys: U64, vectors: F32) -> None:
+        """Rebuild the graph from ``keys`` (the index's, with their rows of ``vectors``) when
+        keys were removed: usearch's ``remove`` only marks a node, so the removed vectors' bytes
+        would otherwise stay in memory and reach a saved file (a forgotten subject's too)."""
+        if not self.removed:
+            return
+        self._index.reset()
+        self._index.add(keys, vectors, threads=self.settings.threads)
+        self.removed = 0
 
     def search(self, query: F32, count: int) -> U64:
         """The keys of about ``count`` nearest neighbours of ``query``, nearest first (usearch
@@ -107,7 +120,13 @@ class AnnIndex:
         return np.asarray(found.keys, dtype=np.uint64)
 
     def save(self, path: Path) -> None:
-        """Write the index to ``path`` atomically (a temporary file, then a rename)."""
+        """Write the index to ``path`` atomically (a temporary file, then a rename). An index
+        with removed keys is refused: :meth:`compact` it first."""
+        if self.removed:
+            raise StoreError(
+                f"HNSW index has {self.removed} removed keys whose vectors would be saved to "
+                f"{path}; call compact() with the tenant's current keys and vectors first"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         self._index.save(str(tmp))

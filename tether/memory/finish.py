@@ -51,6 +51,7 @@ async def record_episode(ctx: RunContext) -> tuple[str, ...]:
     if episode is None:
         return ()
     store = ctx.memory.episodes
+    episode = await asyncio.to_thread(store.sealed, episode)  # PII under the subject's key
     row = store.row(episode, await asyncio.to_thread(_vector, store, episode))
     cap = config.write.max_episodes
     trimmed = await asyncio.to_thread(_beyond_cap, store.engine, episode, cap)

@@ -5,6 +5,8 @@ key was first written). Each row records its origin (``trust``: ``user`` for wha
 the application wrote, ``tool`` for what an agent wrote), ``source``, the ``reason`` it was
 saved, its data labels and an optional expiry. Every method takes the tenant and filters on it.
 Agents reach it only through :mod:`tether.memory.tools`, which checks the agent's declared scopes.
+With a sealer, the PII in a value is sealed with the subject's data key before it is stored
+and opened on read (:mod:`tether.memory.sealing`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +24,7 @@ from tether.clock import Clock, SystemClock
 from tether.errors import UsageError
 from tether.memory.config import ReadPolicy, check_scope
 from tether.memory.policy import data_labels, readable
+from tether.privacy.seal import Sealer
 from tether.store.schema import memory_profile as profile
 
 
@@ -72,6 +75,7 @@ class ProfileFull(UsageError):
 class ProfileStore:
     engine: sa.Engine
     clock: Clock = field(default_factory=SystemClock)
+    sealer: Sealer | None = None  # PII in values sealed with the subject's key
 
     def set(
         self,
@@ -91,8 +95,9 @@ class ProfileStore:
         """Write ``key`` = ``value`` (JSON) for ``subject``; ``max_keys`` caps how many keys
         the subject may have (a new key beyond it raises :class:`ProfileFull`)."""
         _check(tenant, subject, scope, key)
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
         labels, pii = data_labels(value)
+        stored = self.sealer.seal_value(tenant, subject, value) if self.sealer else value
+        text = json.dumps(stored, ensure_ascii=False, sort_keys=True)
         now = self.clock.now()
         row_id = profile_id(tenant, subject, scope, key)
         values = {
@@ -128,7 +133,7 @@ class ProfileStore:
                     )
                 )
             row = conn.execute(sa.select(profile).where(profile.c.id == row_id)).one()
-        return _entry(row)
+        return replace(_entry(row), value=value)
 
     @staticmethod
     def _count(conn: sa.Connection, tenant: str, subject: str) -> int:
@@ -172,6 +177,9 @@ class ProfileStore:
             rows = conn.execute(stmt.order_by(profile.c.scope, profile.c.key)).all()
         now = self.clock.now()
         entries = [_entry(r) for r in rows]
+        if self.sealer is not None:
+            opened = self.sealer.open_values(tenant, [e.value for e in entries])
+            entries = [replace(e, value=v) for e, v in zip(entries, opened, strict=True)]
         return [
             e
             for e in entries

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from tether.memory.embed import Embedder
     from tether.memory.episodic import EpisodicStore
     from tether.memory.profile import ProfileStore
+    from tether.privacy.seal import Sealer
     from tether.settings import Settings
 
 
@@ -36,6 +37,7 @@ class MemoryServices:
     engine: sa.Engine
     clock: Clock
     make_embedder: Callable[[], Embedder]
+    make_sealer: Callable[[], Sealer] | None = None  # PII of both tiers sealed per subject
     _episodes: EpisodicStore | None = None
     _profile: ProfileStore | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,7 +48,9 @@ class MemoryServices:
             if self._episodes is None:
                 from tether.memory.episodic import EpisodicStore  # numpy: only when used
 
-                self._episodes = EpisodicStore(self.engine, self.make_embedder(), self.clock)
+                self._episodes = EpisodicStore(
+                    self.engine, self.make_embedder(), self.clock, sealer=self._sealer()
+                )
             return self._episodes
 
     def close(self) -> None:
@@ -62,5 +66,8 @@ class MemoryServices:
             if self._profile is None:
                 from tether.memory.profile import ProfileStore
 
-                self._profile = ProfileStore(self.engine, self.clock)
+                self._profile = ProfileStore(self.engine, self.clock, sealer=self._sealer())
             return self._profile
+
+    def _sealer(self) -> Sealer | None:
+        return self.make_sealer() if self.make_sealer is not None else None

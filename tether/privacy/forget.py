@@ -10,8 +10,10 @@ with it, in the journal or anywhere else it was copied, can no longer be opened)
 On SQLite the deletion is made physical: ``secure_delete`` zeroes the deleted cells, FTS5's
 ``optimize`` rewrites the index without the deleted entries, ``VACUUM`` rebuilds the file
 from live rows only (stale cells and free pages included), and ``wal_checkpoint(TRUNCATE)``
-empties the WAL. On PostgreSQL rows are deleted with plain ``DELETE``; their dead tuples stay
-on disk until ``VACUUM`` reuses the space (docs/architecture.md, README "Privacy").
+empties the WAL. The tenant's saved HNSW index files of the models the subject's vectors were
+made by are deleted (:mod:`tether.memory.ann_files`). On PostgreSQL rows are deleted with
+plain ``DELETE``; their dead tuples stay on disk until ``VACUUM`` reuses the space
+(docs/architecture.md, README "Privacy").
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,10 +31,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tether.errors import StoreError, UsageError
+from tether.memory.ann_files import default_index_dir, drop_indexes
 from tether.privacy.keys import MasterKey, destroy_key
 from tether.store.engine import write_transaction
 from tether.store.migrations import MEMORY_FTS
-from tether.store.schema import forget_log, memory_generations, runs, subject_runs
+from tether.store.schema import (
+    forget_log,
+    memory_chunks,
+    memory_generations,
+    runs,
+    subject_runs,
+)
 
 __all__ = ["SUBJECT_TABLES", "ForgetReport", "SubjectRows", "forget_subject"]
 
@@ -93,12 +103,15 @@ def forget_subject(
     by: str = "",
     tables: Sequence[SubjectRows] = SUBJECT_TABLES,
     vacuum: bool = True,
+    index_dir: Path | None = None,
 ) -> ForgetReport:
     """Forget ``subject`` of ``tenant``: rows deleted, key destroyed, the forget logged.
 
     ``vacuum`` (SQLite): rebuild the file afterwards so no stale copy survives in free pages;
     it rewrites the whole database, so a caller forgetting many subjects may pass False for all
-    but the last.
+    but the last. ``index_dir``: where the semantic store saves its HNSW indexes (default:
+    beside a SQLite file); the tenant's saved indexes of the models the subject's vectors were
+    made by are deleted (they hold those vectors; the next search rebuilds one).
     """
     if not tenant or not subject:
         raise UsageError("forget needs a tenant and a subject; pass SUBJECT (and --tenant)")
@@ -108,6 +121,7 @@ def forget_subject(
     with write_transaction(engine) as conn:
         if sqlite:
             conn.exec_driver_sql("PRAGMA secure_delete=ON")
+        models = _vector_models(conn, tenant, subject)
         counts: dict[str, int] = {}
         for spec in tables:
             counts.update(_delete_rows(conn, spec, tenant, subject))
@@ -126,6 +140,10 @@ def forget_subject(
         for spec in tables:
             if sqlite and spec.fts:
                 conn.exec_driver_sql(f"INSERT INTO {spec.fts}({spec.fts}) VALUES('optimize')")
+    folder = index_dir if index_dir is not None else default_index_dir(engine)
+    dropped = drop_indexes(folder, tenant, models)
+    if dropped:
+        compacted.append(f"deleted {len(dropped)} saved vector index files")
     if sqlite:
         compacted += _compact_sqlite(engine, vacuum=vacuum)
     return ForgetReport(
@@ -136,6 +154,14 @@ def forget_subject(
         forgotten_at=now,
         compacted=compacted,
     )
+
+
+def _vector_models(conn: sa.Connection, tenant: str, subject: str) -> set[str]:
+    """The embedding models of the subject's semantic chunks (their tenant's saved indexes
+    of those models hold the vectors)."""
+    c = memory_chunks.c
+    stmt = sa.select(c.model).where(c.tenant == tenant, c.subject == subject).distinct()
+    return set(conn.scalars(stmt))
 
 
 def _delete_rows(

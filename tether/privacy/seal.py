@@ -20,14 +20,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tether.privacy.keys import DataKey, Keyring
-from tether.privacy.pii import detect
+from tether.privacy.pii import Span, detect
 
 __all__ = [
     "TOKEN_RE",
     "Sealable",
     "Sealer",
+    "fresh_spans",
     "index_text",
     "key_ids",
+    "needs_sealing",
     "open_text",
     "open_value",
     "seal_text",
@@ -44,10 +46,31 @@ def _aad(key_id: str, kind: str) -> bytes:
     return f"tether:v1:{key_id}:{kind}".encode()
 
 
+def fresh_spans(text: str, kinds: frozenset[str] | None = None) -> list[Span]:
+    """The PII or secret spans (of ``kinds``, default all) of ``text`` outside the tokens it
+    already holds (a token's base64 can look like an API key: it is never sealed again)."""
+    spans = [s for s in detect(text) if kinds is None or s.kind in kinds]
+    if not spans or "⟦enc:" not in text:
+        return spans
+    tokens = [m.span() for m in TOKEN_RE.finditer(text)]
+    return [s for s in spans if not any(a < s.end and s.start < b for a, b in tokens)]
+
+
+def needs_sealing(value: Any, kinds: frozenset[str] | None = None) -> bool:
+    """Whether a JSON-like value has a string with a span :func:`seal_text` would seal."""
+    if isinstance(value, str):
+        return bool(fresh_spans(value, kinds))
+    if isinstance(value, dict):
+        return any(needs_sealing(v, kinds) for v in value.values())
+    if isinstance(value, list):
+        return any(needs_sealing(v, kinds) for v in value)
+    return False
+
+
 def seal_text(text: str, key: DataKey, kinds: frozenset[str] | None = None) -> str:
     """``text`` with each detected PII or secret span (of ``kinds``, default all) replaced by a
-    token sealed with ``key``."""
-    spans = [s for s in detect(text) if kinds is None or s.kind in kinds]
+    token sealed with ``key``; tokens already in it are kept as they are."""
+    spans = fresh_spans(text, kinds)
     if not spans:
         return text
     aead = AESGCM(key.key)
@@ -168,6 +191,21 @@ class Sealer:
             return items
         keys = self.keyring.keys(tenant, needed)
         return [open_text(t, keys) for t in items]
+
+    def seal_value(self, tenant: str, subject: str | None, value: Any) -> Any:
+        """A JSON-like value with its PII sealed with the subject's key (the tenant's own when
+        ``subject`` is None); the same object, and no key made, when there is none."""
+        if not needs_sealing(value):
+            return value
+        return seal_value(value, self.keyring.key_for(tenant, subject or TENANT_SUBJECT))
+
+    def open_values(self, tenant: str, values: Sequence[Any]) -> list[Any]:
+        """JSON-like ``values`` with the tenant's tokens opened (one key lookup for all)."""
+        needed = set().union(*(value_key_ids(v) for v in values)) if values else set()
+        if not needed:
+            return list(values)
+        keys = self.keyring.keys(tenant, needed)
+        return [open_value(v, keys) for v in values]
 
     def seal_items(self, tenant: str, items: Sequence[S]) -> list[S]:
         """Memory items (dataclasses with ``text``, ``heading``, ``subject``) with their PII

@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tether.memory.ann import AnnSettings
+from tether.memory.ann_files import default_index_dir
 from tether.memory.backends.base import Backend, GenerationFn, conditions
 from tether.memory.backends.postgres import PostgresBackend
 from tether.memory.backends.sqlite import SqliteBackend
@@ -30,9 +31,8 @@ def make_backend(
     settings = ann or AnnSettings()
     if engine.dialect.name == "postgresql":
         return PostgresBackend(engine, model, generation, settings=settings, index_dir=index_dir)
-    database = engine.url.database
-    if index_dir is None and database and database != ":memory:":
-        index_dir = Path(f"{database}-ann")
+    if index_dir is None:
+        index_dir = default_index_dir(engine)
     return SqliteBackend(engine, model, generation, settings=settings, index_dir=index_dir)
 
 

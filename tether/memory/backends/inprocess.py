@@ -16,7 +16,6 @@ per tenant); the other filters are masks over the matrix:
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from threadpoolctl import ThreadpoolController
 
 from tether.memory._bert import F32
 from tether.memory.ann import AnnIndex, AnnSettings
+from tether.memory.ann_files import index_path
 from tether.memory.search import Filters
 from tether.memory.vectors import VectorMatrix
 from tether.store.schema import memory_chunks as chunks
@@ -141,11 +141,11 @@ class LocalVectors:
         ann = ann or AnnIndex(dim, self.settings)
         ann.sync(matrix.keys, matrix.vectors)
         if path is not None and ann.changes >= max(1, len(matrix) // 10):
+            ann.compact(matrix.keys, matrix.vectors)  # no removed vector reaches the file
             ann.save(path)
         return ann
 
     def _path(self, tenant: str) -> Path | None:
         if self.index_dir is None:
             return None
-        name = hashlib.sha256(f"{tenant}\x1f{self.model}".encode()).hexdigest()[:32]
-        return self.index_dir / f"{name}.usearch"
+        return index_path(self.index_dir, tenant, self.model)
