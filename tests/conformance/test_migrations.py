@@ -34,6 +34,9 @@ TABLES = {
     "tether_api_keys",
     "tether_trigger_deliveries",
     "tether_ratings",
+    "tether_notifications",
+    "tether_alerts",
+    "tether_alert_transitions",
 }
 
 

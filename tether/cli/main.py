@@ -427,6 +427,10 @@ from tether.cli import service  # noqa: E402 - as above
 
 service.register(app, runs_app)
 
+from tether.cli import notify  # noqa: E402 - as above
+
+notify.register(app)
+
 
 def main() -> None:
     try:

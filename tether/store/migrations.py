@@ -25,6 +25,8 @@ from tether.errors import StoreError
 from tether.store.engine import write_transaction
 from tether.store.memory_search import memory_search_indexes
 from tether.store.schema import (
+    alert_transitions,
+    alerts,
     api_keys,
     approvals,
     blobs,
@@ -37,6 +39,7 @@ from tether.store.schema import (
     memory_generations,
     memory_profile,
     metadata,
+    notifications,
     operator_messages,
     ratings,
     runs,
@@ -116,6 +119,10 @@ def _tenant_kill_switches(conn: sa.Connection) -> None:
     add_column(conn, "tether_kill_switches", "tenant", "VARCHAR(200) DEFAULT '' NOT NULL")
 
 
+def _notifications(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[notifications, alerts, alert_transitions], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -128,6 +135,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (9, "memory search indexes on postgresql", memory_search_indexes),
     (12, "sessions", _sessions),
     (15, "api keys, webhook deliveries, ratings", _service),
+    (18, "notification outbox and alert states", _notifications),
     (19, "kill switches per tenant", _tenant_kill_switches),
 )
 
