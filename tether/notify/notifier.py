@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,10 +36,6 @@ log = logging.getLogger("tether.notify")
 _BATCH = 200
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Tick:
     enqueued: int = 0
@@ -52,8 +48,16 @@ class Notifier:
     runtime: Runtime
     config_file: Path = field(default_factory=lambda: Path("notifications.yaml"))
     owner: str = "notifier"
-    now: Callable[[], datetime] = utcnow
+    now: Callable[[], datetime] | None = None  # default: the runtime's clock
     _last_check: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.now is None:
+            self.now = self.runtime.clock.now
+
+    def _now(self) -> datetime:
+        assert self.now is not None
+        return self.now()
 
     def config(self) -> Notifications:
         return load_notifications(self.config_file)
@@ -88,7 +92,7 @@ class Notifier:
                         "approval",
                         record.tenant,
                         message,
-                        self.now(),
+                        self._now(),
                     )
                 )
             with write_transaction(engine) as conn:
@@ -97,8 +101,8 @@ class Notifier:
         return queued
 
     def check_alerts(self, config: Notifications) -> list[Transition]:
-        self._last_check = self.now()
-        return alerts.check(self.runtime.store, config, self.runtime.redactor, now=self.now())
+        self._last_check = self._now()
+        return alerts.check(self.runtime.store, config, self.runtime.redactor, now=self._now())
 
     def deliver(self, config: Notifications, client: httpx.Client) -> list[Outcome]:
         return deliver_due(
@@ -106,7 +110,7 @@ class Notifier:
             config,
             self.runtime.secrets.get,
             owner=self.owner,
-            now=self.now,
+            now=self._now,
             client=client,
         )
 
@@ -117,7 +121,7 @@ class Notifier:
             return Tick()
         if check is None:
             last = self._last_check
-            check = last is None or (self.now() - last).total_seconds() >= config.check_every_s
+            check = last is None or (self._now() - last).total_seconds() >= config.check_every_s
         enqueued = self.enqueue_approvals(config)
         changes = self.check_alerts(config) if check and config.alerts else []
         return Tick(
