@@ -27,6 +27,9 @@ def serve(
     ] = 0,
     agents: Annotated[Path, typer.Option(help="folder of agents by name")] = Path("agents"),
     triggers: Annotated[Path, typer.Option(help="webhook triggers file")] = Path("triggers.yaml"),
+    notifications: Annotated[
+        Path, typer.Option(help="notification webhooks and alert rules")
+    ] = Path("notifications.yaml"),
 ) -> None:
     """Serve the HTTP API (DESIGN §3) until SIGTERM or SIGINT."""
     import uvicorn
@@ -39,7 +42,13 @@ def serve(
         rt = Runtime(settings=load_settings(**overrides), durable=True)
         logs.configure(rt.settings.log_format, rt.redactor)
         app = create_app(
-            Service(runtime=rt, agents_dir=agents, workers=workers, triggers_file=triggers)
+            Service(
+                runtime=rt,
+                agents_dir=agents,
+                workers=workers,
+                triggers_file=triggers,
+                notifications_file=notifications,
+            )
         )
     print(f"tether serving on http://{host}:{port}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
