@@ -43,7 +43,7 @@ class Clock:
         return self.at
 
 
-async def paused_run(tmp_path: Path) -> Any:
+async def paused_run(tmp_path: Path, **secrets: str) -> Any:
     """A run paused on an approval whose arguments hold an e-mail and reasoning a secret."""
     model = ScriptedModel(
         steps=[
@@ -51,7 +51,8 @@ async def paused_run(tmp_path: Path) -> Any:
             answer("done"),
         ]
     )
-    rt = runtime(tmp_path, model, secrets={"ops_hook": HOOK_SECRET, "crm_token": API_TOKEN})
+    known = {"ops_hook": HOOK_SECRET, "crm_token": API_TOKEN, **secrets}
+    rt = runtime(tmp_path, model, secrets=known)
     paused = await rt.run(agent(), "close the duplicate account")
     assert paused.status is RunStatus.PAUSED
     return rt, paused.run_id
@@ -123,6 +124,16 @@ async def test_a_missing_secret_sends_nothing_and_retries_later(tmp_path: Path) 
     rt.close()
 
 
+async def test_the_url_may_be_a_secret_too(tmp_path: Path) -> None:
+    with receiving(Receiver(secret=HOOK_SECRET)) as rx, httpx.Client() as client:
+        rt, _ = await paused_run(tmp_path, ops_url=rx.url)
+        path = tmp_path / "n.yaml"
+        path.write_text("webhooks:\n  - {name: ops, url_secret: ops_url, secret: ops_hook}\n")
+        (outcome,) = Notifier(runtime=rt, config_file=path).tick(client).delivered
+    assert outcome.status == "delivered" and len(rx.got) == 1
+    rt.close()
+
+
 def test_backoff_doubles_up_to_a_cap() -> None:
     assert [backoff_s(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0] and backoff_s(30) == 600.0
 
@@ -134,6 +145,7 @@ def test_backoff_doubles_up_to_a_cap() -> None:
         ("alerts: [{name: a, metric: task_success_rate}]", "alerts.0"),
         ("alerts: [{name: a, metric: nonsense, above: 1}]", "alerts.0.metric"),
         ("webhooks: [{name: a, url: 'http://x', secret: s, sned: []}]", "webhooks.0.sned"),
+        ("webhooks: [{name: a, secret: s}]", "webhooks.0"),
     ],
 )
 def test_a_bad_notifications_file_names_the_field(tmp_path: Path, text: str, field: str) -> None:

@@ -5,6 +5,7 @@ alert rules over the KPIs (DESIGN §2.9)::
       - name: ops                      # names a delivery in the outbox
         url: https://hooks.slack.com/services/T000/B000/XXXX
         secret: ops_hook               # a secret name: signs each delivery (read at send time)
+        # or url_secret: ops_url       # the secret holding the URL (Slack's URL is a credential)
         send: [approvals, alerts]      # what it gets (default: both)
         tenants: [acme]                # optional: only these tenants' approvals
     check_every_s: 60                  # how often workers evaluate the rules
@@ -72,12 +73,21 @@ class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=NAME_PATTERN)
-    url: str = Field(pattern=r"^https?://", max_length=2000)
+    url: str | None = Field(default=None, pattern=r"^https?://", max_length=2000)
+    url_secret: str | None = Field(
+        default=None, description="the secret holding the URL (a Slack URL is a credential)"
+    )
     secret: str = Field(min_length=1, description="the name of the secret that signs deliveries")
     send: tuple[Sends, ...] = ("approvals", "alerts")
     tenants: tuple[str, ...] | None = Field(default=None, description="only these tenants")
     max_attempts: int = Field(default=8, ge=1, le=100)
     timeout_s: float = Field(default=10, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Webhook:
+        if (self.url is None) == (self.url_secret is None):
+            raise ValueError(f"webhook {self.name!r}: give exactly one of 'url' or 'url_secret'")
+        return self
 
     def wants(self, kind: Sends, tenant: str | None) -> bool:
         if kind not in self.send:

@@ -48,15 +48,17 @@ def headers_for(secret: str, item: outbox.Notification, *, timestamp: int) -> di
     }
 
 
-def _post(client: httpx.Client, hook: Webhook, secret: str, item: outbox.Notification) -> None:
+def _post(
+    client: httpx.Client, hook: Webhook, url: str, secret: str, item: outbox.Notification
+) -> None:
     """Raise with a short reason unless the webhook answered 2xx."""
     headers = headers_for(secret, item, timestamp=int(time.time()))
     try:
         answer = client.post(
-            hook.url, content=item.body.encode(), headers=headers, timeout=hook.timeout_s
+            url, content=item.body.encode(), headers=headers, timeout=hook.timeout_s
         )
-    except httpx.HTTPError as exc:
-        raise _Failed(f"{type(exc).__name__}: {exc}") from None
+    except httpx.HTTPError as exc:  # never the URL in the reason: it may be a credential
+        raise _Failed(f"{type(exc).__name__}: {str(exc).replace(url, '[url]')}") from None
     if not answer.is_success:
         raise _Failed(f"HTTP {answer.status_code} from webhook {hook.name!r}")
 
@@ -86,7 +88,10 @@ def deliver_due(
             value = secret(hook.secret)
             if not value:
                 raise _Failed(f"webhook {hook.name!r}: secret {hook.secret!r} is not set")
-            _post(client, hook, value, item)
+            url = hook.url or secret(hook.url_secret or "")
+            if not url:
+                raise _Failed(f"webhook {hook.name!r}: secret {hook.url_secret!r} is not set")
+            _post(client, hook, url, value, item)
         except _Failed as exc:
             error = str(exc)
             log.warning("notification %s to %s failed: %s", item.id, item.webhook, error)
