@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from tests.governance.test_approvals_durable import stop
 from tests.redis_server import RedisServer
 from tests.test_durable import Env
+from tether import Runtime
 from tether.errors import ConfigError
-from tether.service.listeners import load_listeners
+from tether.service.listeners import Starter, event_run_id, load_listeners
+from tether.settings import Settings
 
 ECHOER = "name: echoer\ninstructions: Say done.\nmodel: python:tests.durable_models:model\n"
 REDIS_TRIGGERS = """
@@ -167,6 +169,24 @@ def test_each_notify_starts_one_run_with_two_workers_and_a_dropped_listener_reco
     assert [g for g, _ in runs] == [f"Confirm order {n}" for n in range(1, 5)]
     assert [o["delivery"] for _, o in runs] == [f"key:{n}" for n in range(1, 5)]
     assert all(o["listener"] == "new-order" and o["source"] == "postgres" for _, o in runs)
+
+
+def test_an_event_delivered_twice_or_to_two_listeners_is_one_run(tmp_path: Path) -> None:
+    project(tmp_path, REDIS_TRIGGERS)
+    rt = Runtime(settings=Settings(home=tmp_path / "home"))
+    (spec,) = load_listeners(tmp_path / "triggers.yaml")
+    starters = [Starter(runtime=rt, agents_dir=tmp_path / "agents", listener=spec) for _ in "ab"]
+    payload = {"order": {"id": 7}}
+    first = starters[0](payload, "entry:1-0")
+    again = [s(payload, "entry:1-0") for s in starters]  # a redelivery, another listener
+    other = starters[1](payload, "entry:2-0")
+    assert first == event_run_id("order-stream", "entry:1-0") and again == [first, first]
+    assert other is not None and other != first
+    goals = sorted(r.goal for r in rt.store.runs.list(tenant="acme"))
+    assert goals == ["Confirm order 7", "Confirm order 7"]  # two entries, two runs; no more
+    dropped = starters[0]({"no": "order"}, "entry:3-0")  # the template's field is missing
+    assert dropped is None and len(rt.store.runs.list(tenant="acme")) == 2
+    rt.close()
 
 
 def test_a_bad_listener_names_the_field(tmp_path: Path) -> None:

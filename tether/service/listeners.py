@@ -22,9 +22,10 @@ A PostgreSQL listener connects to ``url_secret``'s URL or, without one, to tethe
 database. A notification's payload, and a stream entry's ``payload`` field (or else all its
 fields), is the JSON the templates read. ``tether worker`` and ``tether serve`` run one thread
 per listener, reconnecting with backoff. Every process's listener hears every ``NOTIFY``, and
-a stream entry may be delivered again after a crash, so each event is claimed in the trigger
-deliveries table under its dedupe key (without one: the payload's hash for PostgreSQL, the
-entry id for Redis): it starts one run however many listeners run. Runs are proactive runs
+a stream entry may be delivered again after a crash, so each event's run id is derived from its
+dedupe key (without one: the payload's hash for PostgreSQL, the entry id for Redis): it starts
+one run however many listeners run, and a listener killed half-way is finished by the next
+delivery (the delivery is also recorded in ``tether_trigger_deliveries``). Runs are proactive runs
 like any other (policy, budgets), with ``origin: {listener, source, delivery}`` journaled.
 A ``NOTIFY`` sent while no listener is connected is not stored by PostgreSQL: use a Redis
 stream (entries wait in the stream, and unacknowledged ones are claimed again) where no event
@@ -49,8 +50,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tether.agent.spec import NAME_PATTERN, Agent, load_agent
-from tether.errors import ConfigError
+from tether.errors import ConfigError, RunNotFound, UsageError
 from tether.service import triggers
+from tether.store.engine import insert_ignoring_conflicts, write_transaction
+from tether.store.schema import trigger_deliveries
+from tether.types import RunStatus
 
 if TYPE_CHECKING:
     from tether.runtime import Runtime
@@ -120,9 +124,21 @@ def agent_by_name(agents_dir: Path, name: str) -> Agent:
     )
 
 
+def event_run_id(listener: str, key: str) -> str:
+    """The run id of ``listener``'s event ``key``: the same in every process and every retry."""
+    digest = hashlib.sha256(f"{listener}\n{key}".encode()).hexdigest()
+    return f"run_e{digest[:18]}"
+
+
 @dataclass(kw_only=True)
 class Starter:
-    """Turns one event into at most one run (claimed in the trigger deliveries table)."""
+    """Turns one event into exactly one run.
+
+    The run's id is derived from the listener and the event's key, so whichever listener gets
+    there first creates it and any other (or a retry after a crash) finds it; the segment is
+    then (re-)enqueued, which DBOS keeps once. The delivery is recorded in
+    ``tether_trigger_deliveries`` like a webhook's.
+    """
 
     runtime: Runtime
     agents_dir: Path
@@ -132,32 +148,48 @@ class Starter:
         spec = self.listener
         try:
             goal = triggers.render(spec.goal, payload)
-            key = (
-                "key:" + triggers.render(spec.dedupe, payload)[:400]
-                if spec.dedupe
-                else fallback_key
-            )
+            dedupe = triggers.render(spec.dedupe, payload)[:400] if spec.dedupe else None
         except triggers.Rejected as exc:
             log.warning("listener %s dropped an event: %s", spec.name, exc)
             return None
+        key = f"key:{dedupe}" if dedupe is not None else fallback_key
+        run_id = event_run_id(spec.name, key)
         engine = self.runtime.store.engine
-        if triggers.claim(engine, spec.name, key, triggers.utcnow()) is not None:
-            return None  # another listener (or an earlier delivery) started it
-        run_id = None
-        try:
-            origin = {"listener": spec.name, "source": spec.source, "delivery": key}
-            run_id = asyncio.run(
-                self.runtime.submit(
-                    agent_by_name(self.agents_dir, spec.agent),
-                    goal,
-                    tenant=spec.tenant,
-                    origin=origin,
+        with write_transaction(engine) as conn:
+            conn.execute(
+                insert_ignoring_conflicts(conn, trigger_deliveries).values(
+                    trigger=spec.name, key=key, run_id=run_id, received_at=triggers.utcnow()
                 )
             )
-        finally:
-            triggers.settle(engine, spec.name, key, run_id)
-        log.info("listener %s started run %s", spec.name, run_id)
+        if not self._exists(run_id):
+            origin = {"listener": spec.name, "source": spec.source, "delivery": key}
+            try:
+                asyncio.run(
+                    self.runtime.start(
+                        agent_by_name(self.agents_dir, spec.agent),
+                        goal,
+                        status=RunStatus.QUEUED,
+                        tenant=spec.tenant,
+                        origin=origin,
+                        run_id=run_id,
+                    )
+                )
+            except UsageError:
+                if not self._exists(run_id):
+                    raise
+                return None  # another listener created it just now (and enqueues it)
+            log.info("listener %s started run %s", spec.name, run_id)
+        from tether.durable import enqueue_run
+
+        enqueue_run(self.runtime, run_id)  # idempotent: finishes what a crash interrupted
         return run_id
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            self.runtime.store.runs.get(run_id)
+        except RunNotFound:
+            return False
+        return True
 
 
 def parse_json(text: str) -> Any:
