@@ -48,3 +48,14 @@ def test_a_sender_killed_mid_delivery_loses_and_duplicates_nothing(tmp_path: Pat
     (item,) = json.loads(listed.stdout)
     assert item["status"] == "delivered" and item["attempts"] == 2
     assert item["id"] == rx.seen[0]
+
+
+def test_serve_and_worker_refuse_a_bad_notifications_file_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    env = Env(tmp_path)
+    (tmp_path / "notifications.yaml").write_text("alerts: [{name: x, metric: bogus, above: 1}]\n")
+    for command in (["serve", "--port", "0"], ["worker", "--executor-id", "w1"]):
+        out = env.tether(*command)
+        assert out.returncode == 64, (command, out.stderr[-2000:])
+        assert "field 'alerts.0.metric'" in out.stderr

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from tether.cli.main import JsonOpt, _errors, _out, _with_store
+from tether.errors import ConfigError
 from tether.observability import logs
 from tether.runtime import Runtime
 from tether.store.ratings import Thumbs
@@ -41,6 +42,15 @@ def serve(
         overrides = {"worker_concurrency": workers} if workers else {}
         rt = Runtime(settings=load_settings(**overrides), durable=True)
         logs.configure(rt.settings.log_format, rt.redactor)
+        from tether.notify import load_notifications
+        from tether.service.listeners import load_listeners
+
+        try:  # a bad file is exit 64 now, not an error at the first request or tick
+            load_listeners(triggers)
+            load_notifications(notifications)
+        except ConfigError:
+            rt.close()
+            raise
         app = create_app(
             Service(
                 runtime=rt,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether.notify.config import load_notifications
 from tether.notify.notifier import start as start_notifier
 from tether.service.listeners import start_listeners
 
@@ -29,7 +30,9 @@ def start_background(
     stop: threading.Event,
     on_ready: Callable[[str], None] = _say,
 ) -> list[threading.Thread]:
-    """Start the notifier and the listeners (daemon threads) until ``stop`` is set."""
+    """Start the notifier and the listeners (daemon threads) until ``stop`` is set; a bad
+    ``notifications_file`` or listener raises ``ConfigError`` here, before anything starts."""
+    load_notifications(notifications_file)  # later edits are read at each tick
     threads = [start_notifier(runtime, notifications_file, owner=owner, stop=stop)]
     threads += start_listeners(
         runtime, triggers_file, agents_dir, consumer=owner, stop=stop, on_ready=on_ready
