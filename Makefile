@@ -34,7 +34,8 @@ run: $(VENV)/.installed
 	  $(OFFLINE) ../../$(BIN)/tether run --agent demo "$(DEMO_GOAL)"
 
 # System packages the tests need: bubblewrap for the code sandbox, Debian's chromium for the
-# eval report's screenshot and the dashboard's browser tests (each installed once).
+# eval report's screenshot and the dashboard's browser tests, redis-server for the Redis stream
+# triggers' tests (each installed once).
 sysdeps:
 	@command -v bwrap >/dev/null && command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -46,6 +47,10 @@ sysdeps:
 	@command -v curl >/dev/null && command -v jq >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq curl jq; }
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
 test: $(VENV)/.dev sysdeps
 	$(BIN)/ruff check tether tests bench

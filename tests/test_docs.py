@@ -67,7 +67,16 @@ def test_readme_yaml_snippets_are_valid_agent_fields() -> None:
     snippets = [
         b
         for b in blocks("yaml")
-        if not b.startswith(("# agents/", "# tools/", "# teams/", "# evals/", "# triggers.yaml"))
+        if not b.startswith(
+            (
+                "# agents/",
+                "# tools/",
+                "# teams/",
+                "# evals/",
+                "# triggers.yaml",
+                "# notifications.yaml",
+            )
+        )
     ]
     assert snippets
     for snippet in snippets:
@@ -75,12 +84,30 @@ def test_readme_yaml_snippets_are_valid_agent_fields() -> None:
 
 
 def test_readme_triggers_file_loads(tmp_path: Path) -> None:
+    from tether.service.listeners import load_listeners
     from tether.service.triggers import load_triggers
 
     (block,) = [b for b in blocks("yaml") if b.startswith("# triggers.yaml")]
     (tmp_path / "triggers.yaml").write_text(block)
     (trigger,) = load_triggers(tmp_path / "triggers.yaml").values()
     assert trigger.name == "new-ticket" and trigger.dedupe == "{ticket.id}"
+    pg, stream = load_listeners(tmp_path / "triggers.yaml")
+    assert (pg.source, pg.channel) == ("postgres", "new_order")
+    assert (stream.source, stream.group) == ("redis", "tether")
+
+
+def test_readme_notifications_file_loads(tmp_path: Path) -> None:
+    from tether.notify import load_notifications
+
+    (block,) = [b for b in blocks("yaml") if b.startswith("# notifications.yaml")]
+    (tmp_path / "notifications.yaml").write_text(block)
+    config = load_notifications(tmp_path / "notifications.yaml")
+    assert [w.name for w in config.webhooks] == ["ops"]
+    assert [a.metric for a in config.alerts] == [
+        "task_success_rate",
+        "approvals_pending",
+        "breaker_open",
+    ]
 
 
 def test_readme_http_tool_file_loads(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ def test_no_accidental_public_names() -> None:
         "privacy",
         "team",
         "service",
+        "notify",
         "dashboard",
         "release",
         "flags",

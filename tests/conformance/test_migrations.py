@@ -39,6 +39,9 @@ TABLES = {
     "tether_agent_channels",
     "tether_agent_releases",
     "tether_canary_runs",
+    "tether_notifications",
+    "tether_alerts",
+    "tether_alert_transitions",
 }
 
 

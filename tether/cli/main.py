@@ -208,6 +208,12 @@ def worker(
     agents: Annotated[
         Path, typer.Option(help="agents folder: their cron schedules are registered")
     ] = Path("agents"),
+    triggers: Annotated[Path, typer.Option(help="its listeners (event triggers) run here")] = Path(
+        "triggers.yaml"
+    ),
+    notifications: Annotated[
+        Path, typer.Option(help="webhooks and alert rules: sent and checked here")
+    ] = Path("notifications.yaml"),
 ) -> None:
     """Execute queued runs until SIGTERM (graceful) or SIGINT."""
     from tether import durable
@@ -221,7 +227,13 @@ def worker(
         ident = executor_id or rt.settings.executor_id or f"worker-{socket.gethostname()}"
         try:
             durable.serve_worker(
-                rt, executor_id=ident, adopt=adopt_expired, grace_s=grace, agents_dir=agents
+                rt,
+                executor_id=ident,
+                adopt=adopt_expired,
+                grace_s=grace,
+                agents_dir=agents,
+                triggers_file=triggers,
+                notifications_file=notifications,
             )
         finally:
             rt.close()
@@ -438,6 +450,9 @@ from tether.cli import agents  # noqa: E402 - as above
 from tether.cli.agents import routes_by_name  # noqa: E402
 
 agents.register(app)
+from tether.cli import notify  # noqa: E402 - as above
+
+notify.register(app)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from tether.cli.main import JsonOpt, _errors, _out, _with_store
+from tether.errors import ConfigError
 from tether.observability import logs
 from tether.runtime import Runtime
 from tether.store.ratings import Thumbs
@@ -27,6 +28,9 @@ def serve(
     ] = 0,
     agents: Annotated[Path, typer.Option(help="folder of agents by name")] = Path("agents"),
     triggers: Annotated[Path, typer.Option(help="webhook triggers file")] = Path("triggers.yaml"),
+    notifications: Annotated[
+        Path, typer.Option(help="notification webhooks and alert rules")
+    ] = Path("notifications.yaml"),
 ) -> None:
     """Serve the HTTP API (DESIGN §3) until SIGTERM or SIGINT."""
     import uvicorn
@@ -39,8 +43,23 @@ def serve(
         # runs of an agent with a registered current version run that version (tether/versions)
         rt = Runtime(settings=load_settings(**overrides), durable=True, route_versions=True)
         logs.configure(rt.settings.log_format, rt.redactor)
+        from tether.notify import load_notifications
+        from tether.service.listeners import load_listeners
+
+        try:  # a bad file is exit 64 now, not an error at the first request or tick
+            load_listeners(triggers)
+            load_notifications(notifications)
+        except ConfigError:
+            rt.close()
+            raise
         app = create_app(
-            Service(runtime=rt, agents_dir=agents, workers=workers, triggers_file=triggers)
+            Service(
+                runtime=rt,
+                agents_dir=agents,
+                workers=workers,
+                triggers_file=triggers,
+                notifications_file=notifications,
+            )
         )
     print(f"tether serving on http://{host}:{port}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

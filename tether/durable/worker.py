@@ -35,6 +35,8 @@ def serve_worker(
     adopt: bool = False,
     grace_s: int = 30,
     agents_dir: Path | None = None,
+    triggers_file: Path | None = None,
+    notifications_file: Path | None = None,
 ) -> list[str]:
     """Run the worker in this (main) thread until SIGTERM/SIGINT; returns the adopted runs."""
     stop = threading.Event()
@@ -48,12 +50,26 @@ def serve_worker(
         queue=True,
     )
     adopted: list[str] = []
+    quit_background = threading.Event()
+    background: list[threading.Thread] = []
     try:
         if agents_dir is not None and agents_dir.is_dir():
             from tether.durable import schedules
 
             for name in schedules.apply(agents_dir):
                 print(f"schedule {name} registered", flush=True)
+        if triggers_file is not None or notifications_file is not None:
+            # notifications and event-trigger listeners (tether.service.background)
+            from tether.service.background import start_background
+
+            background = start_background(
+                runtime,
+                owner=executor_id,
+                notifications_file=notifications_file or Path("notifications.yaml"),
+                triggers_file=triggers_file or Path("triggers.yaml"),
+                agents_dir=agents_dir or Path("agents"),
+                stop=quit_background,
+            )
         print(f"worker {executor_id} ready", flush=True)
         approvals = Approvals(runtime)
         while not stop.wait(min(1.0, process.lease_s / 3)):
@@ -69,6 +85,9 @@ def serve_worker(
             f"(up to {grace_s} s)",
             flush=True,
         )
+        quit_background.set()
+        for thread in background:
+            thread.join(timeout=5)
         engine.shutdown(wait_s=grace_s)
     print(f"worker {executor_id} stopped; its lease is released", flush=True)
     return adopted

@@ -42,6 +42,7 @@ class Service:
     agents_dir: Path  # agents by name: AGENTS_DIR/NAME.yaml, then the packaged examples
     workers: int = 0  # runs this process executes at once; 0: only `tether worker` processes
     triggers_file: Path = field(default_factory=lambda: Path("triggers.yaml"))
+    notifications_file: Path = field(default_factory=lambda: Path("notifications.yaml"))
     keys: KeyStore = field(init=False)
     approvals: Approvals = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -50,6 +51,7 @@ class Service:
     _agents: dict[Path, tuple[str, Agent]] = field(default_factory=dict)  # by file, with text
     _memory: SemanticStore | None = None
     _memory_lock: threading.Lock = field(default_factory=threading.Lock)
+    _background: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         store = self.runtime.store  # opened (and migrated) now, not by the first request
@@ -102,7 +104,18 @@ class Service:
             return self._memory
 
     def start(self) -> None:
-        """Launch DBOS here when this process executes runs, and sweep approvals."""
+        """Launch DBOS here when this process executes runs, and sweep approvals; run the
+        notifier and the event-trigger listeners (``tether.service.background``)."""
+        from tether.service.background import start_background
+
+        self._background = start_background(
+            self.runtime,
+            owner=self.runtime.settings.executor_id or "serve",
+            notifications_file=self.notifications_file,
+            triggers_file=self.triggers_file,
+            agents_dir=self.agents_dir,
+            stop=self._stop,
+        )
         if self.workers <= 0:
             return
         from tether.durable import engine
@@ -119,8 +132,8 @@ class Service:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._sweeper is not None:
-            self._sweeper.join(timeout=5)
+        for thread in [*self._background, *([self._sweeper] if self._sweeper else [])]:
+            thread.join(timeout=5)
         if self.workers > 0:
             from tether.durable import engine
 

@@ -58,6 +58,7 @@ class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     triggers: list[Trigger] = Field(default_factory=list)
+    listeners: list[Any] = Field(default_factory=list, description="see service.listeners")
 
 
 class Rejected(Exception):

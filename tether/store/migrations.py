@@ -28,6 +28,8 @@ from tether.store.schema import (
     agent_channels,
     agent_releases,
     agent_versions,
+    alert_transitions,
+    alerts,
     api_keys,
     approvals,
     blobs,
@@ -42,6 +44,7 @@ from tether.store.schema import (
     memory_generations,
     memory_profile,
     metadata,
+    notifications,
     operator_messages,
     ratings,
     runs,
@@ -132,6 +135,10 @@ def _agent_versions(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=tables, checkfirst=True)
 
 
+def _notifications(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[notifications, alerts, alert_transitions], checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _initial_tables),
     (2, "executor leases", _executors),
@@ -146,6 +153,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (15, "api keys, webhook deliveries, ratings", _service),
     (16, "agent versions, release channels, canaries", _agent_versions),
     (17, "feature flags, user groups and shadow runs", _flags_and_shadows),
+    (18, "notification outbox and alert states", _notifications),
     (19, "kill switches per tenant", _tenant_kill_switches),
 )
 

@@ -444,6 +444,55 @@ canary_runs = sa.Table(
     sa.Index("ix_tether_canary_runs_agent", "agent", "tenant"),
 )
 
+# Notification outbox (migration 18): one row per (webhook, idempotency key). A sender claims a
+# due row (status ``sending``, ``next_at`` = the claim's expiry), posts it, then marks it
+# ``delivered``, or ``pending`` again with a backoff (``dead`` after the webhook's last attempt);
+# a sender killed mid-delivery leaves a claim that expires and is sent again with the same key.
+notifications = sa.Table(
+    "tether_notifications",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("webhook", sa.String(200), nullable=False),
+    sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # "approval" | "alert"
+    sa.Column("tenant", sa.String(200), nullable=True),
+    sa.Column("body", sa.Text, nullable=False),  # the JSON sent, redacted
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(200), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("delivered_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("webhook", "key", name="uq_tether_notifications_key"),
+    sa.Index("ix_tether_notifications_due", "status", "next_at"),
+)
+
+# Alert rules' states (migration 18): one row per rule; ``seq`` counts its transitions, each
+# kept once in ``tether_alert_transitions`` (primary key rule + seq: two evaluators racing
+# record one).
+alerts = sa.Table(
+    "tether_alerts",
+    metadata,
+    sa.Column("rule", sa.String(200), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # "ok" | "firing"
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+)
+
+alert_transitions = sa.Table(
+    "tether_alert_transitions",
+    metadata,
+    sa.Column("rule", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
 TABLES: tuple[sa.Table, ...] = (
     schema_version,
     runs,
@@ -469,4 +518,7 @@ TABLES: tuple[sa.Table, ...] = (
     agent_channels,
     agent_releases,
     canary_runs,
+    notifications,
+    alerts,
+    alert_transitions,
 )
