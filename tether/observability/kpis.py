@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from tether.costs import ModelCost
 from tether.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -108,21 +109,13 @@ def kpis(records: Sequence[RunRecord], journals: Mapping[str, Sequence[Event]]) 
 
 
 @dataclass(kw_only=True)
-class Line:
+class Line(ModelCost):
+    """A row of the cost report: a run's model spend, summed over the runs it counts."""
+
     runs: int = 0
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: Decimal = Decimal(0)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "runs": self.runs,
-            "calls": self.calls,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost": str(self.cost),
-        }
+        return {"runs": self.runs, **super().to_json()}
 
 
 @dataclass(kw_only=True)
