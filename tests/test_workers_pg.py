@@ -50,6 +50,7 @@ class Cluster:
             "TETHER_DBOS_POOL_SIZE": str(DBOS_POOL),
         }
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: dict[int, Path] = {}
         with self.sql() as conn:
             conn.execute(
                 "CREATE TABLE test_effects (key TEXT PRIMARY KEY, run_id TEXT, n INT,"
@@ -87,7 +88,8 @@ class Cluster:
         return out.stdout.split()
 
     def worker(self, executor_id: str, *args: str, adopt: bool = True) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{executor_id}-{time.monotonic_ns()}.log").open("wb")
+        path = self.tmp / f"{executor_id}-{time.monotonic_ns()}.log"
+        log = path.open("wb")
         flags = ["--adopt-expired"] if adopt else []
         proc = subprocess.Popen(
             [sys.executable, "-m", "tether.cli", "worker", *flags, *args],
@@ -98,16 +100,42 @@ class Cluster:
         )
         log.close()
         self.procs.append(proc)
+        self.logs[proc.pid] = path
         return proc
 
-    def wait_for(self, query: str, target: int, timeout: float = 150) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if int(self.scalar(query)) >= target:  # type: ignore[call-overload]
+    def wait_for(self, query: str, target: int, stall: float = 150) -> None:
+        """Wait until ``query`` counts ``target``; fail once it has not moved for ``stall``
+        seconds (a slow machine only makes this take longer; a stuck run fails it)."""
+        seen, moved = -1, time.monotonic()
+        while time.monotonic() - moved < stall:
+            count = int(self.scalar(query))  # type: ignore[call-overload]
+            if count >= target:
                 return
+            if count != seen:
+                seen, moved = count, time.monotonic()
             time.sleep(0.2)
-        logs = "\n".join(p.read_text()[-1500:] for p in self.tmp.glob("*.log"))
-        pytest.fail(f"{query!r} did not reach {target} in {timeout}s\n{logs}")
+        pytest.fail(f"{query!r} stuck at {seen} of {target} for {stall}s\n{self.diagnose()}")
+
+    def diagnose(self) -> str:
+        """What the database and the live workers show (each worker dumps its threads'
+        stacks on SIGUSR1), for a failure on a CI machine that cannot be looked at."""
+        for proc in self.procs:  # a worker that is not ready yet would die of SIGUSR1
+            if proc.poll() is None and " ready" in self.logs[proc.pid].read_text():
+                proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        queries = {
+            "tether_runs": "SELECT status, executor_id, count(*) FROM tether_runs GROUP BY 1, 2",
+            "dbos": "SELECT status, executor_id, queue_name, count(*)"
+            " FROM dbos.workflow_status GROUP BY 1, 2, 3",
+            "executors": "SELECT * FROM tether_executors",
+            "activity": "SELECT application_name, state, wait_event_type, wait_event,"
+            " left(query, 80) FROM pg_stat_activity WHERE datname = current_database()",
+        }
+        with self.sql() as conn:
+            db = [f"{k}: {conn.execute(q).fetchall()}" for k, q in queries.items()]
+        exits = [f"worker pid {p.pid}: rc={p.poll()}" for p in self.procs]
+        logs = [f"--- {p.name}\n{p.read_text()[-12000:]}" for p in sorted(self.tmp.glob("*.log"))]
+        return "\n".join([*db, *exits, *logs])
 
     def connections(self) -> dict[str, int]:
         with self.sql() as conn:

@@ -7,13 +7,15 @@ expired. Every tick it sweeps approvals: deadlines pass (escalate or deny), and 
 whose next segment was not queued (the deciding process crashed, or the run was still
 recording its pause) are queued. On SIGTERM or SIGINT it stops taking work, waits up to
 ``grace_s`` for running segments, and gives its lease back so that what is left can be adopted
-at once.
+at once. ``kill -USR1`` makes it print every thread's stack to stderr.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +44,8 @@ def serve_worker(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    # `kill -USR1 PID` prints every thread's stack to stderr: what a stuck worker is doing
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     process = engine.launch(
         runtime,
         executor_id=executor_id,
