@@ -15,6 +15,7 @@ import asyncio
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tether import ToolContext, tool
@@ -55,9 +56,8 @@ def _log_model_call(request: ModelRequest, step: int) -> None:
     goal = next((m.content for m in request.messages if isinstance(m, UserMessage)), "")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO test_model_calls (goal, step, executor, at)"
-            " VALUES (%s, %s, %s, clock_timestamp())",
-            (goal, step, os.environ.get("TETHER_EXECUTOR_ID", "")),
+            "INSERT INTO test_model_calls (goal, step, executor, at) VALUES (%s, %s, %s, %s)",
+            (goal, step, os.environ.get("TETHER_EXECUTOR_ID", ""), datetime.now(UTC)),
         )
 
 
@@ -154,8 +154,9 @@ def pay_checked(ctx: ToolContext, n: int) -> dict[str, object]:
 def record(ctx: ToolContext, n: int) -> dict[str, object]:
     """Record step n in the effects database (TETHER_TEST_EFFECTS_DB), once per key.
 
-    Every attempt is logged with the executor and the server's clock; the effect itself is an
-    insert keyed by the idempotency key, like a payment API that dedupes on its key.
+    Every attempt is logged with the executor and when this process made it (its own clock:
+    a loaded server may execute a dead process's last statement later); the effect itself is
+    an insert keyed by the idempotency key, like a payment API that dedupes on its key.
 
     Args:
         n: the step number
@@ -165,9 +166,8 @@ def record(ctx: ToolContext, n: int) -> dict[str, object]:
     executor = os.environ.get("TETHER_EXECUTOR_ID", "")
     with psycopg.connect(os.environ["TETHER_TEST_EFFECTS_DB"], autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO test_attempts (run_id, n, key, executor, at)"
-            " VALUES (%s, %s, %s, %s, clock_timestamp())",
-            (ctx.run_id, n, ctx.idempotency_key, executor),
+            "INSERT INTO test_attempts (run_id, n, key, executor, at) VALUES (%s, %s, %s, %s, %s)",
+            (ctx.run_id, n, ctx.idempotency_key, executor, datetime.now(UTC)),
         )
         conn.execute(
             "INSERT INTO test_effects (key, run_id, n, executor) VALUES (%s, %s, %s, %s)"

@@ -2,8 +2,8 @@
 
 Real processes against a real PostgreSQL (``pg_url``): tether's tables and DBOS's ``dbos``
 schema live in the same database, and ``TETHER_DB`` is the only switch. The tool records every
-attempt (executor, server clock) and its effect, keyed by the idempotency key, in tables of the
-same database, so the test can count effects and see which executor ran each step.
+attempt (executor, its process's clock) and its effect, keyed by the idempotency key, in tables
+of the same database, so the test can count effects and see which executor ran each step.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -165,6 +165,10 @@ def cluster(tmp_path: Path, pg_url: str) -> Cluster:
 
 
 def test_two_workers_one_killed_half_way_every_run_finishes_once(cluster: Cluster) -> None:
+    # no global limit here: with one DBOS dequeues under REPEATABLE READ and doubles its poll
+    # interval (up to 120 s) whenever the workers collide (docs/deploy.md): the likely cause of
+    # a CI run where w2, polling seldom after the kill, did not finish the 200 runs in 150 s
+    del cluster.env["TETHER_GLOBAL_CONCURRENCY"]
     run_ids = cluster.enqueue(RUNS)
     assert len(set(run_ids)) == RUNS
     w1 = cluster.worker("w1")
@@ -180,8 +184,7 @@ def test_two_workers_one_killed_half_way_every_run_finishes_once(cluster: Cluste
     peak = cluster.connections()
     w1.send_signal(signal.SIGKILL)
     w1.wait(timeout=30)
-    killed_at = cluster.scalar("SELECT clock_timestamp()")
-    assert isinstance(killed_at, datetime)
+    killed_at = datetime.now(UTC)  # the steps' times are their processes' clocks too
 
     cluster.wait_for("SELECT count(*) FROM tether_runs WHERE status = 'succeeded'", RUNS)
 
