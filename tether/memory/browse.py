@@ -7,49 +7,32 @@ tenant; sealed PII is opened with the tenant's keys (a forgotten subject's reads
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from tether.memory.store import StoredChunk, chunk_fields
 from tether.privacy.seal import Sealer
 from tether.store.schema import memory_chunks as chunks
 
 
 @dataclass(frozen=True, kw_only=True)
-class StoredItem:
-    """A semantic memory item as stored: its text and where it came from."""
+class StoredItem(StoredChunk):
+    """A semantic memory item as stored, with its expiry."""
 
-    id: str
-    text: str
-    source: str
-    heading: tuple[str, ...]
-    start: int
-    end: int
-    scope: str
-    subject: str | None
-    trust: str
-    created_at: datetime
     expires_at: datetime | None
     tier: str = "semantic"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "tier": self.tier,
-            "text": self.text,
-            "source": self.source,
-            "heading": list(self.heading),
-            "start": self.start,
-            "end": self.end,
-            "scope": self.scope,
-            "subject": self.subject,
-            "trust": self.trust,
-            "created_at": self.created_at.isoformat(),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-        }
+        return (
+            {"id": self.id, "tier": self.tier}
+            | self.chunk_json()
+            | {
+                "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            }
+        )
 
 
 _COLUMNS = (
@@ -99,19 +82,7 @@ def get_item(engine: sa.Engine, sealer: Sealer | None, tenant: str, item_id: str
 
 
 def _item(row: Any) -> StoredItem:
-    return StoredItem(
-        id=row.id,
-        text=row.text,
-        source=row.source,
-        heading=tuple(json.loads(row.heading)),
-        start=row.start_offset,
-        end=row.end_offset,
-        scope=row.scope,
-        subject=row.subject,
-        trust=row.trust,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-    )
+    return StoredItem(**chunk_fields(row), expires_at=row.expires_at)
 
 
 def _opened(sealer: Sealer | None, tenant: str, items: list[StoredItem]) -> list[StoredItem]:

@@ -66,8 +66,8 @@ class MemoryItem:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Hit:
-    """A retrieved item. Its text is data (origin ``retrieval``), never an instruction."""
+class StoredChunk:
+    """A semantic memory chunk as stored: its text and where it came from."""
 
     id: str
     text: str
@@ -79,10 +79,8 @@ class Hit:
     subject: str | None
     trust: Trust
     created_at: datetime
-    score: float
-    ranks: dict[str, int] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def chunk_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "text": self.text,
@@ -93,8 +91,36 @@ class Hit:
             "scope": self.scope,
             "subject": self.subject,
             "trust": self.trust,
-            "origin": "retrieval",
             "created_at": self.created_at.isoformat(),
+        }
+
+
+def chunk_fields(row: Any) -> dict[str, Any]:
+    """A ``memory_chunks`` row's columns as ``StoredChunk`` fields."""
+    return {
+        "id": row.id,
+        "text": row.text,
+        "source": row.source,
+        "heading": tuple(json.loads(row.heading)),
+        "start": row.start_offset,
+        "end": row.end_offset,
+        "scope": row.scope,
+        "subject": row.subject,
+        "trust": row.trust,
+        "created_at": row.created_at,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit(StoredChunk):
+    """A retrieved item. Its text is data (origin ``retrieval``), never an instruction."""
+
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.chunk_json() | {
+            "origin": "retrieval",
             "score": round(self.score, 6),
             "ranks": self.ranks,
         }
@@ -329,17 +355,4 @@ def _row(tenant: str, item: MemoryItem, vector: F32, model: str, now: datetime) 
 
 
 def _hit(row: sa.Row[Any], score: float, ranks: dict[str, int]) -> Hit:
-    return Hit(
-        id=row.id,
-        text=row.text,
-        source=row.source,
-        heading=tuple(json.loads(row.heading)),
-        start=row.start_offset,
-        end=row.end_offset,
-        scope=row.scope,
-        subject=row.subject,
-        trust=row.trust,
-        created_at=row.created_at,
-        score=score,
-        ranks=ranks,
-    )
+    return Hit(**chunk_fields(row), score=score, ranks=ranks)
