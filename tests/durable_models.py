@@ -17,6 +17,7 @@ import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tether import ToolContext, tool
 from tether.types import (
@@ -96,7 +97,24 @@ class CountingModel:
         return ModelResponse(text=f"bumped {steps} times", usage=usage, model=self.id)
 
 
+def _die_before_the_outcome() -> None:
+    """With TETHER_TEST_KILL=outcome: SIGKILL this process when DBOS is about to mark a
+    segment's workflow succeeded, after its last (finish) step was recorded."""
+    from dbos._sys_db import SystemDatabase
+
+    original = SystemDatabase.update_workflow_outcome
+
+    def update(self: SystemDatabase, workflow_id: str, status: Any, **kw: Any) -> bool:
+        if status == "SUCCESS":
+            _maybe_die("outcome")
+        return original(self, workflow_id, status, **kw)
+
+    SystemDatabase.update_workflow_outcome = update  # type: ignore[method-assign]
+
+
 def model() -> CountingModel:
+    if os.environ.get("TETHER_TEST_KILL") == "outcome":
+        _die_before_the_outcome()
     return CountingModel()
 
 

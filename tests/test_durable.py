@@ -156,6 +156,35 @@ def test_sigkill_then_restart_with_the_same_executor_id(tmp_path: Path, point: s
     assert_exactly_once(env, run_id, int(point[6:]) if point.startswith("model") else None)
 
 
+def test_a_run_killed_after_it_finished_stays_finished_when_its_segment_is_recovered(
+    tmp_path: Path,
+) -> None:
+    # SIGKILL after the finish step was recorded, before DBOS marked the segment's workflow
+    # done: recovery replays the segment (every step recorded, none runs again), and the run
+    # must stay succeeded (the replay once set it back to running for good)
+    env = Env(tmp_path, TETHER_EXECUTOR_ID="exec-crashy")
+    out = env.tether("run", "--agent", AGENT, "bump the counter", TETHER_TEST_KILL="outcome")
+    assert out.returncode == -signal.SIGKILL, (out.returncode, out.stderr[-2000:])
+    run_id = str(env.only_run()["run_id"])
+    assert env.only_run()["status"] == "succeeded"
+    db = sqlite3.connect(tmp_path / "home" / "tether.db")
+    query = "SELECT status FROM workflow_status WHERE workflow_uuid LIKE ?"
+    assert db.execute(query, (f"{run_id}%",)).fetchall() == [("PENDING",)]
+    worker = env.spawn("worker", "--executor-id", "exec-crashy", "--grace", "5")
+    try:
+        deadline = time.monotonic() + 120
+        while db.execute(query, (f"{run_id}%",)).fetchall() != [("SUCCESS",)]:
+            assert time.monotonic() < deadline, env.output(worker)
+            time.sleep(0.3)
+    finally:
+        db.close()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert worker.returncode == 0, env.output(worker)
+    assert env.only_run()["status"] == "succeeded"
+    assert_exactly_once(env, run_id, None)
+
+
 @pytest.mark.parametrize("point", ["model:3", "tool:0"])
 def test_sigkill_then_adoption_after_the_lease_expires(tmp_path: Path, point: str) -> None:
     env = Env(tmp_path)

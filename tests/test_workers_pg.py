@@ -131,8 +131,29 @@ class Cluster:
             "activity": "SELECT application_name, state, wait_event_type, wait_event,"
             " left(query, 80) FROM pg_stat_activity WHERE datname = current_database()",
         }
+        unfinished = (
+            "SELECT id, segment, executor_id FROM tether_runs WHERE status NOT IN"
+            " ('succeeded', 'failed', 'cancelled') ORDER BY id LIMIT 3"
+        )
         with self.sql() as conn:
             db = [f"{k}: {conn.execute(q).fetchall()}" for k, q in queries.items()]
+            for run_id, segment, owner in conn.execute(unfinished).fetchall():
+                journal = conn.execute(
+                    "SELECT segment, step, kind FROM tether_events WHERE run_id = %s ORDER BY seq",
+                    (run_id,),
+                ).fetchall()
+                steps = conn.execute(
+                    "SELECT function_id, function_name, error IS NOT NULL FROM"
+                    " dbos.operation_outputs WHERE workflow_uuid LIKE %s ORDER BY function_id",
+                    (f"{run_id}%",),
+                ).fetchall()
+                status = conn.execute(
+                    "SELECT workflow_uuid, status, executor_id, recovery_attempts, error"
+                    " FROM dbos.workflow_status WHERE workflow_uuid LIKE %s",
+                    (f"{run_id}%",),
+                ).fetchall()
+                db += [f"run {run_id} seg {segment} by {owner}: {status}", f"  journal {journal}"]
+                db += [f"  dbos steps {steps}"]
         exits = [f"worker pid {p.pid}: rc={p.poll()}" for p in self.procs]
         logs = [f"--- {p.name}\n{p.read_text()[-12000:]}" for p in sorted(self.tmp.glob("*.log"))]
         return "\n".join([*db, *exits, *logs])

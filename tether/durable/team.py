@@ -97,9 +97,8 @@ async def team_workflow(run_id: str, segment: int) -> str:
     tr = process.teams.get(run_id) or rebuild_team(process.runtime, run_id, segment)
     tr.parallel = False
     tr.on_context = lambda turn, ctx: process.roles.__setitem__((run_id, turn), ctx)
-    process.runtime.store.runs.update(
-        run_id, executor_id=process.executor_id, segment=segment, status=RunStatus.RUNNING
-    )
+    # not when the run already ended or a stop was asked: the turns replay to that
+    process.runtime.store.runs.start_segment(run_id, process.executor_id, segment)
     try:
         await drive_team(tr, RoleRunner, reraise=(DBOSException,))
     finally:

@@ -84,9 +84,8 @@ async def segment_workflow(run_id: str, segment: int) -> str:
     """Execute one segment of a run to its end; returns the run's status."""
     process = engine.current()
     ctx = _context(run_id, segment)
-    process.runtime.store.runs.update(
-        run_id, executor_id=process.executor_id, segment=segment, status=RunStatus.RUNNING
-    )
+    # not when the run already ended or a stop was asked: the loop replays to that
+    process.runtime.store.runs.start_segment(run_id, process.executor_id, segment)
     try:
         async with process.runtime.connect_mcp(ctx):  # a resumed run's MCP servers
             await process.runtime.drive(ctx, DurableRunner(), reraise=(DBOSException,))

@@ -60,6 +60,7 @@ class RunRecord:
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(RunRecord))
+_STARTABLE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 _UPDATABLE = (_FIELD_NAMES - {"id", "created_at"}) | {"cost_micros"}
 
 
@@ -108,6 +109,24 @@ class RunStore:
                 raise _not_found(run_id)
             row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one()
         return _from_row(row)
+
+    def start_segment(self, run_id: str, executor_id: str, segment: int) -> bool:
+        """Mark a queued or running run as running ``segment`` on ``executor_id``; False (and
+        nothing changed) if it is in any other status. A segment DBOS re-executes after a
+        crash must neither reopen a run that already finished (its recorded finish step is
+        not run again) nor overwrite a cancel or pause asked for meanwhile."""
+        with write_transaction(self._engine) as conn:
+            result = conn.execute(
+                sa.update(runs)
+                .where(runs.c.id == run_id, runs.c.status.in_(_STARTABLE))
+                .values(
+                    executor_id=executor_id,
+                    segment=segment,
+                    status=RunStatus.RUNNING.value,
+                    updated_at=_now(),
+                )
+            )
+        return bool(result.rowcount)
 
     def get(self, run_id: str) -> RunRecord:
         """The run with id ``run_id``; RunNotFound if there is none."""
