@@ -43,7 +43,7 @@ def scope(name: str) -> Callable[..., ApiKey]:
     """A dependency: the caller's key, which must hold ``name`` (or ``admin``)."""
     assert name in SCOPES, name
 
-    def check(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
+    async def check(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
         if not key.allows(name):
             raise HTTPException(
                 403, f"this API key lacks the scope {name!r}; create a key that has it"
@@ -57,7 +57,11 @@ def not_found(kind: str, ref: str) -> HTTPException:
     return HTTPException(404, f"no {kind} {ref!r}")
 
 
-ServiceDep = Annotated[Service, Depends(service)]
+async def _service(request: Request) -> Service:
+    return service(request)  # on the event loop: no thread-pool hop for an attribute read
+
+
+ServiceDep = Annotated[Service, Depends(_service)]
 
 
 class Problem(BaseModel):
