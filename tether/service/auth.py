@@ -6,7 +6,7 @@ tenant is 404, exactly like one that does not exist, so a key cannot probe other
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -39,7 +39,7 @@ def caller(
     return key
 
 
-def scope(name: str) -> Callable[..., ApiKey]:
+def scope(name: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency: the caller's key, which must hold ``name`` (or ``admin``)."""
     assert name in SCOPES, name
 
