@@ -3,13 +3,17 @@ pause, and steering (what the model sees, and that a replay folds it in the same
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.agent_helpers import agent, make_runtime, scripted
 from tether import ToolContext, tool
 from tether.agent.state import OPERATOR_MARK, RunState
+from tether.cli.main import app
 from tether.errors import UsageError
 from tether.governance import operator
 from tether.testing import answer, call
@@ -48,6 +52,30 @@ async def test_an_agent_kill_refuses_its_runs_before_the_first_step(tmp_path: Pa
     with pytest.raises(UsageError, match="not both"):
         operator.scope_of("a", "t")
     rt.close()
+
+
+async def test_a_tenants_switch_names_the_command_that_lifts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = scripted()
+    rt = make_runtime(tmp_path, model)
+    operator.kill(rt, "agent", "test-agent", "alpha only", tenant="alpha")
+    result = await rt.run(agent(), "anything", tenant="alpha")
+    assert result.status is RunStatus.KILLED and model.requests == []
+    assert result.reason is not None and "of tenant 'alpha'" in result.reason
+    command = re.search(r"`(tether kill [^`]+)`", result.reason)
+    assert command is not None
+    assert command.group(1) == "tether kill --agent test-agent --tenant alpha --lift"
+    rt.close()
+    monkeypatch.setenv("TETHER_HOME", str(tmp_path / "home"))
+    cli = CliRunner()
+    without = cli.invoke(app, ["kill", "--agent", "test-agent", "--lift"])
+    assert without.exit_code != 0 and "no active agent 'test-agent'" in without.output
+    lifted = cli.invoke(app, shlex.split(command.group(1))[1:])  # the message's own command
+    assert lifted.exit_code == 0 and "lifted 1" in lifted.output, lifted.output
+    again = make_runtime(tmp_path, model)
+    assert again.store.controls.active() == []
+    again.close()
 
 
 async def test_a_kill_during_a_run_stops_it_before_its_next_step(tmp_path: Path) -> None:

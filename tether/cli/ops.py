@@ -22,17 +22,21 @@ def kill(
     tool: Annotated[str | None, typer.Option(help="only this tool: its calls are refused")] = None,
     reason: Annotated[str, typer.Option(help="why; shown in the runs' journals")] = "",
     lift: Annotated[bool, typer.Option("--lift", help="lift the switch instead")] = False,
+    tenant: Annotated[
+        str, typer.Option(help="only this tenant's runs (default: every tenant's)")
+    ] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Stop every running run (or an agent's runs, or a tool) before its next step.
 
     A global or agent switch ends runs as `killed` and refuses new ones; a tool switch makes
-    that tool's calls fail with `tool_killed`. It stays until lifted with --lift.
+    that tool's calls fail with `tool_killed`. It stays until lifted with --lift (with the
+    same --tenant: a tenant's switch, as `POST /v1/kill` sets one, is lifted for that tenant).
     `tether kill --json` alone lists the active switches.
     """
     from tether.governance import operator
 
-    if as_json and not (agent or tool or reason or lift):
+    if as_json and not (agent or tool or reason or lift or tenant):
         switches = _with_store(lambda rt: rt.store.controls.active())
         typer.echo(json.dumps([s.to_json() for s in switches], ensure_ascii=False))
         return
@@ -40,9 +44,9 @@ def kill(
     def go(rt: Runtime) -> dict[str, Any]:
         scope, target = operator.scope_of(agent, tool)
         if lift:
-            lifted = operator.lift(rt, scope, target)
+            lifted = operator.lift(rt, scope, target, tenant=tenant)
             return {"lifted": [s.to_json() for s in lifted]}
-        done = operator.kill(rt, scope, target, reason)
+        done = operator.kill(rt, scope, target, reason, tenant=tenant)
         return {"switch": done.switch.to_json(), "created": done.created, "runs": done.runs}
 
     result = _with_store(go)

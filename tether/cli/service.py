@@ -52,6 +52,10 @@ def serve(
         except ConfigError:
             rt.close()
             raise
+        if not workers:  # the POSTs that queue runs find DBOS imported and its client made
+            from tether.durable import prepare_enqueue
+
+            prepare_enqueue(rt)
         app = create_app(
             Service(
                 runtime=rt,

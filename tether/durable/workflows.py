@@ -14,6 +14,7 @@ same path as the original execution.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from dbos import DBOS
@@ -83,9 +84,13 @@ class DurableRunner:
 async def segment_workflow(run_id: str, segment: int) -> str:
     """Execute one segment of a run to its end; returns the run's status."""
     process = engine.current()
-    ctx = _context(run_id, segment)
+    # the rebuild's reads and the status write block: off DBOS's loop, where the other
+    # segments of this worker wait on their model calls
+    ctx = await asyncio.to_thread(_context, run_id, segment)
     # not when the run already ended or a stop was asked: the loop replays to that
-    process.runtime.store.runs.start_segment(run_id, process.executor_id, segment)
+    await asyncio.to_thread(
+        process.runtime.store.runs.start_segment, run_id, process.executor_id, segment
+    )
     try:
         async with process.runtime.connect_mcp(ctx):  # a resumed run's MCP servers
             await process.runtime.drive(ctx, DurableRunner(), reraise=(DBOSException,))

@@ -65,8 +65,12 @@ def stop_for(pre: Preflight) -> StepRefs | None:
 
 def killed_reason(switch: KillSwitch) -> str:
     lift = {"global": "", "agent": f" --agent {switch.target}", "tool": f" --tool {switch.target}"}
+    where = f" --tenant {switch.tenant}" if switch.tenant else ""  # a tenant's own switch
     why = f" ({switch.reason})" if switch.reason else ""
-    return f"killed by {switch.label}{why}; lift it with `tether kill{lift[switch.scope]} --lift`"
+    return (
+        f"killed by {switch.label}{why}; lift it with "
+        f"`tether kill{lift[switch.scope]}{where} --lift`"
+    )
 
 
 def budget_lines(ctx: RunContext) -> list[budget.BudgetLine]:

@@ -6,7 +6,7 @@ tenant is 404, exactly like one that does not exist, so a key cannot probe other
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -39,11 +39,11 @@ def caller(
     return key
 
 
-def scope(name: str) -> Callable[..., ApiKey]:
+def scope(name: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency: the caller's key, which must hold ``name`` (or ``admin``)."""
     assert name in SCOPES, name
 
-    def check(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
+    async def check(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
         if not key.allows(name):
             raise HTTPException(
                 403, f"this API key lacks the scope {name!r}; create a key that has it"
@@ -57,7 +57,11 @@ def not_found(kind: str, ref: str) -> HTTPException:
     return HTTPException(404, f"no {kind} {ref!r}")
 
 
-ServiceDep = Annotated[Service, Depends(service)]
+async def _service(request: Request) -> Service:
+    return service(request)  # on the event loop: no thread-pool hop for an attribute read
+
+
+ServiceDep = Annotated[Service, Depends(_service)]
 
 
 class Problem(BaseModel):

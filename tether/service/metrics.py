@@ -2,7 +2,8 @@
 
 Every figure comes from the stored runs and approvals, so any process (not only the workers)
 reports the same numbers and nothing is lost when a worker restarts: runs by status, steps, tool
-calls, tokens and cost by agent and model, approvals pending, queue depth; with a
+calls, tokens and cost by agent and model, approvals pending, queue depth, the notification
+outbox and alert firings (``tether.service.notify_metrics``); with a
 ``CallStats`` (``tether.service.calls``), model and tool call latency histograms and each tool's
 breaker state.
 """
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from tether.service import notify_metrics
 from tether.service.calls import CallStats
 from tether.store.schema import approvals, runs
 
@@ -67,9 +69,10 @@ class StoreCollector(Collector):
                 approvals.c.status.in_(["pending", "escalated"])
             )
             pending.add_metric([], conn.scalar(open_) or 0)
+            notified = list(notify_metrics.collect(conn))
         if not queued.samples:
             queued.add_metric([], 0)
-        yield from (by_status, steps, calls, tokens, cost, pending, queued)
+        yield from (by_status, steps, calls, tokens, cost, pending, queued, *notified)
         if self._calls is not None:
             self._calls.refresh(self._engine)
             yield from self._calls.metrics()

@@ -266,6 +266,7 @@ def _preflight_statement(*, tenant: bool) -> Any:
             _as_text(runs.c.status).label("a"),
             _text("").label("b"),
             _text("").label("c"),
+            _text("").label("d"),
         ).where(runs.c.id == run_id),
         sa.select(
             _text("switch"),
@@ -273,6 +274,7 @@ def _preflight_statement(*, tenant: bool) -> Any:
             _as_text(kill_switches.c.scope),
             _as_text(kill_switches.c.target),
             _as_text(kill_switches.c.reason),
+            _as_text(kill_switches.c.tenant),  # a tenant's switch is lifted for that tenant
         ).where(
             kill_switches.c.lifted_at.is_(None),
             kill_switches.c.tenant.in_(
@@ -296,6 +298,7 @@ def _preflight_statement(*, tenant: bool) -> Any:
             _as_text(operator_messages.c.text),
             _text(""),
             _text(""),
+            _text(""),
         ).where(operator_messages.c.run_id == run_id, operator_messages.c.id > after),
     ]
     if tenant:
@@ -311,6 +314,7 @@ def _tenant_totals(run_id: Any, tenant: Any) -> Any:
         _as_text(sa.cast(sa.func.coalesce(sa.func.sum(runs.c.cost_micros), 0), sa.BigInteger)),
         _as_text(sa.cast(sa.func.coalesce(sa.func.sum(runs.c.tool_calls), 0), sa.BigInteger)),
         _text(""),
+        _text(""),
     ).where(runs.c.tenant == tenant, runs.c.id != run_id)
 
 
@@ -319,11 +323,13 @@ def _preflight(run_id: str, rows: Sequence[Any]) -> Preflight:
     switches: list[KillSwitch] = []
     messages: list[OperatorMessage] = []
     tenant: TenantTotals | None = None
-    for k, n, a, b, c in rows:
+    for k, n, a, b, c, d in rows:
         if k == "run":
             status = RunStatus(a)
         elif k == "switch":
-            switches.append(KillSwitch(id=int(n), scope=a, target=b, reason=c, set_at=_NEVER))
+            switches.append(
+                KillSwitch(id=int(n), scope=a, target=b, reason=c, set_at=_NEVER, tenant=d)
+            )
         elif k == "message":
             messages.append(OperatorMessage(id=int(n), text=a))
         else:
