@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tether.errors import StoreError
 from tether.store.engine import write_transaction
+from tether.store.memory_hnsw import tune_vector_index
 from tether.store.memory_search import memory_search_indexes
 from tether.store.schema import (
     agent_channels,
@@ -155,6 +156,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (17, "feature flags, user groups and shadow runs", _flags_and_shadows),
     (18, "notification outbox and alert states", _notifications),
     (19, "kill switches per tenant", _tenant_kill_switches),
+    (20, "pgvector hnsw build parameters", tune_vector_index),
 )
 
 

@@ -6,8 +6,10 @@ ranked by ``ts_rank``. Vectors: the column ``vec`` (pgvector ``vector``, untyped
 embedding model fits) with a partial HNSW index on ``vec::vector(384)`` for 384-dimension rows
 (the local model's), cosine distance; a search orders by that same expression, so the index
 is used, with pgvector's iterative scan (``hnsw.iterative_scan = strict_order``) so that rows
-removed by the tenant and the other filters do not leave a result short. Vectors of another
-dimension are searched exactly by the server (no index).
+removed by the tenant and the other filters do not leave a result short, and with
+``hnsw.ef_search`` from ``AnnSettings.pg_ef_search`` (both set for the search's transaction
+only); migration 20 gives the index its build parameters (m, ef_construction). Vectors of
+another dimension are searched exactly by the server (no index).
 
 Where the server has no pgvector (migration 9 then adds no ``vec`` column), vectors are
 searched in this process, as on SQLite (:mod:`.inprocess`).
@@ -23,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tether.memory._bert import F32
-from tether.memory.ann import AnnSettings
+from tether.memory.ann import PG_EF_SEARCH_MAX, AnnSettings
 from tether.memory.backends.base import GenerationFn, conditions
 from tether.memory.backends.inprocess import LocalVectors
 from tether.memory.search import Filters
@@ -31,9 +33,13 @@ from tether.store.memory_search import table_columns, vector_text
 from tether.store.schema import memory_chunks as chunks
 
 INDEXED_DIM = 384  # the dimension migration 9 builds an HNSW index for
-EF_SEARCH = 100  # pgvector's candidate list (its default 40 gave lower recall in the bench)
 _TSV: sa.ColumnElement[Any] = sa.literal_column(f"{chunks.name}.tsv")
 _CONFIG: sa.ColumnElement[Any] = sa.literal_column("'english'::regconfig")
+# The search's HNSW settings, for its transaction only (``set_config(..., true)`` is SET LOCAL).
+_HNSW_SETTINGS = sa.text(
+    "SELECT set_config('hnsw.ef_search', :ef, true), "
+    "set_config('hnsw.iterative_scan', 'strict_order', true)"
+)
 
 
 class Vector(sa.types.UserDefinedType[str]):
@@ -77,6 +83,7 @@ class PostgresBackend:
     ) -> None:
         self.engine = engine
         self.model = model
+        self.settings = settings
         self.local = LocalVectors(engine, model, generation, settings=settings, index_dir=index_dir)
         self._pgvector: bool | None = None
 
@@ -126,10 +133,11 @@ class PostgresBackend:
             .order_by(distance)
             .limit(n)
         )
-        ef = max(EF_SEARCH, 2 * n)
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(
-                f"SET LOCAL hnsw.ef_search = {int(ef)}; "
-                "SET LOCAL hnsw.iterative_scan = strict_order"
-            )
+            conn.execute(_HNSW_SETTINGS, {"ef": str(self.ef_search(n))})
             return [(r.id, 1.0 - float(r.distance)) for r in conn.execute(stmt)]
+
+    def ef_search(self, n: int) -> int:
+        """``hnsw.ef_search`` for a query asking ``n`` rows: the configured candidate list, at
+        least ``2 n``, at most pgvector's limit."""
+        return min(max(self.settings.pg_ef_search, 2 * n), PG_EF_SEARCH_MAX)
