@@ -3,7 +3,8 @@
 Events are redacted before they are stored and inserted idempotently on their deterministic
 id (``ON CONFLICT DO NOTHING``), so a retried write returns the row already there. Payloads
 over :data:`BLOB_THRESHOLD` bytes live in ``tether_blobs`` under their sha256 and are read
-back transparently.
+back transparently. A :class:`Batch` is events redacted and encoded but not yet inserted: a
+durable step hands its batches to the transaction that records the step (one commit for both).
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ class _Row:
     blob: bytes | None = None
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Events redacted and encoded for the journal, not yet inserted (:meth:`Journal.insert`)."""
+
+    rows: tuple[_Row, ...]
+
+    @property
+    def events(self) -> list[Event]:
+        """The events as they will be stored (redacted), before they have a ``seq``."""
+        return [row.event for row in self.rows]
+
+
 class Journal:
     """Appends and reads journal events (thread-safe: share one per engine)."""
 
@@ -58,20 +71,38 @@ class Journal:
         """Store several events in one transaction; returns their ``seq`` values in order."""
         return [event.seq for event in self.store(items)]
 
-    def store(self, items: Iterable[Event], *, also: Also | None = None) -> list[Event]:
+    def store(
+        self,
+        items: Iterable[Event],
+        *,
+        also: Also | None = None,
+        before: Sequence[Batch] = (),
+    ) -> list[Event]:
         """Store several events in one transaction; returns them as stored: redacted, with
         their ``seq`` (a duplicate returns the seq already stored).
 
         ``also(conn, stored)`` runs in the same transaction after the inserts (a row that must
-        commit with the events, e.g. an approval request)."""
+        commit with the events, e.g. an approval request). ``before``: batches staged earlier,
+        inserted first in the same transaction (so that they keep their order)."""
         rows = [self._row(event) for event in items]
-        if not rows:
+        if not rows and not before:
             return []
         with write_transaction(self._engine) as conn:
+            self.insert(conn, before)
             stored = self._stored(rows, [self._insert(conn, row) for row in rows])
             if also is not None:
                 also(conn, stored)
         return stored
+
+    def batch(self, items: Iterable[Event]) -> Batch:
+        """Redact and encode ``items`` now, to insert later in some transaction."""
+        return Batch(rows=tuple(self._row(event) for event in items))
+
+    def insert(self, conn: sa.Connection, batches: Sequence[Batch]) -> list[Event]:
+        """Insert staged batches, in order, inside the caller's transaction ``conn`` (which
+        may be another component's, on the same database); returns them as stored."""
+        rows = [row for b in batches for row in b.rows]
+        return self._stored(rows, [self._insert(conn, row) for row in rows])
 
     def store_in(self, conn: sa.Connection, items: Iterable[Event]) -> list[Event]:
         """Like :meth:`store`, inside the caller's transaction ``conn`` (one commit with the
