@@ -1,6 +1,6 @@
 """A durable step's journal events commit in DBOS's transaction that records the step.
 
-Each run executes in a child process (DBOS is a process-wide singleton) that traces every
+Each durable run executes in a child process (DBOS is a process-wide singleton) that traces every
 SQLite commit by the tables it wrote (bench/commits.py). The crash side (a SIGKILL inside that
 transaction) is in tests/test_durable.py (``commit:K``, ``toolcommit:K``).
 """
@@ -11,6 +11,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.agent_helpers import agent, make_runtime, scripted
+from tether.agent.context import Deferred, deferring
+from tether.events import OperatorSteered
+from tether.testing import answer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,3 +92,32 @@ def test_a_write_steps_intent_commits_before_the_call(tmp_path: Path) -> None:
     # a side effect's intent commits on its own before the call; its outcome with the record
     counts = per_step(tmp_path, "note")
     assert counts == {"journal+dbos_step": 2.0, "journal": 1.0, "dbos_step": 0.0}
+
+
+async def test_staged_events_commit_only_with_a_commit_and_keep_their_order(
+    tmp_path: Path,
+) -> None:
+    rt = make_runtime(tmp_path, scripted(answer("ok")))
+    try:
+        ctx = await rt.start(agent(), "go")
+        ctx.check_journal = True
+        first, second = ctx.key(0, "operator_steered", 0), ctx.key(0, "operator_steered", 1)
+        deferred = Deferred()
+        with deferring(deferred):
+            await ctx.record_many([(first, OperatorSteered(message_id=1, text="one"))])
+            assert rt.store.journal.get(first.id) is None  # staged, not committed
+            assert await ctx.journaled(first) is not None  # but the step sees it
+            assert first.id in ctx.applied
+            # a commit (a side effect's intent) takes the staged events first, in order
+            await ctx.record_many(
+                [(second, OperatorSteered(message_id=2, text="two"))], commit=True
+            )
+        assert deferred.batches == []
+        kinds = [(e.kind, e.key.index) for e in rt.store.journal.read(ctx.run_id)]
+        assert kinds[-2:] == [("operator_steered", 0), ("operator_steered", 1)]
+        # outside the block, events commit at once
+        third = ctx.key(0, "operator_steered", 2)
+        await ctx.record_many([(third, OperatorSteered(message_id=3, text="three"))])
+        assert rt.store.journal.get(third.id) is not None
+    finally:
+        rt.close()

@@ -37,6 +37,7 @@ class Deferred:
     crashed before the journal's commit."""
 
     batches: list[Batch] = field(default_factory=list)
+    open: bool = True  # False once the step is recorded: later events commit on their own
 
     def take(self) -> list[Batch]:
         taken, self.batches = self.batches, []
@@ -119,6 +120,8 @@ class RunContext:
         now = self.clock.now()
         staged = [Event(key=k, payload=p, ts=now) for k, p in items]
         deferred = _DEFERRED.get()
+        if deferred is not None and not deferred.open:
+            deferred = None
         if deferred is not None and also is None and not commit:
             stored, seen = self._defer(deferred, staged)
         else:

@@ -68,7 +68,9 @@ class Folds:
             self.journal.insert(conn, deferred.batches)
 
     def _recorded(self, result: dict[str, Any]) -> None:
-        self.pending.pop((result["workflow_uuid"], result["function_id"]), None)
+        deferred = self.pending.pop((result["workflow_uuid"], result["function_id"]), None)
+        if deferred is not None:
+            deferred.open = False
 
 
 def install(folds: Folds, sys_db: object) -> bool:
