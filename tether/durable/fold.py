@@ -65,7 +65,7 @@ class Folds:
     def _insert(self, result: dict[str, Any], conn: sa.Connection) -> None:
         deferred = self.pending.get((result["workflow_uuid"], result["function_id"]))
         if deferred is not None and deferred.batches:
-            self.journal.insert(conn, deferred.batches)
+            self.journal.write(conn, deferred.batches)
 
     def _recorded(self, result: dict[str, Any]) -> None:
         deferred = self.pending.pop((result["workflow_uuid"], result["function_id"]), None)

@@ -58,6 +58,7 @@ class Journal:
         self._redactor = redactor
         # built once: SQLAlchemy then reuses their compiled form for every append
         self._insert_event = insert_ignoring_conflicts(engine, events).returning(events.c.seq)
+        self._insert_events = insert_ignoring_conflicts(engine, events)  # many, no seqs back
         self._insert_blob = insert_ignoring_conflicts(engine, blobs)
         self._seq_of = sa.select(events.c.seq).where(events.c.event_id == sa.bindparam("id"))
 
@@ -88,7 +89,7 @@ class Journal:
         if not rows and not before:
             return []
         with write_transaction(self._engine) as conn:
-            self.insert(conn, before)
+            self.write(conn, before)
             stored = self._stored(rows, [self._insert(conn, row) for row in rows])
             if also is not None:
                 also(conn, stored)
@@ -103,6 +104,28 @@ class Journal:
         may be another component's, on the same database); returns them as stored."""
         rows = [row for b in batches for row in b.rows]
         return self._stored(rows, [self._insert(conn, row) for row in rows])
+
+    def write(self, conn: sa.Connection, batches: Sequence[Batch]) -> None:
+        """Insert staged batches inside ``conn``'s transaction in one statement per table
+        (an ``executemany``): :meth:`insert` without the ``seq`` values, for a caller that
+        does not need them (a durable step's record, DESIGN §2.2). A row already stored
+        (a retried transaction) is left as it is; ids are positions (``EventKey.id``), so
+        one id never stands for two positions."""
+        rows = [row for b in batches for row in b.rows]
+        if not rows:
+            return
+        blobbed = [row for row in rows if row.blob is not None]
+        try:
+            if blobbed:
+                now = datetime.now(UTC)
+                conn.execute(self._insert_blob, [_blob_values(row, now) for row in blobbed])
+            conn.execute(self._insert_events, [row.values for row in rows])
+        except IntegrityError as exc:
+            run = rows[0].values["run_id"]
+            raise StoreError(
+                f"cannot journal events of run {run!r}: no such run in tether_runs; create the "
+                "run (RunStore.create) before journaling its events"
+            ) from exc
 
     def store_in(self, conn: sa.Connection, items: Iterable[Event]) -> list[Event]:
         """Like :meth:`store`, inside the caller's transaction ``conn`` (one commit with the
@@ -174,15 +197,7 @@ class Journal:
         values = row.values
         try:
             if row.blob is not None:
-                conn.execute(
-                    self._insert_blob,
-                    {
-                        "digest": values["payload_blob"],
-                        "size": len(row.blob),
-                        "data": row.blob,
-                        "created_at": datetime.now(UTC),
-                    },
-                )
+                conn.execute(self._insert_blob, _blob_values(row, datetime.now(UTC)))
             seq = conn.execute(self._insert_event, values).scalar_one_or_none()
         except IntegrityError as exc:
             raise StoreError(
@@ -197,6 +212,16 @@ class Journal:
                 "position under another id; event ids must come from EventKey"
             )
         return int(seq)
+
+
+def _blob_values(row: _Row, now: datetime) -> dict[str, Any]:
+    data = row.blob or b""
+    return {
+        "digest": row.values["payload_blob"],
+        "size": len(data),
+        "data": data,
+        "created_at": now,
+    }
 
 
 def _select() -> sa.Select[Any]:
