@@ -55,14 +55,14 @@ def _die_at_commit(point: str, kind: str, step: int) -> None:
         return
     from tether.store.journal import Journal
 
-    original = Journal.insert
+    original = Journal.write
 
-    def insert(self: Journal, conn: Any, batches: Any) -> Any:
+    def write(self: Journal, conn: Any, batches: Any) -> None:
         if any(e.kind == kind and e.key.step == step for b in batches for e in b.events):
             _maybe_die(point)
-        return original(self, conn, batches)
+        original(self, conn, batches)
 
-    Journal.insert = insert  # type: ignore[method-assign]
+    Journal.write = write  # type: ignore[method-assign]
 
 
 def _log_model_call(request: ModelRequest, step: int) -> None:

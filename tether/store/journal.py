@@ -40,7 +40,7 @@ class _Row:
 
 @dataclass(frozen=True)
 class Batch:
-    """Events redacted and encoded for the journal, not yet inserted (:meth:`Journal.insert`)."""
+    """Events redacted and encoded for the journal, not yet inserted (:meth:`Journal.write`)."""
 
     rows: tuple[_Row, ...]
 
@@ -99,16 +99,10 @@ class Journal:
         """Redact and encode ``items`` now, to insert later in some transaction."""
         return Batch(rows=tuple(self._row(event) for event in items))
 
-    def insert(self, conn: sa.Connection, batches: Sequence[Batch]) -> list[Event]:
-        """Insert staged batches, in order, inside the caller's transaction ``conn`` (which
-        may be another component's, on the same database); returns them as stored."""
-        rows = [row for b in batches for row in b.rows]
-        return self._stored(rows, [self._insert(conn, row) for row in rows])
-
     def write(self, conn: sa.Connection, batches: Sequence[Batch]) -> None:
         """Insert staged batches inside ``conn``'s transaction in one statement per table
-        (an ``executemany``): :meth:`insert` without the ``seq`` values, for a caller that
-        does not need them (a durable step's record, DESIGN §2.2). A row already stored
+        (an ``executemany``; the rows' ``seq`` values are not read back): a durable step's
+        events in DBOS's transaction that records the step (DESIGN §2.2). A row already stored
         (a retried transaction) is left as it is; ids are positions (``EventKey.id``), so
         one id never stands for two positions."""
         rows = [row for b in batches for row in b.rows]
