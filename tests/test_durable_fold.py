@@ -121,37 +121,3 @@ async def test_staged_events_commit_only_with_a_commit_and_keep_their_order(
         assert rt.store.journal.get(third.id) is not None
     finally:
         rt.close()
-
-
-async def test_a_rebuilt_context_asks_the_journal_only_for_what_can_be_there(
-    tmp_path: Path,
-) -> None:
-    """A replayed step's check (``RunContext.journaled``) queries an id the journal held at
-    the rebuild or this context journaled since; any other cannot be there (one executor per
-    run), so it asks nothing."""
-    rt = make_runtime(tmp_path, scripted(answer("ok")))
-    try:
-        live = await rt.start(agent(), "go")
-        before = live.key(0, "operator_steered", 0)
-        await live.record_many([(before, OperatorSteered(message_id=1, text="one"))])
-        ctx = rt.rebuild(live.run_id, live.segment)
-        ctx.check_journal = True
-        asked: list[str] = []
-        real = rt.store.journal.get
-
-        def get(event_id: str) -> object:
-            asked.append(event_id)
-            return real(event_id)
-
-        rt.store.journal.get = get  # type: ignore[method-assign]
-        assert await ctx.journaled(before) is not None  # there at the rebuild
-        after = ctx.key(0, "operator_steered", 1)
-        assert await ctx.journaled(after) is None and asked == [before.id]  # not asked
-        await ctx.record_many([(after, OperatorSteered(message_id=2, text="two"))])
-        assert await ctx.journaled(after) is not None  # journaled by this context since
-        assert asked == [before.id, after.id]
-        ctx.rebuilt_ids = None  # unknown: every check asks
-        assert await ctx.journaled(ctx.key(0, "operator_steered", 2)) is None
-        assert len(asked) == 3
-    finally:
-        rt.close()

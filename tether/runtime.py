@@ -699,7 +699,6 @@ class Runtime:
             RunState.replay(run_id, kept),
         )
         ctx.applied.update(e.id for e in kept)
-        ctx.rebuilt_ids = frozenset(e.id for e in events)  # what a durable replay may find
         ctx.sealer = self.run_sealer(started.tenant, started.subject_hash)
         ctx.gate = self.gate(agent, started.tenant, started.user, sealed=ctx.sealer is not None)
         ctx.tenant = started.tenant

@@ -77,10 +77,6 @@ class RunContext:
     secrets: SecretSource = field(default_factory=SecretSource)  # tools' scoped credentials
     mcp_connected: bool = False  # the agent's MCP servers' tools are in ``registry``
     check_journal: bool = False  # durable mode: a step whose result is journaled is not redone
-    # with ``check_journal``: the ids the journal held when the context was rebuilt (None:
-    # unknown). An id neither there nor journaled since by this context (``applied``) cannot
-    # be in the journal (one executor per run), so its check asks no query.
-    rebuilt_ids: frozenset[str] | None = None
     on_delta: Callable[[str], None] | None = None  # streamed text goes here as it arrives
     applied: set[str] = field(default_factory=set)
     gate: PolicyGate | None = None  # policy decisions before each tool and model call
@@ -160,9 +156,6 @@ class RunContext:
         found = deferred.find(key.id) if deferred is not None else None
         if found is not None:
             return found
-        known = self.rebuilt_ids
-        if known is not None and key.id not in known and key.id not in self.applied:
-            return None
         return await asyncio.to_thread(self.store.journal.get, key.id)
 
     async def ensure_applied(self, event_ids: Sequence[str]) -> None:

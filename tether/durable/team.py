@@ -88,7 +88,6 @@ def rebuild_team(runtime: Runtime, run_id: str, segment: int) -> TeamRun:
     team = team_from_spec(TeamSpec.model_validate(started.team), source=f"run {run_id}")
     top = runtime.rebuild(run_id, segment)
     top.check_journal = True
-    top.rebuilt_ids = None  # its roles journal into this run too: each check asks the journal
     return team_run(runtime, team, top, started.user)
 
 

@@ -7,8 +7,7 @@ running, the loop applies the referenced events from the journal, and the first 
 step runs for real. The model and tool steps' journal events commit in the transaction that
 records the step (``tether.durable.fold``); events committed on their own before (a side
 effect's intent, a run recovered before the fold was installed) are found in the journal and
-not redone (``RunContext.check_journal``); a rebuilt context asks the journal only for ids it
-held at the rebuild or that the context journaled since (``RunContext.rebuilt_ids``).
+not redone (``RunContext.check_journal``).
 
 Stops asked for from outside (cancel, pause, kill switches), operator instructions and budgets
 are checked inside the model and tool steps (``tether.governance.preflight``), so a replay takes the
