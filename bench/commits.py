@@ -1,4 +1,6 @@
-"""Count the SQLite commits of a run, by what they wrote: the journal, DBOS's step records, other.
+"""Count the SQLite commits of a run, by what they wrote: the journal, DBOS's step records, both
+in one transaction (``journal+dbos_step``: a durable step's events folded into DBOS's record of
+the step, tether/durable/fold.py), other.
 
 Every SQLite connection SQLAlchemy opens in this process (tether's and DBOS's) gets a trace
 callback; each committed transaction is classified by the tables it wrote. Tracing costs time,
@@ -22,9 +24,13 @@ _WRITE = re.compile(
 
 
 def _kind(tables: set[str]) -> str:
-    if any(t.endswith("tether_events") for t in tables):
+    journal = any(t.endswith("tether_events") for t in tables)
+    step = any(t.endswith("operation_outputs") for t in tables)
+    if journal and step:
+        return "journal+dbos_step"
+    if journal:
         return "journal"
-    if any(t.endswith("operation_outputs") for t in tables):
+    if step:
         return "dbos_step"
     return "other"
 

@@ -3,7 +3,7 @@
 The model calls ``bump(n=k)`` at step k for k < TETHER_TEST_STEPS, then answers. It decides from
 the conversation alone, so any process that resumes a run makes the same choices. Both append
 to files so tests can count what ran; both can SIGKILL their own process once, at a chosen
-step, to simulate a crash between steps.
+step, to simulate a crash between steps, or inside the commit of a step's outcome.
 
 The write tools declare ``sink=False``: their arguments are test counters, not data leaving
 the run, so the injection pack (tether/governance/taint.py) does not hold them.
@@ -47,6 +47,24 @@ def _maybe_die(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _die_at_commit(point: str, kind: str, step: int) -> None:
+    """With TETHER_TEST_KILL=``point``: SIGKILL this process inside the transaction that
+    would commit the ``kind`` event of ``step`` together with DBOS's record of its step
+    (``tether.durable.fold``), before that transaction commits."""
+    if os.environ.get("TETHER_TEST_KILL") != point:
+        return
+    from tether.store.journal import Journal
+
+    original = Journal.write
+
+    def write(self: Journal, conn: Any, batches: Any) -> None:
+        if any(e.kind == kind and e.key.step == step for b in batches for e in b.events):
+            _maybe_die(point)
+        original(self, conn, batches)
+
+    Journal.write = write  # type: ignore[method-assign]
+
+
 def _log_model_call(request: ModelRequest, step: int) -> None:
     """With TETHER_TEST_EFFECTS_DB: one row per model call (goal, step, executor, time)."""
     url = os.environ.get("TETHER_TEST_EFFECTS_DB")
@@ -84,6 +102,7 @@ class CountingModel:
         _log("TETHER_TEST_CALLS", f"model {done}")
         _log_model_call(request, done)
         _maybe_die(f"model:{done}")
+        _die_at_commit(f"commit:{done}", "model_response", done)
         await asyncio.to_thread(_hold, done)
         delay = float(os.environ.get("TETHER_TEST_DELAY", "0"))
         if delay:
@@ -128,6 +147,7 @@ def _effect(n: int, key: str, *, dedupe: bool) -> dict[str, object]:
         with keys_path.open("a") as f:
             f.write(key + "\n")
     _maybe_die(f"after:{n}")  # after the effect, before tether records the outcome
+    _die_at_commit(f"toolcommit:{n}", "tool_call_finished", n)  # in the outcome's commit
     secret = os.environ.get("TETHER_TEST_PLANT", "")
     return {"n": n, "note": secret} if secret else {"n": n}
 

@@ -228,3 +228,30 @@ def test_concurrent_appenders_from_processes(store: Store, db_url: str) -> None:
     stored = store.journal.read("run-1")
     assert len(stored) == 24 + 3 * 5 == len(merged) == _count(store, "tether_events")
     assert [e.seq for e in stored] == sorted(e.seq for e in stored)
+
+
+def test_staged_batches_write_in_the_callers_transaction_once(store: Store) -> None:
+    """``Journal.write``: staged batches (a durable step's events, DESIGN §2.2) go in with the
+    caller's transaction, in order, a large payload in a blob; a retry changes nothing."""
+    make_run(store)
+    big = {"rows": ["y" * 1000 + str(i) for i in range(400)]}
+    batches = [
+        store.journal.batch([tool_event(step=1), tool_event(step=1, index=1, result=big)]),
+        store.journal.batch([tool_event(step=2)]),
+    ]
+    with pytest.raises(RuntimeError, match="rolled back"):
+        with write_transaction(store.engine) as conn:
+            store.journal.write(conn, batches)
+            raise RuntimeError("rolled back")
+    assert store.journal.read("run-1") == []
+    for _ in range(2):  # the second: a retried transaction
+        with write_transaction(store.engine) as conn:
+            store.journal.write(conn, batches)
+            store.journal.write(conn, [])
+    stored = store.journal.read("run-1")
+    assert [(e.key.step, e.key.index) for e in stored] == [(1, 0), (1, 1), (2, 0)]
+    assert stored[1].payload == batches[0].events[1].payload
+    assert (_count(store, "tether_events"), _count(store, "tether_blobs")) == (3, 1)
+    with pytest.raises(StoreError, match="no such run in tether_runs"):
+        with write_transaction(store.engine) as conn:
+            store.journal.write(conn, [store.journal.batch([tool_event("ghost")])])

@@ -63,7 +63,7 @@ async def tool_batch_step(ctx: RunContext, step: int, indices: Sequence[int]) ->
         return (*refs, *charged)
     reads = pending[0].prepared.tool.contract.side_effect == "read"
     if not reads:  # a side effect's intent is committed before the call
-        await ctx.record_many([e for p in pending for e in (*p.gated, p.intent)])
+        await ctx.record_many([e for p in pending for e in (*p.gated, p.intent)], commit=True)
     outcomes = await ctx.executor.execute_batch(
         [p.prepared for p in pending], [p.tool_ctx for p in pending]
     )

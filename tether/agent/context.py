@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -19,13 +21,45 @@ from tether.privacy.runs import RunSealer
 from tether.secrets import SecretSource
 from tether.settings import Settings
 from tether.store import Store
-from tether.store.journal import Also
+from tether.store.journal import Also, Batch
 from tether.tools import ToolRegistry
 from tether.tools.resilience import ToolRunner
 from tether.types import ModelRequest
 
 if TYPE_CHECKING:
     from tether.agent.memory.step import MemoryRuntime
+
+
+@dataclass
+class Deferred:
+    """Journal batches a durable step leaves to the transaction that records the step
+    (DESIGN §2.2): they commit with the step's record, or not at all, as if the process had
+    crashed before the journal's commit."""
+
+    batches: list[Batch] = field(default_factory=list)
+    open: bool = True  # False once the step is recorded: later events commit on their own
+
+    def take(self) -> list[Batch]:
+        taken, self.batches = self.batches, []
+        return taken
+
+    def find(self, event_id: str) -> Event | None:
+        return next((e for b in self.batches for e in b.events if e.id == event_id), None)
+
+
+# the step executing in this task, when its journal writes are deferred (``deferring``)
+_DEFERRED: ContextVar[Deferred | None] = ContextVar("tether_deferred_journal", default=None)
+
+
+@contextmanager
+def deferring(deferred: Deferred) -> Iterator[Deferred]:
+    """Within the block (this task), ``record_many`` stages events in ``deferred`` instead of
+    committing them; whoever opened it writes ``deferred.batches`` in its own transaction."""
+    token = _DEFERRED.set(deferred)
+    try:
+        yield deferred
+    finally:
+        _DEFERRED.reset(token)
 
 
 @dataclass(kw_only=True)
@@ -70,34 +104,58 @@ class RunContext:
         return event
 
     async def record_many(
-        self, items: Sequence[tuple[EventKey, Payload]], *, also: Also | None = None
+        self,
+        items: Sequence[tuple[EventKey, Payload]],
+        *,
+        also: Also | None = None,
+        commit: bool = False,
     ) -> list[Event]:
         """Journal several events in one transaction (one commit), then apply them in order.
 
-        ``also(conn, stored)`` writes rows that must commit with the events."""
+        ``also(conn, stored)`` writes rows that must commit with the events. Inside a durable
+        step (``deferring``) the events commit with the step's record instead, unless
+        ``commit`` (a side effect's intent, journaled before the call) or ``also`` is given;
+        such a commit takes the step's deferred events first, so the journal keeps its order.
+        """
         now = self.clock.now()
         staged = [Event(key=k, payload=p, ts=now) for k, p in items]
-        if self.sealer is None:
-            stored = await asyncio.to_thread(self.store.journal.store, staged, also=also)
-            seen = stored
+        deferred = _DEFERRED.get()
+        if deferred is not None and not deferred.open:
+            deferred = None
+        if deferred is not None and also is None and not commit:
+            stored, seen = self._defer(deferred, staged)
         else:
-            stored, seen = await asyncio.to_thread(self._store_sealed, self.sealer, staged, also)
+            before = deferred.take() if deferred is not None else []
+            stored, seen = await asyncio.to_thread(self._store, staged, also, before)
         for event in seen:
             self.state.apply(event)
             self.applied.add(event.id)
         return stored
 
-    def _store_sealed(
-        self, sealer: RunSealer, staged: list[Event], also: Also | None
+    def _defer(self, deferred: Deferred, staged: list[Event]) -> tuple[list[Event], list[Event]]:
+        if self.sealer is not None:
+            staged = [replace(e, payload=self.sealer.seal(e.payload)) for e in staged]
+        batch = self.store.journal.batch(staged)
+        deferred.batches.append(batch)
+        stored = batch.events
+        return stored, stored if self.sealer is None else self.sealer.open(stored)
+
+    def _store(
+        self, staged: list[Event], also: Also | None, before: Sequence[Batch]
     ) -> tuple[list[Event], list[Event]]:
-        sealed = [replace(e, payload=sealer.seal(e.payload)) for e in staged]
-        stored = self.store.journal.store(sealed, also=also)
-        return stored, sealer.open(stored)
+        if self.sealer is not None:
+            staged = [replace(e, payload=self.sealer.seal(e.payload)) for e in staged]
+        stored = self.store.journal.store(staged, also=also, before=before)
+        return stored, stored if self.sealer is None else self.sealer.open(stored)
 
     async def journaled(self, key: EventKey) -> Event | None:
         """The stored event at ``key`` when steps check the journal (durable mode), else None."""
         if not self.check_journal:
             return None
+        deferred = _DEFERRED.get()
+        found = deferred.find(key.id) if deferred is not None else None
+        if found is not None:
+            return found
         return await asyncio.to_thread(self.store.journal.get, key.id)
 
     async def ensure_applied(self, event_ids: Sequence[str]) -> None:

@@ -206,7 +206,7 @@ async def tool_step(ctx: RunContext, step: int, index: int) -> StepRefs:
             return resumed
     # a side effect's intent is committed before the call; a read's goes with its outcome
     if contract.side_effect != "read":
-        await ctx.record_many([*gated.events, intent])
+        await ctx.record_many([*gated.events, intent], commit=True)
     outcome = await ctx.executor.execute(prepared, tool_ctx)
     finished = call_finished(ctx, step, index, prepared, outcome)
     spent = contract.cost if outcome.attempts > 0 else Decimal(0)  # as in call_finished

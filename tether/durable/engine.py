@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
 from sqlalchemy import event
 
+from tether.durable.fold import Folds, install
 from tether.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -53,9 +55,23 @@ class Process:
     roles: dict[tuple[str, int], RunContext] = field(default_factory=dict)  # (run, turn)
     stop: threading.Event = field(default_factory=threading.Event)
     heartbeat: threading.Thread | None = None
+    folds: Folds | None = None  # steps' journal events, committed with DBOS's step records
 
 
 _PROCESS: list[Process] = []  # at most one: the DBOS singleton's companion
+
+
+def folded() -> AbstractContextManager[None]:
+    """Around a DBOS step's body: its journal events commit with DBOS's step record."""
+    folds = current().folds
+    return nullcontext() if folds is None else folds.step()
+
+
+def unfold(workflow: str | None) -> None:
+    """Forget what the steps of a finished workflow staged (one that failed mid-step)."""
+    folds = current().folds
+    if folds is not None and workflow is not None:
+        folds.drop(workflow)
 
 
 def current() -> Process:
@@ -133,8 +149,12 @@ def launch(
     process = Process(runtime=runtime, executor_id=executor_id, kind=kind, lease_s=lease_s)
     _PROCESS.append(process)
     try:
-        DBOS(config=config)
+        dbos = DBOS(config=config)
         DBOS.launch()
+        # from here on, steps commit their journal events with DBOS's step records (a run
+        # recovered by the launch may take a step or two before: those commit on their own)
+        process.folds = Folds(journal=runtime.store.journal)
+        install(process.folds, dbos._sys_db)
         if queue:
             register_queue(settings)
     except BaseException:

@@ -39,17 +39,20 @@ def _role(run_id: str, turn: int) -> RunContext:
 
 @DBOS.step(name="tether.team.model")
 async def _model(run_id: str, segment: int, turn: int, step: int) -> list[str]:
-    return list(await gated_model(_role(run_id, turn), step))
+    with engine.folded():
+        return list(await gated_model(_role(run_id, turn), step))
 
 
 @DBOS.step(name="tether.team.tool")
 async def _tool(run_id: str, segment: int, turn: int, step: int, index: int) -> list[str]:
-    return list(await gated_tool(_role(run_id, turn), step, index))
+    with engine.folded():
+        return list(await gated_tool(_role(run_id, turn), step, index))
 
 
 @DBOS.step(name="tether.team.tool_batch")
 async def _batch(run_id: str, segment: int, turn: int, step: int, indices: list[int]) -> list[str]:
-    return list(await gated_batch(_role(run_id, turn), step, indices))
+    with engine.folded():
+        return list(await gated_batch(_role(run_id, turn), step, indices))
 
 
 class RoleRunner:
@@ -105,6 +108,7 @@ async def team_workflow(run_id: str, segment: int) -> str:
         process.teams.pop(run_id, None)
         for key in [k for k in process.roles if k[0] == run_id]:
             process.roles.pop(key)
+        engine.unfold(DBOS.workflow_id)
     return tr.top.state.status.value
 
 

@@ -4,7 +4,9 @@ Steps take ``(run_id, segment, step[, index])`` and return the ids of the journa
 wrote: DBOS records only those references (as JSON), never prompts or tool payloads. After a
 crash DBOS re-runs the segment's workflow; recorded steps return their references without
 running, the loop applies the referenced events from the journal, and the first unrecorded
-step runs for real. A step journaled but not yet recorded by DBOS is found in the journal and
+step runs for real. The model and tool steps' journal events commit in the transaction that
+records the step (``tether.durable.fold``); events committed on their own before (a side
+effect's intent, a run recovered before the fold was installed) are found in the journal and
 not redone (``RunContext.check_journal``).
 
 Stops asked for from outside (cancel, pause, kill switches), operator instructions and budgets
@@ -40,17 +42,20 @@ def _context(run_id: str, segment: int) -> RunContext:
 
 @DBOS.step(name="tether.model")
 async def _model(run_id: str, segment: int, step: int) -> list[str]:
-    return list(await gated_model(_context(run_id, segment), step))
+    with engine.folded():
+        return list(await gated_model(_context(run_id, segment), step))
 
 
 @DBOS.step(name="tether.tool")
 async def _tool(run_id: str, segment: int, step: int, index: int) -> list[str]:
-    return list(await gated_tool(_context(run_id, segment), step, index))
+    with engine.folded():
+        return list(await gated_tool(_context(run_id, segment), step, index))
 
 
 @DBOS.step(name="tether.tool_batch")
 async def _tool_batch(run_id: str, segment: int, step: int, indices: list[int]) -> list[str]:
-    return list(await gated_batch(_context(run_id, segment), step, indices))
+    with engine.folded():
+        return list(await gated_batch(_context(run_id, segment), step, indices))
 
 
 @DBOS.step(name="tether.finish")
@@ -96,4 +101,5 @@ async def segment_workflow(run_id: str, segment: int) -> str:
             await process.runtime.drive(ctx, DurableRunner(), reraise=(DBOSException,))
     finally:
         process.live.pop(run_id, None)
+        engine.unfold(DBOS.workflow_id)
     return ctx.state.status.value

@@ -7,7 +7,9 @@ caches keep a call cheap: the Cedar entities of each (principal, resource) pair,
 whose scope can match it. Cedar evaluates every policy it is given, so with 100 policies the
 slice is what keeps a decision near 0.05 ms. Slicing is exact: a policy is left out only when
 its scope (``principal == / in``, ``action == / in``, ``resource == / in``) cannot match, since
-tether builds the Agent, Tool and Model entities and knows their ancestors.
+tether builds the Agent, Tool and Model entities and knows their ancestors. A third cache holds
+the decisions themselves, keyed on what of the context the slice's policies read
+(``tether.governance.recall``): a request that repeats one of those is not asked again.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import cedarpy
 
 from tether.governance.decision import Answer, Decision, combine
 from tether.governance.facts import Principal, principal_entities, stub_entities
+from tether.governance.recall import context_key, context_reads
 
 _CACHE_LIMIT = 1024
 
 Uid = tuple[str, str]
+Slice = tuple[cedarpy.PolicySet, frozenset[str] | None]  # the policies, the context they read
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,8 +76,9 @@ class Policies:
             for e in entities
         }
         self._entities: dict[tuple[Principal, str], cedarpy.Entities] = {}
-        self._slices: dict[tuple[Principal, Uid, tuple[str, ...]], cedarpy.PolicySet] = {}
-        self._all: cedarpy.PolicySet | None = None
+        self._slices: dict[tuple[Principal, Uid, tuple[str, ...]], Slice] = {}
+        self._all: Slice | None = None
+        self._decisions: dict[tuple[Principal, str, tuple[str, str], bool, str], Decision] = {}
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -88,8 +93,23 @@ class Policies:
         sliced: bool = True,
     ) -> Decision:
         """Decide one call. ``family`` is (attended action, unattended action)."""
+        policy_set, reads = self._slice(principal, resource, family) if sliced else self._full()
+        key = (principal, resource.entity_json, family, sliced, context_key(reads, context))
+        known = self._decisions.get(key)
+        if known is None:
+            known = self._ask(principal, resource, family, context, policy_set)
+            _remember(self._decisions, key, known)
+        return known
+
+    def _ask(
+        self,
+        principal: Principal,
+        resource: Resource,
+        family: tuple[str, str],
+        context: Mapping[str, Any],
+        policy_set: cedarpy.PolicySet,
+    ) -> Decision:
         entities = self._entities_for(principal, resource)
-        policy_set = self._slice(principal, resource, family) if sliced else self._full()
         p, r = (
             {"type": "Agent", "id": principal.agent},
             {"type": resource.kind, "id": resource.ident},
@@ -126,14 +146,12 @@ class Policies:
             _remember(self._entities, key, handle)
         return handle
 
-    def _full(self) -> cedarpy.PolicySet:
+    def _full(self) -> Slice:
         if self._all is None:
             self._all = self._slice_of(list(self.policies))
         return self._all
 
-    def _slice(
-        self, principal: Principal, resource: Resource, family: tuple[str, str]
-    ) -> cedarpy.PolicySet:
+    def _slice(self, principal: Principal, resource: Resource, family: tuple[str, str]) -> Slice:
         key = (principal, (resource.kind, resource.ident), family)
         found = self._slices.get(key)
         if found is None:
@@ -151,13 +169,14 @@ class Policies:
             _remember(self._slices, key, found)
         return found
 
-    def _slice_of(self, ids: Sequence[str]) -> cedarpy.PolicySet:
+    def _slice_of(self, ids: Sequence[str]) -> Slice:
         body = {
             "staticPolicies": {pid: self.policies[pid] for pid in ids},
             "templates": {},
             "templateLinks": [],
         }
-        return cedarpy.PolicySet.from_json_str(json.dumps(body))
+        reads = context_reads(self.policies[pid] for pid in ids)
+        return cedarpy.PolicySet.from_json_str(json.dumps(body)), reads
 
     def _ancestors(self, principal: Principal) -> set[Uid]:
         """The principal's type and every entity it is ``in`` (itself, its tenant, the

@@ -18,7 +18,6 @@ These checks run inside the durable step, so their outcome is recorded like any 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -29,6 +28,7 @@ from tether.errors import ToolError
 from tether.events import OperatorSteered
 from tether.governance import budget
 from tether.store.controls import KillSwitch, OperatorMessage, Preflight
+from tether.store.engine import read_now
 from tether.tools import Tool
 from tether.types import RunStatus, ToolCall
 
@@ -37,7 +37,8 @@ _STOPS = frozenset({RunStatus.CANCELLED, RunStatus.KILLED})
 
 async def preflight(ctx: RunContext) -> Preflight:
     """The one query; remembers the tenant's spend for the budget checks and the prompt."""
-    pre = await asyncio.to_thread(
+    pre = await read_now(
+        ctx.store.engine,
         ctx.store.controls.preflight,
         ctx.run_id,
         agent=ctx.agent.name,

@@ -3,7 +3,8 @@
 Events are redacted before they are stored and inserted idempotently on their deterministic
 id (``ON CONFLICT DO NOTHING``), so a retried write returns the row already there. Payloads
 over :data:`BLOB_THRESHOLD` bytes live in ``tether_blobs`` under their sha256 and are read
-back transparently.
+back transparently. A :class:`Batch` is events redacted and encoded but not yet inserted: a
+durable step hands its batches to the transaction that records the step (one commit for both).
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ class _Row:
     blob: bytes | None = None
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Events redacted and encoded for the journal, not yet inserted (:meth:`Journal.write`)."""
+
+    rows: tuple[_Row, ...]
+
+    @property
+    def events(self) -> list[Event]:
+        """The events as they will be stored (redacted), before they have a ``seq``."""
+        return [row.event for row in self.rows]
+
+
 class Journal:
     """Appends and reads journal events (thread-safe: share one per engine)."""
 
@@ -45,6 +58,7 @@ class Journal:
         self._redactor = redactor
         # built once: SQLAlchemy then reuses their compiled form for every append
         self._insert_event = insert_ignoring_conflicts(engine, events).returning(events.c.seq)
+        self._insert_events = insert_ignoring_conflicts(engine, events)  # many, no seqs back
         self._insert_blob = insert_ignoring_conflicts(engine, blobs)
         self._seq_of = sa.select(events.c.seq).where(events.c.event_id == sa.bindparam("id"))
 
@@ -58,20 +72,54 @@ class Journal:
         """Store several events in one transaction; returns their ``seq`` values in order."""
         return [event.seq for event in self.store(items)]
 
-    def store(self, items: Iterable[Event], *, also: Also | None = None) -> list[Event]:
+    def store(
+        self,
+        items: Iterable[Event],
+        *,
+        also: Also | None = None,
+        before: Sequence[Batch] = (),
+    ) -> list[Event]:
         """Store several events in one transaction; returns them as stored: redacted, with
         their ``seq`` (a duplicate returns the seq already stored).
 
         ``also(conn, stored)`` runs in the same transaction after the inserts (a row that must
-        commit with the events, e.g. an approval request)."""
+        commit with the events, e.g. an approval request). ``before``: batches staged earlier,
+        inserted first in the same transaction (so that they keep their order)."""
         rows = [self._row(event) for event in items]
-        if not rows:
+        if not rows and not before:
             return []
         with write_transaction(self._engine) as conn:
+            self.write(conn, before)
             stored = self._stored(rows, [self._insert(conn, row) for row in rows])
             if also is not None:
                 also(conn, stored)
         return stored
+
+    def batch(self, items: Iterable[Event]) -> Batch:
+        """Redact and encode ``items`` now, to insert later in some transaction."""
+        return Batch(rows=tuple(self._row(event) for event in items))
+
+    def write(self, conn: sa.Connection, batches: Sequence[Batch]) -> None:
+        """Insert staged batches inside ``conn``'s transaction in one statement per table
+        (an ``executemany``; the rows' ``seq`` values are not read back): a durable step's
+        events in DBOS's transaction that records the step (DESIGN §2.2). A row already stored
+        (a retried transaction) is left as it is; ids are positions (``EventKey.id``), so
+        one id never stands for two positions."""
+        rows = [row for b in batches for row in b.rows]
+        if not rows:
+            return
+        blobbed = [row for row in rows if row.blob is not None]
+        try:
+            if blobbed:
+                now = datetime.now(UTC)
+                conn.execute(self._insert_blob, [_blob_values(row, now) for row in blobbed])
+            conn.execute(self._insert_events, [row.values for row in rows])
+        except IntegrityError as exc:
+            run = rows[0].values["run_id"]
+            raise StoreError(
+                f"cannot journal events of run {run!r}: no such run in tether_runs; create the "
+                "run (RunStore.create) before journaling its events"
+            ) from exc
 
     def store_in(self, conn: sa.Connection, items: Iterable[Event]) -> list[Event]:
         """Like :meth:`store`, inside the caller's transaction ``conn`` (one commit with the
@@ -143,15 +191,7 @@ class Journal:
         values = row.values
         try:
             if row.blob is not None:
-                conn.execute(
-                    self._insert_blob,
-                    {
-                        "digest": values["payload_blob"],
-                        "size": len(row.blob),
-                        "data": row.blob,
-                        "created_at": datetime.now(UTC),
-                    },
-                )
+                conn.execute(self._insert_blob, _blob_values(row, datetime.now(UTC)))
             seq = conn.execute(self._insert_event, values).scalar_one_or_none()
         except IntegrityError as exc:
             raise StoreError(
@@ -166,6 +206,16 @@ class Journal:
                 "position under another id; event ids must come from EventKey"
             )
         return int(seq)
+
+
+def _blob_values(row: _Row, now: datetime) -> dict[str, Any]:
+    data = row.blob or b""
+    return {
+        "digest": row.values["payload_blob"],
+        "size": len(data),
+        "data": data,
+        "created_at": now,
+    }
 
 
 def _select() -> sa.Select[Any]:
