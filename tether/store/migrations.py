@@ -135,6 +135,10 @@ def _agent_versions(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=tables, checkfirst=True)
 
 
+def _key_groups(conn: sa.Connection) -> None:
+    add_column(conn, "tether_api_keys", "user_group", "VARCHAR(200)")
+
+
 def _notifications(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[notifications, alerts, alert_transitions], checkfirst=True)
 
@@ -155,6 +159,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (17, "feature flags, user groups and shadow runs", _flags_and_shadows),
     (18, "notification outbox and alert states", _notifications),
     (19, "kill switches per tenant", _tenant_kill_switches),
+    (22, "a user group per api key", _key_groups),
 )
 
 
