@@ -189,36 +189,38 @@ def test_a_denied_approval_is_reported_and_the_rest_go_on(tmp_path: Path, monkey
 
 
 def test_the_command_exits_2_while_an_undo_waits(tmp_path: Path, monkeypatch: Any) -> None:
-    rt, run_id, _ = _run(tmp_path, monkeypatch)
+    rt, run_id, ledger = _run(tmp_path, monkeypatch)
     rt.close()
     env = os.environ | {
         "TETHER_HOME": str(tmp_path / "home"),
         "TETHER_POLICIES": str(tmp_path / "policies"),
         "PYTHONPATH": os.getcwd(),
     }
-    out = subprocess.run(
-        [sys.executable, "-m", "tether.cli", "runs", "compensate", run_id],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
-    )
+
+    def tether(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tether.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
+        )
+
+    out = tether("runs", "compensate", run_id)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "WAITING" in out.stdout and "undoing the booking of seat 1B needs a person" in out.stdout
-    listed = subprocess.run(
-        [sys.executable, "-m", "tether.cli", "approvals", "list", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-        cwd=tmp_path,
-    )
+    listed = tether("approvals", "list", "--json")
     (row,) = json.loads(listed.stdout)
     assert (row["target"], row["tool"], row["arguments"]) == (
         "compensation",
         "book",
         {"seat": "1B"},
     )
+    approved = tether("approvals", "approve", row["id"], "--by", "ops-bob", "--run-here")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert f"tether runs compensate {run_id}" in approved.stdout
+    done = tether("runs", "compensate", run_id)
+    assert done.returncode == 1, done.stdout + done.stderr  # the refund stays: undo it by hand
+    assert ledger.read_text().splitlines()[-2:] == ["cancel 1B", "cancel 1A"]

@@ -171,7 +171,11 @@ def sweep(as_json: JsonOpt = False) -> None:
 
 
 def _run_here(a: Approvals, rt: Runtime, decided: Sequence[ApprovalRecord]) -> list[Any]:
-    runs = dict.fromkeys(r.run_id for r in decided if r.resumed_at is not None)
+    runs = dict.fromkeys(
+        r.run_id
+        for r in decided
+        if r.resumed_at is not None and r.target != "compensation"  # `runs compensate` goes on
+    )
     return [asyncio.run(a.run_here(run_id)) for run_id in runs]
 
 
