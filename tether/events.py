@@ -510,6 +510,61 @@ class FlagApplied(_Payload):
     effect: str
 
 
+class CompensationDecided(_Payload):
+    """Policy's decision about undoing a completed write (``tether runs compensate``).
+
+    A compensation is a tool call like any other (DESIGN §2.2): it is decided as action
+    ``invoke`` on the write's tool with the write's arguments and the context
+    ``compensation: true``, with no model context (an operator asks, not the model). Keyed at
+    the write's own position; ``by`` is the operator who ran the command (``TETHER_USER``).
+    An ``approval`` outcome's later decision by a person is ``compensation_approval``."""
+
+    kind: Literal["compensation_decision"] = "compensation_decision"
+    call_id: str
+    tool: str
+    outcome: Literal["allow", "deny", "require_approval"]
+    action: str = "invoke"
+    principal: str = ""
+    resource: str = ""
+    reasons: list[str] = Field(default_factory=list)
+    messages: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    context: dict[str, Any] = Field(default_factory=dict)
+    policies_version: str = ""
+    by: str | None = None
+
+
+class CompensationRequested(_Payload):
+    """A compensation that waits for a person (``tether approvals``); the command stops
+    there and goes on when run again after the decision."""
+
+    kind: Literal["compensation_requested"] = "compensation_requested"
+    approval_id: str
+    call_id: str
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    side_effect: str = "write"
+    reasons: list[str] = Field(default_factory=list)
+    messages: list[str] = Field(default_factory=list)
+    approvers: int = 1
+    reviewers: str = ""
+    deadline: datetime | None = None
+
+
+class CompensationApproval(_Payload):
+    """A person's (or a timeout's) final word on a ``compensation_requested`` undo, journaled
+    by the ``tether runs compensate`` that acts on it."""
+
+    kind: Literal["compensation_approval"] = "compensation_approval"
+    approval_id: str
+    call_id: str
+    tool: str
+    outcome: Literal["approved", "denied", "expired"]
+    reason: str | None = None
+    by: list[str] = Field(default_factory=list)
+    decided_at: datetime | None = None
+
+
 Payload = Annotated[
     RunStarted
     | ModelRequested
@@ -544,7 +599,10 @@ Payload = Annotated[
     | Handoff
     | ArbiterDecision
     | ToolCallShadowed
-    | FlagApplied,
+    | FlagApplied
+    | CompensationDecided
+    | CompensationRequested
+    | CompensationApproval,
     Field(discriminator="kind"),
 ]
 PAYLOAD_ADAPTER: TypeAdapter[Payload] = TypeAdapter(Payload)
@@ -583,6 +641,9 @@ EventKind = Literal[
     "arbiter_decision",
     "tool_call_shadowed",
     "flag_applied",
+    "compensation_decision",
+    "compensation_requested",
+    "compensation_approval",
 ]
 
 

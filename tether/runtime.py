@@ -358,7 +358,14 @@ class Runtime:
             from tether.team.launch import run_team
 
             return await run_team(
-                self, team, goal, tenant=tenant, user=user, budget=budget, on_delta=on_delta
+                self,
+                team,
+                goal,
+                tenant=tenant,
+                user=user,
+                budget=budget,
+                on_delta=on_delta,
+                user_group=user_group,
             )
         started = time.perf_counter()
         assert not isinstance(agent, Team)  # as_team took it

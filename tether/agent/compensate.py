@@ -4,6 +4,12 @@ Each completed write (``write`` or ``high_risk`` tool, finished ok) is undone by
 ``compensate`` action, and the undo is journaled (``tool_compensated``, keyed by the write's own
 position, so running the command twice undoes nothing twice). A write whose tool has no
 ``compensate`` action is journaled and reported as not undone; it is never skipped silently.
+
+Each undo is a tool call under policy and the approval ladder like any other
+(``tether.governance.compensation``): its decision is journaled (``compensation_decision``);
+a denied undo is journaled and reported as not undone; one that needs a person stops the
+command there (``waiting``) until the approval is decided, and the next run of the command
+goes on from it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from tether.errors import UsageError
 from tether.events import Event, EventKey, ToolCallFinished, ToolCallStarted, ToolCompensated
-from tether.tools import ToolContext, to_jsonable
+from tether.governance.compensation import Ruling, rule
+from tether.tools import Tool, ToolContext, to_jsonable
 
 if TYPE_CHECKING:
     from tether.agent.context import RunContext
@@ -28,6 +35,8 @@ class Compensation:
     step: int
     ok: bool
     detail: str
+    waiting: bool = False  # the undo waits for a person's approval (``approval_id``)
+    approval_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,6 +45,8 @@ class Compensation:
             "step": self.step + 1,
             "ok": self.ok,
             "detail": self.detail,
+            "waiting": self.waiting,
+            "approval_id": self.approval_id,
         }
 
 
@@ -80,32 +91,37 @@ async def compensate_run(runtime: Runtime, run_ref: str) -> list[Compensation]:
         position = (finished.key.segment, finished.key.step, finished.key.index)
         if position in undone:
             continue
-        report.append(await _undo(ctx, finished, intent, result))
+        done = await _undo(ctx, finished, intent, result, by=runtime.settings.user)
+        report.append(done)
+        if done.waiting:  # newest first: the older writes wait for this one
+            break
     return report
 
 
 async def _undo(
-    ctx: RunContext, finished: Event, intent: ToolCallStarted, result: Any
+    ctx: RunContext, finished: Event, intent: ToolCallStarted, result: Any, *, by: str | None
 ) -> Compensation:
     key = finished.key
     tool = ctx.registry.get(intent.tool)
+    ruling: Ruling | None = None
+    if tool is not None and tool.compensate is not None:
+        ruling = await rule(ctx, finished, intent, tool.contract, by=by)
+        if ruling.outcome == "waiting":
+            return Compensation(
+                tool=intent.tool,
+                call_id=intent.call_id,
+                step=key.step,
+                ok=False,
+                detail=ruling.detail,
+                waiting=True,
+                approval_id=ruling.approval_id,
+            )
     if tool is None or tool.compensate is None:
         ok, detail, value = False, f"tool {intent.tool!r} has no compensate action", None
+    elif ruling is not None and ruling.outcome == "refused":
+        ok, detail, value = False, ruling.detail, None
     else:
-        tool_ctx = ToolContext(
-            run_id=ctx.run_id,
-            idempotency_key="compensate:" + intent.idempotency_key,
-            call_id=intent.call_id,
-            workspace=ctx.settings.workspace,
-            secrets=ctx.secrets.for_tool(tool.name, tool.contract.secrets),
-        )
-        try:
-            value = to_jsonable(
-                await asyncio.to_thread(tool.compensate, tool_ctx, intent.arguments, result)
-            )
-            ok, detail = True, "undone"
-        except Exception as exc:  # reported per write; the others are still undone
-            ok, detail, value = False, f"{type(exc).__name__}: {exc}", None
+        ok, detail, value = await _run_undo(ctx, tool, intent, result)
     await ctx.record(
         EventKey(
             run_id=key.run_id,
@@ -123,5 +139,31 @@ async def _undo(
         ),
     )
     return Compensation(
-        tool=intent.tool, call_id=intent.call_id, step=key.step, ok=ok, detail=detail
+        tool=intent.tool,
+        call_id=intent.call_id,
+        step=key.step,
+        ok=ok,
+        detail=detail,
+        approval_id=ruling.approval_id if ruling is not None else None,
     )
+
+
+async def _run_undo(
+    ctx: RunContext, tool: Tool, intent: ToolCallStarted, result: Any
+) -> tuple[bool, str, Any]:
+    """Run the tool's compensate action: (ok, detail, its result)."""
+    assert tool.compensate is not None
+    tool_ctx = ToolContext(
+        run_id=ctx.run_id,
+        idempotency_key="compensate:" + intent.idempotency_key,
+        call_id=intent.call_id,
+        workspace=ctx.settings.workspace,
+        secrets=ctx.secrets.for_tool(tool.name, tool.contract.secrets),
+    )
+    try:
+        value = to_jsonable(
+            await asyncio.to_thread(tool.compensate, tool_ctx, intent.arguments, result)
+        )
+    except Exception as exc:  # reported per write; the others are still undone
+        return False, f"{type(exc).__name__}: {exc}", None
+    return True, "undone", value

@@ -214,15 +214,18 @@ def agents_promote(
     skip_evals: Annotated[
         bool, typer.Option("--skip-evals", help="promote without evals (recorded as such)")
     ] = False,
+    tenant: TenantOpt = None,
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make the candidate current if its evals do not regress against the current version's
-    (exit 1 and keep the current version otherwise); the report is saved as evidence."""
+    """Make the candidate current (for every tenant, or --tenant's runs only) if its evals do
+    not regress against the current version's (exit 1 and keep the current version
+    otherwise); the report is saved as evidence."""
     from tether.agent.spec import load_agent
     from tether.versions.promote import eval_paths, evaluate_promotion, save_report
 
     actor = _actor(by)
+    where = tenant or ALL_TENANTS
     with _errors():
         candidate = load_agent(file) if file is not None else find_agent(name)
         if candidate.name != name:
@@ -235,7 +238,7 @@ def agents_promote(
             )
         rt, vs = _session()
         try:
-            current_v = vs.current(name)
+            current_v = vs.current(name, where)
             if current_v == candidate.version:
                 raise UsageError(f"version {current_v} of {name!r} is current already")
             current = vs.get(name, current_v).build() if current_v else None
@@ -245,11 +248,19 @@ def agents_promote(
             path = save_report(rt.settings, report)
             vs.register(candidate, by=actor, eval_report=str(path))
             if report.passed:
-                vs.promote(name, candidate.version, by=actor, reason=f"evidence: {path}")
+                vs.promote(
+                    name, candidate.version, by=actor, reason=f"evidence: {path}", tenant=where
+                )
             else:
                 why = "; ".join(report.reasons) + f" (evidence: {path})"
                 vs.log(
-                    name, "refused", candidate.version, by=actor, reason=why, from_version=current_v
+                    name,
+                    "refused",
+                    candidate.version,
+                    by=actor,
+                    reason=why,
+                    from_version=current_v,
+                    tenant=where,
                 )
         finally:
             rt.close()
@@ -269,7 +280,8 @@ def agents_promote(
             against = f" (current {base:.0%})" if base is not None else ""
             _out().print(f"  {v.dataset}: {v.outcome.pass_rate:.0%}{against}", highlight=False)
         _out().print(
-            f"promoted {name!r} {candidate.version} (was {current_v or 'none'}); evidence: {path}",
+            f"promoted {name!r} {candidate.version}{_for(tenant)} (was {current_v or 'none'}); "
+            f"evidence: {path}",
             highlight=False,
         )
 
@@ -280,20 +292,25 @@ def agents_rollback(
     to: Annotated[
         str | None, typer.Option(help="version to make current (default: previous)")
     ] = None,
+    tenant: TenantOpt = None,
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make the previous version (or --to VERSION) current: new runs use it at once."""
+    """Make the previous version (or --to VERSION) current, for every tenant or --tenant's
+    runs only: new runs use it at once."""
     with _errors():
         rt, vs = _session()
         try:
-            before, after = vs.rollback(name, to, by=_actor(by))
+            before, after = vs.rollback(name, to, by=_actor(by), tenant=tenant or ALL_TENANTS)
         finally:
             rt.close()
     if as_json:
-        _echo_json({"agent": name, "from_version": before, "current_version": after})
+        where = {"tenant": tenant} if tenant else {}
+        _echo_json({"agent": name, **where, "from_version": before, "current_version": after})
     else:
-        _out().print(f"rolled back {name!r}: {before} -> {after} (current)", highlight=False)
+        _out().print(
+            f"rolled back {name!r}{_for(tenant)}: {before} -> {after} (current)", highlight=False
+        )
 
 
 @agents_app.command("canary")
@@ -314,10 +331,20 @@ def agents_canary(
         float | None, typer.Option(min=0, help="median latency growth that stops it")
     ] = 1.0,
     stop: Annotated[bool, typer.Option("--stop", help="stop the running canary")] = False,
+    evals: Annotated[
+        list[Path] | None,
+        typer.Option("--eval", help="eval dataset (repeat; default: the candidate's 'evals')"),
+    ] = None,
+    skip_evals: Annotated[
+        bool, typer.Option("--skip-evals", help="start without the eval gate")
+    ] = False,
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a canary (--file or --version), stop it (--stop), or show its status (neither)."""
+    """Start a canary (--file or --version), stop it (--stop), or show its status (neither).
+
+    A canary starts only once its candidate passes the agent's evals against the version the
+    tenant runs now, like `promote` (exit 1 and no canary otherwise; the report is saved)."""
     from tether.agent.spec import load_agent
 
     where = tenant or ALL_TENANTS
@@ -328,13 +355,14 @@ def agents_canary(
         canaries = Canaries(vs)
         try:
             if file is not None or version is not None:
-                candidate = version
-                if file is not None:
-                    agent = load_agent(file)
-                    if agent.name != name:
-                        raise UsageError(f"{file} defines agent {agent.name!r}, not {name!r}")
-                    candidate = vs.register(agent, by=_actor(by)).version
-                assert candidate is not None
+                agent = load_agent(file) if file is not None else None
+                if agent is not None and agent.name != name:
+                    raise UsageError(f"{file} defines agent {agent.name!r}, not {name!r}")
+                agent = agent or vs.get(name, version or "").build()
+                evidence = None
+                if not skip_evals:
+                    evidence = _canary_gate(rt, vs, agent, evals or [], where, _actor(by))
+                candidate = vs.register(agent, by=_actor(by), eval_report=evidence).version
                 limits = Thresholds(
                     max_drop=max_drop,
                     min_runs=min_runs,
@@ -351,6 +379,23 @@ def agents_canary(
         _echo_json(status.to_json())
     else:
         _print_canary(status)
+
+
+def _canary_gate(
+    rt: Runtime, vs: VersionStore, agent: Any, evals: list[Path], tenant: str, by: str
+) -> str:
+    """The candidate's evals against the tenant's current version: the evidence's path, or
+    exit 1 on a regression (no canary starts)."""
+    from tether.versions.canary_gate import gate_canary
+
+    report, path = asyncio.run(gate_canary(rt.settings, vs, agent, evals, tenant=tenant, by=by))
+    if not report.passed:
+        raise _fail(
+            f"canary of {agent.name!r} {agent.version} refused: {'; '.join(report.reasons)}; "
+            f"no run goes to it; evidence: {path}",
+            1,
+        )
+    return str(path)
 
 
 def _for(tenant: str | None) -> str:

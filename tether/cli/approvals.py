@@ -171,7 +171,11 @@ def sweep(as_json: JsonOpt = False) -> None:
 
 
 def _run_here(a: Approvals, rt: Runtime, decided: Sequence[ApprovalRecord]) -> list[Any]:
-    runs = dict.fromkeys(r.run_id for r in decided if r.resumed_at is not None)
+    runs = dict.fromkeys(
+        r.run_id
+        for r in decided
+        if r.resumed_at is not None and r.target != "compensation"  # `runs compensate` goes on
+    )
     return [asyncio.run(a.run_here(run_id)) for run_id in runs]
 
 
@@ -202,6 +206,8 @@ def _report(items: list[Any], as_json: bool) -> None:
         for r in records:
             votes = f" ({len(r.approved_by())}/{r.approvers} approvers)" if r.is_open else ""
             went = "; run queued for a worker" if r.resumed_at and not results else ""
+            if r.target == "compensation" and not r.is_open:
+                went = f"; `tether runs compensate {r.run_id}` goes on with the undo"
             out.print(f"{r.id} {r.status}{votes}{went}", highlight=False)
         for res in results:
             out.print(f"{res.run_id} {res.status.value}: {res.output or res.reason or ''}")

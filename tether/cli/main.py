@@ -275,7 +275,8 @@ def runs_compensate(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id or unique prefix")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Undo RUN's completed writes, newest first; exit 1 if any could not be undone."""
+    """Undo RUN's completed writes, newest first, each under policy and approval; exit 1 if
+    any could not be undone, 2 if one waits for an approval (run it again once decided)."""
     from tether.agent.compensate import compensate_run
 
     report = _with_store(lambda rt: asyncio.run(compensate_run(rt, run_id)))
@@ -285,10 +286,13 @@ def runs_compensate(
         out = _out()
         for c in report:
             mark = "[green]undone[/]" if c.ok else f"[red]NOT undone[/]  {c.detail}"
+            if c.waiting:
+                mark = f"[yellow]WAITING[/]  {c.detail}"
             out.print(f"step {c.step + 1:>3} {c.tool:<20} {mark}", highlight=False)
         if not report:
             out.print("nothing to compensate")
-    raise typer.Exit(0 if all(c.ok for c in report) else 1)
+    waiting = any(c.waiting for c in report)
+    raise typer.Exit(2 if waiting else 0 if all(c.ok for c in report) else 1)
 
 
 @runs_app.command("fork")

@@ -80,16 +80,23 @@ def keys_create(
         ),
     ],
     name: Annotated[str, typer.Option(help="who or what holds it (shown as the decider)")] = "",
+    group: Annotated[
+        str | None,
+        typer.Option(help="the user group of the runs it creates (feature flags per group)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a key; its secret is printed once and stored only as a hash."""
     from tether.service import KeyStore
 
-    key, token = _with_store(lambda rt: KeyStore(rt.store.engine).create(tenant, scope, name=name))
+    key, token = _with_store(
+        lambda rt: KeyStore(rt.store.engine).create(tenant, scope, name=name, group=group)
+    )
     if as_json:
         typer.echo(json.dumps(key.to_json() | {"key": token}))
     else:
-        _out().print(f"{key.id} tenant {key.tenant} scopes {' '.join(key.scopes)}")
+        shown = f" group {key.user_group}" if key.user_group else ""
+        _out().print(f"{key.id} tenant {key.tenant}{shown} scopes {' '.join(key.scopes)}")
         typer.echo(token)
 
 
@@ -104,7 +111,8 @@ def keys_list(as_json: JsonOpt = False) -> None:
         return
     for k in keys:
         state = "revoked" if k.revoked_at else "live"
-        _out().print(f"{k.id} {state:<7} {k.tenant:<16} {' '.join(k.scopes)}  {k.name}")
+        group = f" group {k.user_group}" if k.user_group else ""
+        _out().print(f"{k.id} {state:<7} {k.tenant:<16} {' '.join(k.scopes)}  {k.name}{group}")
 
 
 @keys_app.command("revoke")

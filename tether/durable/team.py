@@ -86,9 +86,12 @@ def rebuild_team(runtime: Runtime, run_id: str, segment: int) -> TeamRun:
     if not isinstance(started, RunStarted) or started.team is None:
         raise StoreError(f"run {run_id!r} is not a team run (no team in its run_started)")
     team = team_from_spec(TeamSpec.model_validate(started.team), source=f"run {run_id}")
+    from tether.flags.apply import load_flags
+
     top = runtime.rebuild(run_id, segment)
     top.check_journal = True
-    return team_run(runtime, team, top, started.user)
+    flags = load_flags(runtime.store, started.tenant, started.user_group)
+    return team_run(runtime, team, top, started.user, flags)
 
 
 @DBOS.workflow(name="tether.team_segment")

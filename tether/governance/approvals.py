@@ -170,6 +170,8 @@ class Approvals:
 
     def _reopen_in(self, conn: sa.Connection, record: ApprovalRecord) -> bool:
         """Journal the decision and reopen the run, if it is paused where it asked."""
+        if record.target == "compensation":  # `tether runs compensate` journals and acts
+            return False
         status, segment = run_position(conn, record.run_id)
         if segment != record.segment or status != RunStatus.PAUSED.value:
             return False
@@ -188,6 +190,9 @@ class Approvals:
     def _hand_on(self, record: ApprovalRecord) -> bool:
         """Reopen (if not yet) and enqueue the run's next segment; True once handed on."""
         store, now = self._store, self._rt.clock.now()
+        if record.target == "compensation":  # nothing to reopen: the next compensate goes on
+            store.approvals.mark_resumed(record.id, now)
+            return False
         with write_transaction(store.engine) as conn:
             self._reopen_in(conn, record)
             status, segment = run_position(conn, record.run_id)

@@ -81,7 +81,10 @@ def final_arguments(record: ApprovalRecord) -> dict[str, Any]:
 def checked_edit(record: ApprovalRecord, edit: object) -> dict[str, Any]:
     """``edit`` validated against the tool's input schema; a UsageError naming the field."""
     if record.target != "tool" or record.input_schema is None or record.tool is None:
-        raise UsageError(f"approval {record.id!r} is for a model call; it cannot be edited")
+        what = "an undo of a write" if record.target == "compensation" else "a model call"
+        raise UsageError(
+            f"approval {record.id!r} is for {what}; it cannot be edited (approve or deny it)"
+        )
     contract = ToolContract(name=record.tool, description="", input_schema=record.input_schema)
     try:
         return validate_arguments(contract, edit)

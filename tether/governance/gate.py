@@ -81,7 +81,9 @@ class PolicyGate:
         *,
         tokens_left: int,
         tool_calls_left: int,
+        extra: Mapping[str, Any] | None = None,
     ) -> Verdict:
+        """``extra``: more context facts (``compensation: true`` for an undo)."""
         origins = self._origins.over(history)
         context: dict[str, Any] = {
             **risk_context(contract, arguments),
@@ -89,6 +91,7 @@ class PolicyGate:
             "origin_labels": sorted(origins),
             **injection_context(contract, arguments, history, dirty=UNTRUSTED in origins),
             **budget_context(tokens_left, tool_calls_left),
+            **(extra or {}),
         }
         resource = self._tools.get(contract.name)
         if resource is None:

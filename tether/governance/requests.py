@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -98,6 +98,12 @@ async def draft_request(
 
 
 def _terms(ctx: RunContext, decided: PolicyDecided) -> ApprovalTerms:
+    return approval_terms(ctx, decided.reasons)
+
+
+def approval_terms(ctx: RunContext, reasons: Sequence[str]) -> ApprovalTerms:
+    """The terms of an approval from the annotations of the deciding policies ``reasons``
+    (the settings' defaults where they say nothing)."""
     s = ctx.settings
     defaults = ApprovalTerms(
         reviewers=s.approval_reviewers,
@@ -110,7 +116,7 @@ def _terms(ctx: RunContext, decided: PolicyDecided) -> ApprovalTerms:
         policies = ctx.gate.source.current().policies
     except ConfigError:  # the request stands; the defaults apply
         return defaults
-    notes = [policies[r].get("annotations", {}) for r in decided.reasons if r in policies]
+    notes = [policies[r].get("annotations", {}) for r in reasons if r in policies]
     return terms_for(notes, defaults)
 
 

@@ -43,8 +43,14 @@ class VerdictGate(PolicyGate):
         *,
         tokens_left: int,
         tool_calls_left: int,
+        extra: Mapping[str, Any] | None = None,
     ) -> Verdict:
         verdict = self.inner.decide_tool(
-            contract, arguments, history, tokens_left=tokens_left, tool_calls_left=tool_calls_left
+            contract,
+            arguments,
+            history,
+            tokens_left=tokens_left,
+            tool_calls_left=tool_calls_left,
+            extra=extra,
         )
         return self.change(verdict, contract)

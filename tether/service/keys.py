@@ -1,5 +1,8 @@
 """API keys of the HTTP service: one tenant each, with scopes, stored hashed.
 
+A key may name a user group of its tenant (``--group``): the runs created with it belong to
+that group, so the group's feature flags (``tether flags ... --group G``) apply to them.
+
 A key reads ``tk_<id>_<secret>``: ``id`` (12 hex digits) finds the row, ``secret`` (43
 URL-safe characters, 256 bits) is checked against its SHA-256 in constant time. The plaintext
 is shown once, when the key is created; the table holds only the hash, so a copy of the
@@ -46,6 +49,7 @@ class ApiKey:
     scopes: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None = None
+    user_group: str | None = None  # the group its runs belong to (feature flags)
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -56,6 +60,7 @@ class ApiKey:
             "tenant": self.tenant,
             "name": self.name,
             "scopes": list(self.scopes),
+            "user_group": self.user_group,
             "created_at": self.created_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }
@@ -83,11 +88,23 @@ class KeyStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
 
-    def create(self, tenant: str, scopes: Sequence[str], *, name: str = "") -> tuple[ApiKey, str]:
-        """A new key and its plaintext (shown once)."""
+    def create(
+        self,
+        tenant: str,
+        scopes: Sequence[str],
+        *,
+        name: str = "",
+        group: str | None = None,
+    ) -> tuple[ApiKey, str]:
+        """A new key and its plaintext (shown once); ``group``: the user group of its runs."""
         if not _TENANT.match(tenant):
             raise UsageError(
                 f"tenant {tenant!r} is not valid: use letters, digits, '.', '_' or '-'"
+            )
+        if group is not None and not _TENANT.match(group):
+            raise UsageError(
+                f"group {group!r} is not valid: use letters, digits, '.', '_' or '-' "
+                "(at most 200, starting with a letter or digit)"
             )
         key = ApiKey(
             id=secrets.token_hex(6),
@@ -95,6 +112,7 @@ class KeyStore:
             name=name,
             scopes=checked_scopes(scopes),
             created_at=datetime.now(UTC),
+            user_group=group,
         )
         secret = secrets.token_urlsafe(32)
         with write_transaction(self._engine) as conn:
@@ -106,6 +124,7 @@ class KeyStore:
                     scopes=json.dumps(list(key.scopes)),
                     secret_sha256=_digest(secret),
                     created_at=key.created_at,
+                    user_group=key.user_group,
                 )
             )
         return key, f"tk_{key.id}_{secret}"
@@ -153,4 +172,5 @@ def _key(row: sa.Row[object]) -> ApiKey:
         scopes=tuple(json.loads(m["scopes"])),
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
+        user_group=m.get("user_group"),
     )

@@ -83,6 +83,7 @@ async def create_run(body: RunCreate, svc: ServiceDep, key: Writer) -> RunCreate
         model=body.model,
         session=body.session,
         subject=body.subject,
+        user_group=key.user_group,
     )
     return RunCreated(run_id=run_id, status="queued")
 

@@ -161,6 +161,7 @@ class Service:
         origin: dict[str, Any] | None = None,
         session: str | None = None,
         subject: str | None = None,
+        user_group: str | None = None,
     ) -> str:
         """Create a run and queue it, from a thread without an event loop."""
         return asyncio.run(
@@ -172,6 +173,7 @@ class Service:
                 origin=origin,
                 session=session,
                 subject=subject,
+                user_group=user_group,
             )
         )
 
@@ -184,11 +186,19 @@ class Service:
         model: str | None,
         session: str | None = None,
         subject: str | None = None,
+        user_group: str | None = None,
     ) -> str:
         """Create a run and queue it on the server's event loop: its blocking writes go to the
-        loop's thread pool (no event loop and no threads made per request)."""
+        loop's thread pool (no event loop and no threads made per request). ``user_group``:
+        the caller's key's group (feature flags)."""
         return await self.runtime.submit(
-            agent, goal, model=model, tenant=tenant, session=session, subject=subject
+            agent,
+            goal,
+            model=model,
+            tenant=tenant,
+            session=session,
+            subject=subject,
+            user_group=user_group,
         )
 
     def triggers(self) -> dict[str, Trigger]:

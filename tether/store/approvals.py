@@ -75,7 +75,8 @@ class ApprovalRecord:
     segment: int
     step: int
     index: int
-    target: Literal["tool", "model"]
+    # "compensation": the undo of a completed write (``tether runs compensate`` acts on it)
+    target: Literal["tool", "model", "compensation"]
     created_at: datetime
     tenant: str | None = None
     call_id: str | None = None

@@ -136,6 +136,10 @@ def _agent_versions(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=tables, checkfirst=True)
 
 
+def _key_groups(conn: sa.Connection) -> None:
+    add_column(conn, "tether_api_keys", "user_group", "VARCHAR(200)")
+
+
 def _notifications(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[notifications, alerts, alert_transitions], checkfirst=True)
 
@@ -157,6 +161,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (18, "notification outbox and alert states", _notifications),
     (19, "kill switches per tenant", _tenant_kill_switches),
     (20, "pgvector hnsw build parameters", tune_vector_index),
+    (22, "a user group per api key", _key_groups),
 )
 
 

@@ -329,6 +329,8 @@ api_keys = sa.Table(
     sa.Column("secret_sha256", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # the user group runs created with the key belong to (feature flags; migration 22)
+    sa.Column("user_group", sa.String(200), nullable=True),
 )
 
 # Webhook deliveries (migration 15): one row per (trigger, delivery key) so that a replayed or

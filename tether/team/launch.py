@@ -18,6 +18,8 @@ from tether.agent.context import RunContext
 from tether.agent.spec import Agent
 from tether.agent.state import RunState
 from tether.events import RunStarted
+from tether.flags.apply import enforce_flags, load_flags_async
+from tether.flags.model import Flags
 from tether.governance.budget import Budget
 from tether.models.base import Model
 from tether.store import RunRecord
@@ -40,8 +42,13 @@ PROTOCOLS = {
 }
 
 
-def team_run(runtime: Runtime, team: Team, top: RunContext, user: str | None) -> TeamRun:
-    """The in-process driver of a team run whose ``top`` context exists."""
+def team_run(
+    runtime: Runtime, team: Team, top: RunContext, user: str | None, flags: Flags | None = None
+) -> TeamRun:
+    """The in-process driver of a team run whose ``top`` context exists. ``flags``: the
+    feature flags of the run's tenant and user group, applied to each role's turn like to a
+    single agent's run (its tools, memory writes, autonomy cap) and journaled there as
+    ``flag_applied`` at the turn's first step position."""
 
     def make_context(
         agent: Agent, model: Model, registry: ToolRegistry, state: RunState
@@ -51,13 +58,19 @@ def team_run(runtime: Runtime, team: Team, top: RunContext, user: str | None) ->
         ctx.tenant = top.tenant
         ctx.check_journal = top.check_journal
         ctx.on_delta = top.on_delta
+        runtime.attach_memory(ctx, user)  # a role with ``memory:`` gets its memory tools
         return ctx
+
+    async def prepare(ctx: RunContext) -> None:
+        if flags is not None:
+            await enforce_flags(ctx, flags)
 
     return TeamRun(
         team=team,
         top=top,
         make_context=make_context,
         resolve_model=lambda agent: runtime.resolve_model(agent, None),
+        prepare=prepare,
     )
 
 
@@ -69,8 +82,10 @@ async def start_team(
     tenant: str | None = None,
     user: str | None = None,
     budget: Budget | None = None,
+    user_group: str | None = None,
 ) -> TeamRun:
-    """Check the roles, create the run and journal ``run_started``."""
+    """Check the roles, create the run and journal ``run_started``. ``user_group`` (default:
+    the settings'): the user's group, for feature flags (``tether flags``)."""
     from tether.runtime import new_run_id, tether_version
 
     charters = [r.charter_agent() for r in team.roles]
@@ -82,6 +97,8 @@ async def start_team(
         team = _with_budget(team, budget)
     tenant = tenant or runtime.settings.tenant
     user = user if user is not None else runtime.settings.user
+    user_group = user_group if user_group is not None else runtime.settings.user_group
+    flags = await load_flags_async(runtime.store, tenant, user_group)
     run_id = new_run_id(runtime.clock)
     now = runtime.clock.now()
     lead = charters[0] if team.manager is None else team.role(team.manager).charter_agent()
@@ -98,6 +115,7 @@ async def start_team(
             created_at=now,
             updated_at=now,
             tenant=tenant,
+            user_group=user_group,
         ),
     )
     top = runtime._context(run_id, 0, lead, models[0], ToolRegistry([]), RunState(run_id=run_id))
@@ -118,9 +136,10 @@ async def start_team(
             user=user,
             budget=team.budget.model_dump(mode="json", exclude_none=True),
             team=team.spec().model_dump(mode="json"),
+            user_group=user_group,
         ),
     )
-    return team_run(runtime, team, top, user)
+    return team_run(runtime, team, top, user, flags)
 
 
 def _with_budget(team: Team, budget: Budget) -> Team:
@@ -189,10 +208,13 @@ async def run_team(
     user: str | None = None,
     budget: Budget | None = None,
     on_delta: Callable[[str], None] | None = None,
+    user_group: str | None = None,
 ) -> RunResult:
     """Run ``team`` on ``goal`` as one run (a durable segment when the runtime is durable)."""
     started = time.perf_counter()
-    tr = await start_team(runtime, team, goal, tenant=tenant, user=user, budget=budget)
+    tr = await start_team(
+        runtime, team, goal, tenant=tenant, user=user, budget=budget, user_group=user_group
+    )
     tr.top.on_delta = on_delta
     if runtime.durable:
         from tether.durable.team import run_team_segment  # DBOS lives only in tether.durable

@@ -68,6 +68,8 @@ class TeamRun:
     runner_for: RunnerFor = field(default=lambda turn: DirectRunner())
     parallel: bool = True  # supervisor delegates at once (durable segments run them in order)
     on_context: Callable[[int, RunContext], None] | None = None  # durable steps find it there
+    # a turn's context before its loop runs: feature flags applied and journaled (launch.py)
+    prepare: Callable[[RunContext], Awaitable[None]] | None = None
     turns: list[TurnResult] = field(default_factory=list)
     contexts: dict[int, RunContext] = field(default_factory=dict)
     next_base: int = 0
@@ -165,6 +167,8 @@ class TeamRun:
                 delegated_by=delegated_by,
             ),
         )
+        if self.prepare is not None:
+            await self.prepare(ctx)
         runner = _TurnRunner(
             inner=self.runner_for(turn), team=self, role=role, turn=turn, base=base
         )

@@ -198,51 +198,82 @@ class VersionStore:
         return shared.current_version if shared is not None else None
 
     def promote(
-        self, agent: str, version: str, *, by: str, reason: str | None = None
+        self,
+        agent: str,
+        version: str,
+        *,
+        by: str,
+        reason: str | None = None,
+        tenant: str = ALL_TENANTS,
     ) -> str | None:
-        """Make ``version`` (registered) current for every tenant; returns the one before.
+        """Make ``version`` (registered) current for every tenant, or for ``tenant`` only
+        (its own channel, over the shared one); returns the version that was current there.
 
-        A running canary of the agent ends (its candidate was decided on)."""
+        A running canary ends (its candidate was decided on): every one of the agent's for a
+        promotion for every tenant, the tenant's own for a tenant's."""
         full = self.get(agent, version).version
-        return self._set_current(agent, full, "promote", by, reason)
+        return self._set_current(agent, full, "promote", by, reason, tenant)
 
-    def rollback(self, agent: str, to: str | None = None, *, by: str) -> tuple[str, str]:
-        """Make the version before the current one (or ``to``) current; (from, to)."""
-        now_current = self.current(agent)
+    def rollback(
+        self, agent: str, to: str | None = None, *, by: str, tenant: str = ALL_TENANTS
+    ) -> tuple[str, str]:
+        """Make the version before the current one (or ``to``) current, for every tenant or
+        for ``tenant`` only; (from, to)."""
+        now_current = self.current(agent, tenant)
         if now_current is None:
             raise UsageError(
                 f"agent {agent!r} has no current version to roll back; promote one first "
                 "(`tether agents promote NAME`)"
             )
-        target = self.get(agent, to).version if to else self.previous(agent, now_current)
+        target = self.get(agent, to).version if to else self.previous(agent, now_current, tenant)
         if target == now_current:
             raise UsageError(f"agent {agent!r} already runs version {target}; name another")
-        self._set_current(agent, target, "rollback", by, f"rolled back from {now_current}")
+        why = f"rolled back from {now_current}"
+        self._set_current(agent, target, "rollback", by, why, tenant)
         return now_current, target
 
-    def previous(self, agent: str, version: str) -> str:
-        """The version that was current before ``version`` was last promoted."""
-        for r in self.history(agent):
-            if r.action == "promote" and r.version == version and r.tenant == ALL_TENANTS:
-                if r.from_version:
-                    return r.from_version
-                break
+    def previous(self, agent: str, version: str, tenant: str = ALL_TENANTS) -> str:
+        """The version that was current (for ``tenant``) before ``version`` was last promoted
+        there; a tenant that never had a promotion of its own goes by every tenant's."""
+        scopes = dict.fromkeys([tenant, ALL_TENANTS])
+        history = self.history(agent)
+        for scope in scopes:
+            found = next(
+                (
+                    r
+                    for r in history
+                    if r.action == "promote" and r.version == version and r.tenant == scope
+                ),
+                None,
+            )
+            if found is not None and found.from_version:
+                return found.from_version
         raise UsageError(
             f"agent {agent!r}: no version was current before {version}; name one with "
             "--to VERSION (see `tether agents show NAME`)"
         )
 
     def _set_current(
-        self, agent: str, version: str, action: str, by: str, reason: str | None
+        self,
+        agent: str,
+        version: str,
+        action: str,
+        by: str,
+        reason: str | None,
+        tenant: str = ALL_TENANTS,
     ) -> str | None:
         now = datetime.now(UTC)
-        key = (agent_channels.c.agent == agent) & (agent_channels.c.tenant == ALL_TENANTS)
+        key = (agent_channels.c.agent == agent) & (agent_channels.c.tenant == tenant)
+        shared = (agent_channels.c.agent == agent) & (agent_channels.c.tenant == ALL_TENANTS)
         with write_transaction(self.engine) as conn:
-            before = conn.execute(sa.select(agent_channels.c.current_version).where(key)).first()
-            if before is None:
+            row = conn.execute(sa.select(agent_channels.c.current_version).where(key)).first()
+            previous = row[0] if row is not None else None
+            if not previous and tenant != ALL_TENANTS:  # it ran the shared version until now
+                previous = conn.scalar(sa.select(agent_channels.c.current_version).where(shared))
+            if row is None:
                 conn.execute(
                     sa.insert(agent_channels).values(
-                        agent=agent, tenant=ALL_TENANTS, current_version=version, updated_at=now
+                        agent=agent, tenant=tenant, current_version=version, updated_at=now
                     )
                 )
             else:
@@ -251,20 +282,21 @@ class VersionStore:
                     .where(key)
                     .values(current_version=version, updated_at=now)
                 )
-            previous = before[0] if before is not None else None
-            log_release(conn, agent, ALL_TENANTS, action, version, previous, reason, by)
+            log_release(conn, agent, tenant, action, version, previous, reason, by)
             running = (agent_channels.c.agent == agent) & (
                 agent_channels.c.canary_state == "running"
             )
+            if tenant != ALL_TENANTS:
+                running = running & (agent_channels.c.tenant == tenant)
             ended = conn.execute(
                 sa.update(agent_channels)
                 .where(running)
                 .values(canary_state="stopped", canary_reason=f"version {version} made current")
                 .returning(agent_channels.c.tenant)
             ).all()
-            for (tenant,) in ended:
+            for (where,) in ended:
                 log_release(
-                    conn, agent, tenant, "canary_stop", version, None, f"{action} {version}", by
+                    conn, agent, where, "canary_stop", version, None, f"{action} {version}", by
                 )
         return previous
 
