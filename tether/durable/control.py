@@ -81,7 +81,9 @@ def _client(runtime: Runtime) -> DBOSClient:
 
 def prepare_enqueue(runtime: Runtime) -> None:
     """Make the runtime's DBOS client now (``tether serve`` at start), not in the first
-    request that queues a run: importing DBOS and checking its tables takes ~0.5 s of CPU."""
+    request that queues a run: importing DBOS and checking its tables takes ~0.5 s of CPU.
+    The store opens first: it makes the database (and its folder) that DBOS's tables share."""
+    _ = runtime.store
     _client(runtime)
 
 
