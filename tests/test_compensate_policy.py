@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.agent_helpers import make_runtime, scripted
+from tests.test_compensate import LEDGER, _ledger, _unbook
 from tether import Agent, Runtime, ToolContext, tool
 from tether.agent.compensate import Compensation, compensate_run
 from tether.events import (
@@ -23,8 +24,6 @@ from tether.events import (
 )
 from tether.governance.approvals import Approvals
 from tether.testing import answer, call
-
-LEDGER = "TETHER_TEST_LEDGER"
 
 # undoing a booking of seat 1B needs a person; undoing a refund is never allowed; other
 # undos run unattended (the ladder's default for write tools)
@@ -40,16 +39,6 @@ when { context has compensation && context.compensation && context has recipient
 forbid (principal, action == Action::"invoke", resource == Tool::"refund")
 when { context has compensation && context.compensation };
 """
-
-
-def _ledger(line: str) -> None:
-    with Path(os.environ[LEDGER]).open("a") as f:
-        f.write(line + "\n")
-
-
-def _unbook(ctx: ToolContext, arguments: dict[str, Any], result: Any) -> dict[str, str]:
-    _ledger(f"cancel {arguments['seat']}")
-    return {"cancelled": arguments["seat"]}
 
 
 def _unrefund(ctx: ToolContext, arguments: dict[str, Any], result: Any) -> str:
