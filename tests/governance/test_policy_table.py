@@ -17,6 +17,7 @@ from tests.governance.fixtures import TOOLS, gate, write_project
 from tether.governance import TOOL_FAMILY, Decision
 from tether.governance.engine import Resource
 from tether.governance.facts import tool_entity
+from tether.governance.gate import PolicyGate
 from tether.types import ToolResultMessage, UserMessage
 
 USER = [UserMessage(content="goal")]
@@ -316,7 +317,11 @@ CASES = [
 
 
 def decide(case: Case, folder: Path) -> Decision:
-    g = gate(folder, **case.principal)
+    return decide_on(gate(folder, **case.principal), case)
+
+
+def decide_on(g: PolicyGate, case: Case) -> Decision:
+    """The case's decision by gate ``g`` (its tool call, or its model call)."""
     history = list(case.history)
     if case.tool is not None:
         verdict = g.decide_tool(

@@ -10,8 +10,7 @@ import cedarpy
 import pytest
 
 from tests.governance.fixtures import TOOLS, gate, write_project
-from tests.governance.test_policy_table import CASES, Case, decide
-from tether.governance import Decision
+from tests.governance.test_policy_table import CASES, decide, decide_on
 from tether.governance.gate import PolicyGate
 from tether.governance.recall import context_key, context_reads
 from tether.types import UserMessage
@@ -21,19 +20,6 @@ WHOLE_CONTEXT = """
 permit (principal, action == Action::"invoke", resource == Tool::"search")
 when { context == context };
 """
-
-
-def _on(g: PolicyGate, case: Case) -> Decision:
-    history = list(case.history)
-    if case.tool is not None:
-        verdict = g.decide_tool(
-            TOOLS[case.tool], case.args, history, tokens_left=case.tokens_left, tool_calls_left=5
-        )
-    else:
-        assert case.model is not None
-        prompt = [*history[:-1], UserMessage(content=case.prompt)]
-        verdict = g.decide_model(case.model, prompt, history, tokens_left=case.tokens_left)
-    return verdict.decision
 
 
 def test_policies_read_the_context_attributes_they_name(tmp_path: Path) -> None:
@@ -68,7 +54,7 @@ def test_remembered_decisions_are_the_ones_cedar_gives(tmp_path: Path, order: st
         for case in cases:
             key = tuple(sorted(case.principal.items()))
             g = shared.setdefault(key, gate(folder, **case.principal))
-            assert _on(g, case) == decide(case, folder), case.name
+            assert decide_on(g, case) == decide(case, folder), case.name
 
 
 def test_a_budget_the_policies_read_is_never_served_from_memory(tmp_path: Path) -> None:
