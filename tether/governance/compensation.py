@@ -112,20 +112,8 @@ def _decide(
         tool_calls_left=tool_calls_left,
         extra={"compensation": True},
     )
-    d = verdict.decision
     return CompensationDecided(
-        call_id=intent.call_id,
-        tool=intent.tool,
-        outcome=d.outcome,
-        action=d.action,
-        principal=d.principal,
-        resource=d.resource,
-        reasons=list(d.reasons),
-        messages=list(d.messages),
-        errors=list(d.errors),
-        context=verdict.context,
-        policies_version=verdict.policies_version,
-        by=by,
+        call_id=intent.call_id, tool=intent.tool, by=by, **verdict.event_fields()
     )
 
 

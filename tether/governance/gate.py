@@ -45,6 +45,22 @@ class Verdict:
     context: dict[str, Any]
     policies_version: str
 
+    def event_fields(self) -> dict[str, Any]:
+        """The decision's fields as journal events spell them (``policy_decision``,
+        ``compensation_decision``)."""
+        d = self.decision
+        return {
+            "action": d.action,
+            "principal": d.principal,
+            "resource": d.resource,
+            "outcome": d.outcome,
+            "reasons": list(d.reasons),
+            "messages": list(d.messages),
+            "errors": list(d.errors),
+            "context": self.context,
+            "policies_version": self.policies_version,
+        }
+
 
 @dataclass(kw_only=True)
 class PolicyGate:

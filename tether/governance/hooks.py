@@ -252,16 +252,8 @@ def _payload(ctx: RunContext, verdict: Verdict, target: str, call_id: str | None
         )
     return PolicyDecided(
         target="tool" if target == "tool" else "model",
-        action=d.action,
-        principal=d.principal,
-        resource=d.resource,
-        outcome=d.outcome,
-        reasons=list(d.reasons),
-        messages=list(d.messages),
-        errors=list(d.errors),
         call_id=call_id,
         tenant=p.tenant if p is not None else "default",
         user=p.user if p is not None else None,
-        context=verdict.context,
-        policies_version=verdict.policies_version,
+        **verdict.event_fields(),
     )
