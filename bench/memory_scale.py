@@ -95,7 +95,7 @@ def ann_1m(clustered: Callable[[int], np.ndarray], load: Callable[[], str], n: i
         return _p50_and_recall(search, exact, qs)
 
     sweep = []
-    for ef in (128, 512, 1024):
+    for ef in (256, 1024, 1536, 3072):
         ann._index.expansion_search = ef
         p50, rec = run(Filters())
         sweep.append(f"ef={ef}: p50 {p50:.2f} ms, recall {rec:.3f}")
