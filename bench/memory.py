@@ -117,10 +117,19 @@ def _batching_ratio(embedder: LocalEmbedder, store: SemanticStore) -> str:
             embedder.embed(texts)
             out.append(len(texts) / (time.perf_counter() - t))
             embedder.batch_tokens = old
+    serial: list[float] = []
+    old_workers = embedder.workers
+    for _ in range(2):
+        embedder.workers = 1
+        t = time.perf_counter()
+        embedder.embed(texts)
+        serial.append(len(texts) / (time.perf_counter() - t))
+        embedder.workers = old_workers
     return (
         f"embedding the chunks alone: {max(capped):.1f}/s at <= {embedder.batch_tokens} tokens a "
         f"batch vs {max(whole):.1f}/s in batches of 32 (best of 2 each, same run): "
-        f"{max(capped) / max(whole):.2f}x"
+        f"{max(capped) / max(whole):.2f}x; {old_workers} batches at once (LocalEmbedder.workers) "
+        f"vs one: {max(capped):.1f}/s vs {max(serial):.1f}/s, {max(capped) / max(serial):.2f}x"
     )
 
 

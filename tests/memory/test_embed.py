@@ -55,6 +55,24 @@ def test_the_token_cap_does_not_change_vectors(embedder: LocalEmbedder) -> None:
     assert np.allclose(capped.embed(texts), whole.embed(texts), atol=1e-5)
 
 
+def test_batches_encoded_in_parallel_give_the_same_vectors(embedder: LocalEmbedder) -> None:
+    texts = [
+        f"chunk {i}: " + "durable agents resume after a crash " * (1 + i % 7) for i in range(40)
+    ]
+    serial = LocalEmbedder(batch_tokens=128, workers=1)
+    serial._loaded = embedder._model()
+    parallel = LocalEmbedder(batch_tokens=128, workers=3)
+    parallel._loaded = serial._loaded
+    lengths = [len(e.ids) for e in serial._model().tokenizer.encode_batch(texts)]
+    assert len(batches(lengths, 32, 128)) > 3  # several batches to share out
+    assert np.array_equal(serial.embed(texts), parallel.embed(texts))
+
+
+def test_zero_embedding_workers_is_refused_with_the_fix() -> None:
+    with pytest.raises(ConfigError, match="workers=0: use 1 or more"):
+        LocalEmbedder(workers=0)
+
+
 def test_similar_sentences_are_closer_than_unrelated_ones(embedder: LocalEmbedder) -> None:
     v = embedder.embed(
         [

@@ -1,7 +1,10 @@
 """Ingestion: files → text → chunks → vectors → the semantic store, in batches.
 
 A file whose chunks are all stored already (same ids: same text, offsets, scope) is skipped
-without embedding; a changed file replaces its old chunks.
+without embedding; a changed file replaces its old chunks. Small files' chunks are embedded and
+stored together, up to ``BATCH_CHUNKS`` at a time (one write transaction, replacing each file's
+old chunks), so that the embedder gets full batches to share out across cores: the 4-file
+corpus of bench/memory.py went from 29 batches to 23.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class IngestReport:
 
 
 Progress = Callable[[Path, int], None]  # (file done, its chunk count)
+BATCH_CHUNKS = 256  # chunks of several files embedded and stored at once
 
 
 def document_items(
@@ -67,8 +71,22 @@ def ingest_paths(
     overlap_chars: int = 100,
     on_file: Progress | None = None,
 ) -> IngestReport:
-    """Ingest every supported file under ``paths``; ``on_file`` is called after each one."""
+    """Ingest every supported file under ``paths``; ``on_file`` is called after each one is
+    stored (or found unchanged)."""
     files = skipped = count = 0
+    pending: list[tuple[Path, list[MemoryItem]]] = []
+
+    def flush() -> None:
+        nonlocal count
+        items = [i for _, file_items in pending for i in file_items]
+        if items:
+            store.add(tenant, items, replace_source=True)
+            count += len(items)
+        for file, file_items in pending:
+            if on_file is not None:
+                on_file(file, len(file_items))
+        pending.clear()
+
     for path in paths:
         for file in find_documents(path):
             source = str(file)
@@ -85,9 +103,11 @@ def ingest_paths(
             ids = {i.item_id(tenant) for i in items}
             if items and ids == store.source_ids(tenant, scope, source):
                 skipped += 1
-            elif items:
-                store.add(tenant, items, replace_source=True)
-                count += len(items)
-            if on_file is not None:
-                on_file(file, len(items))
+                if on_file is not None:
+                    on_file(file, len(items))
+                continue
+            pending.append((file, items))
+            if sum(len(i) for _, i in pending) >= BATCH_CHUNKS:
+                flush()
+    flush()
     return IngestReport(files=files, skipped=skipped, chunks=count)
