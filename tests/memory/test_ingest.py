@@ -43,3 +43,13 @@ def test_files_batched_together_are_each_stored_and_replaced_on_change(
     texts = _texts(store)
     assert len(texts) == 3  # the changed file's old chunk is gone, the others untouched
     assert any("Friday" in t for t in texts) and not any("Tuesday" in t for t in texts)
+
+
+def test_a_file_named_twice_is_stored_once(store: SemanticStore, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in FILES.items():
+        (docs / name).write_text(text)
+    report = ingest_paths(store, "acme", [docs, docs / "a.md"])  # a folder and a file in it
+    assert (report.files, report.skipped, report.chunks) == (4, 1, 3)
+    assert len(_texts(store)) == 3

@@ -101,7 +101,9 @@ def ingest_paths(
             )
             files += 1
             ids = {i.item_id(tenant) for i in items}
-            if items and ids == store.source_ids(tenant, scope, source):
+            if any(str(f) == source for f, _ in pending) or (
+                items and ids == store.source_ids(tenant, scope, source)
+            ):  # named twice (a folder and a file in it), or stored already
                 skipped += 1
                 if on_file is not None:
                     on_file(file, len(items))
