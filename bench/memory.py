@@ -59,7 +59,7 @@ def quality_and_ingest(folder: Path, embedder: LocalEmbedder) -> dict[str, dict[
     start = time.perf_counter()
     report = ingest_paths(store, "eval", [DATA / "corpus"])
     ingest_s = time.perf_counter() - start
-    speedup = _batching_ratio(embedder, store)
+    speedup = _embedding_ratios(embedder, store)
     cases = load_cases(DATA / "memory_eval.json")
     res = {m: evaluate(store, "eval", cases, mode=m) for m in ("hybrid", "vector", "fulltext")}
     timings = []
@@ -103,33 +103,38 @@ def quality_and_ingest(folder: Path, embedder: LocalEmbedder) -> dict[str, dict[
     }
 
 
-def _batching_ratio(embedder: LocalEmbedder, store: SemanticStore) -> str:
-    """The corpus chunks embedded with the token cap and without it (batches of 32, the
-    previous default), interleaved twice, in this run."""
-    with store.engine.connect() as conn:
-        texts = list(conn.scalars(sa.text("SELECT text FROM tether_memory_chunks")))
-    capped: list[float] = []
-    whole: list[float] = []
-    for _ in range(2):
-        for cap, out in ((embedder.batch_tokens, capped), (10**9, whole)):
-            old, embedder.batch_tokens = embedder.batch_tokens, cap
-            t = time.perf_counter()
-            embedder.embed(texts)
-            out.append(len(texts) / (time.perf_counter() - t))
-            embedder.batch_tokens = old
-    serial: list[float] = []
-    old_workers = embedder.workers
-    for _ in range(2):
-        embedder.workers = 1
+def _rate(embedder: LocalEmbedder, texts: list[str], setting: str, value: int) -> float:
+    """Texts per second embedding ``texts`` with one of the embedder's settings changed."""
+    old = getattr(embedder, setting)
+    setattr(embedder, setting, value)
+    try:
         t = time.perf_counter()
         embedder.embed(texts)
-        serial.append(len(texts) / (time.perf_counter() - t))
-        embedder.workers = old_workers
+        return len(texts) / (time.perf_counter() - t)
+    finally:
+        setattr(embedder, setting, old)
+
+
+def _embedding_ratios(embedder: LocalEmbedder, store: SemanticStore) -> str:
+    """The corpus chunks embedded as configured, without the token cap (batches of 32, the
+    previous default) and one batch at a time, interleaved twice, in this run."""
+    with store.engine.connect() as conn:
+        texts = list(conn.scalars(sa.text("SELECT text FROM tether_memory_chunks")))
+    variants = {
+        "capped": ("batch_tokens", embedder.batch_tokens),
+        "whole": ("batch_tokens", 10**9),
+        "serial": ("workers", 1),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(2):
+        for name, (setting, value) in variants.items():
+            rates[name].append(_rate(embedder, texts, setting, value))
+    capped, whole, serial = (max(rates[n]) for n in variants)
     return (
-        f"embedding the chunks alone: {max(capped):.1f}/s at <= {embedder.batch_tokens} tokens a "
-        f"batch vs {max(whole):.1f}/s in batches of 32 (best of 2 each, same run): "
-        f"{max(capped) / max(whole):.2f}x; {old_workers} batches at once (LocalEmbedder.workers) "
-        f"vs one: {max(capped):.1f}/s vs {max(serial):.1f}/s, {max(capped) / max(serial):.2f}x"
+        f"embedding the chunks alone: {capped:.1f}/s at <= {embedder.batch_tokens} tokens a "
+        f"batch vs {whole:.1f}/s in batches of 32 (best of 2 each, same run): "
+        f"{capped / whole:.2f}x; {embedder.workers} batches at once (LocalEmbedder.workers) "
+        f"vs one: {capped:.1f}/s vs {serial:.1f}/s, {capped / serial:.2f}x"
     )
 
 

@@ -73,11 +73,12 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest every supported file under ``paths``; ``on_file`` is called after each one is
     stored (or found unchanged)."""
-    files = skipped = count = 0
+    files = skipped = count = pending_chunks = 0
     pending: list[tuple[Path, list[MemoryItem]]] = []
+    seen: set[str] = set()  # sources met in this call: a file named twice is stored once
 
     def flush() -> None:
-        nonlocal count
+        nonlocal count, pending_chunks
         items = [i for _, file_items in pending for i in file_items]
         if items:
             store.add(tenant, items, replace_source=True)
@@ -86,6 +87,7 @@ def ingest_paths(
             if on_file is not None:
                 on_file(file, len(file_items))
         pending.clear()
+        pending_chunks = 0
 
     for path in paths:
         for file in find_documents(path):
@@ -101,15 +103,15 @@ def ingest_paths(
             )
             files += 1
             ids = {i.item_id(tenant) for i in items}
-            if any(str(f) == source for f, _ in pending) or (
-                items and ids == store.source_ids(tenant, scope, source)
-            ):  # named twice (a folder and a file in it), or stored already
+            if source in seen or (items and ids == store.source_ids(tenant, scope, source)):
                 skipped += 1
                 if on_file is not None:
                     on_file(file, len(items))
                 continue
+            seen.add(source)
             pending.append((file, items))
-            if sum(len(i) for _, i in pending) >= BATCH_CHUNKS:
+            pending_chunks += len(items)
+            if pending_chunks >= BATCH_CHUNKS:
                 flush()
     flush()
     return IngestReport(files=files, skipped=skipped, chunks=count)
