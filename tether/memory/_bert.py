@@ -145,16 +145,31 @@ def _layer(x: F32, bias: F32, w: Layer, heads: int, eps: float) -> F32:
     return _layer_norm(up @ w.down_w + w.down_b + x, w.ln2_g, w.ln2_b, eps)
 
 
-def encode(weights: BertWeights, ids: I64, mask: I64) -> F32:
-    """Unit-norm mean-pooled sentence embeddings for a padded batch ``ids``/``mask`` (B, T)."""
-    tokens = ids.shape[1]
-    x = weights.word[ids] + weights.position[:tokens] + weights.token_type[0]
-    x = _layer_norm(x.astype(np.float32), weights.ln_g, weights.ln_b, weights.eps)
+def embed_tokens(weights: BertWeights, ids: I64) -> F32:
+    """The encoder's input: word + position + token-type embeddings, layer-normalized (B, T, H)."""
+    x = weights.word[ids] + weights.position[: ids.shape[1]] + weights.token_type[0]
+    return _layer_norm(x.astype(np.float32), weights.ln_g, weights.ln_b, weights.eps)
+
+
+def attention_bias(mask: I64) -> F32:
+    """(B, 1, 1, T) additive attention bias: padding gets no attention."""
+    out: F32 = ((1.0 - mask.astype(np.float32)) * np.float32(-1e9))[:, None, None, :]
+    return out
+
+
+def pool(x: F32, mask: I64) -> F32:
+    """Unit-norm mask-weighted mean of the last hidden states (B, H)."""
     m = mask.astype(np.float32)
-    bias = ((1.0 - m) * np.float32(-1e9))[:, None, None, :]  # padding gets no attention
-    for layer in weights.layers:
-        x = _layer(x, bias, layer, weights.heads, weights.eps)
     pooled = (x * m[:, :, None]).sum(axis=1) / np.maximum(m.sum(axis=1, keepdims=True), 1e-9)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     out: F32 = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
     return out
+
+
+def encode(weights: BertWeights, ids: I64, mask: I64) -> F32:
+    """Unit-norm mean-pooled sentence embeddings for a padded batch ``ids``/``mask`` (B, T)."""
+    x = embed_tokens(weights, ids)
+    bias = attention_bias(mask)
+    for layer in weights.layers:
+        x = _layer(x, bias, layer, weights.heads, weights.eps)
+    return pool(x, mask)
