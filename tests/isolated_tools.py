@@ -10,9 +10,9 @@ from tether import ToolContext, tool
 from tether.tools import RetryPolicy
 
 
-@tool(isolation="process", timeout_ms=3000, retry=RetryPolicy(max_attempts=1))
+@tool(isolation="process", timeout_ms=6000, retry=RetryPolicy(max_attempts=1))
 def stubborn(ctx: ToolContext, pid_file: str) -> str:
-    """Write this process's id, then sleep 30 s whatever the timeout says (3 s: time enough
+    """Write this process's id, then sleep 30 s whatever the timeout says (6 s: time enough
     for the child to start on a loaded machine)."""
     Path(pid_file).write_text(str(os.getpid()))
     time.sleep(30)
