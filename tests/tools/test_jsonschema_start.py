@@ -1,4 +1,4 @@
-"""Importing tether does not compile rfc3987-syntax's grammars; the ``iri`` format is still checked."""
+"""Importing tether skips compiling the IRI grammars; the ``iri`` format is still checked."""
 
 from __future__ import annotations
 
