@@ -91,8 +91,10 @@ def quality_and_ingest(folder: Path, embedder: LocalEmbedder) -> dict[str, dict[
             f"{report.chunks} chunks (~110 tokens each) in {ingest_s:.1f} s, embedding included "
             f"(model load excluded); {_load()}; {speedup}; a chunk is ~2.4 GFLOP through "
             "MiniLM-L6 (6 layers, ~22 MFLOP per token), so 100 chunks/s needs ~240 GFLOP/s: "
-            "numpy float32 gets ~30 GFLOP/s a core here, onnxruntime's int8 kernels about "
-            "twice that on AVX2 (more with AVX-512 VNNI: 60.8 chunks/s on one Xeon thread); "
+            "on this AVX2-only EPYC onnxruntime's int8 DynamicQuantizeMatMul runs no faster "
+            "than its float32 MatMul (4.77 vs 4.70 ms for 146x384 by 384x1536, one thread: "
+            "vpmaddubsw + vpmaddwd issue no faster than FMAs without VNNI), ~35-50 GFLOP/s a "
+            "core; with AVX-512 VNNI int8 made 60.8 chunks/s on one Xeon thread; "
             "CPU torch 2.13.0 was no faster than numpy (18.7/s vs 20.0/s, same chunks, one "
             "run); the forward pass is >98% of ingest time (SQLite writes, FTS5 and chunking "
             "under 2%); short items (sentences) go at embed_texts_per_s",
@@ -132,7 +134,7 @@ def _embedding_ratios(embedder: LocalEmbedder, store: SemanticStore) -> str:
             rates[name].append(_rate(embedder, texts, setting, value))
     capped, whole, serial, exact = (max(rates[n]) for n in variants)
     return (
-        f"{embedder.precision} encoder vs the numpy float32 one: {capped:.1f}/s vs "
+        f"{embedder.precision} encoder vs float32 (same graph): {capped:.1f}/s vs "
         f"{exact:.1f}/s, {capped / exact:.2f}x; "
         f"embedding the chunks alone: {capped:.1f}/s at <= {embedder.batch_tokens} tokens a "
         f"batch vs {whole:.1f}/s in batches of 32 (best of 2 each, same run): "

