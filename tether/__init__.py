@@ -8,7 +8,7 @@
     result = Runtime().run_sync(agent, "What is 17 * 23?")
 """
 
-import tether._jsonschema  # noqa: F401  (first: imports jsonschema without its slow start)
+from tether import _jsonschema  # noqa: F401  (first: imports jsonschema without its slow start)
 from tether.agent.memory.config import WorkingMemory
 from tether.agent.spec import Agent, Limits, load_agent
 from tether.governance.budget import Budget, ToolBudget
