@@ -18,7 +18,7 @@ import pytest
 from tether.errors import ConfigError, ModelError, ModelUnavailable
 from tether.memory import LocalEmbedder, OpenAIEmbedder, embed_async, make_embedder
 from tether.memory._bert import encode
-from tether.memory.embed import batches, model_zip_path
+from tether.memory.embed import batches, best_precision, cpu_flags, model_zip_path
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "minilm_reference.json"
 
@@ -45,8 +45,8 @@ def test_padding_does_not_change_a_vector(embedder: LocalEmbedder) -> None:
         batched = e.embed([long, "short text"])[1]
         assert float(alone @ batched) > 0.99999
     # int8: each text is quantized on its own scale, so its batch changes nothing at all
-    assert embedder.precision == "int8"
-    alone, batched = embedder.embed(["short text"])[0], embedder.embed([long, "short text"])[1]
+    int8 = _sharing(embedder, precision="int8")
+    alone, batched = int8.embed(["short text"])[0], int8.embed([long, "short text"])[1]
     assert np.array_equal(alone, batched)
 
 
@@ -107,7 +107,7 @@ def test_matches_committed_reference_vectors(embedder: LocalEmbedder) -> None:
     exact = _sharing(embedder, precision="float32").embed(ref["texts"])
     assert ((exact * want).sum(axis=1)).min() > 0.99999
     assert np.abs(exact - want).max() < 1e-4
-    cos = (embedder.embed(ref["texts"]) * want).sum(axis=1)
+    cos = (_sharing(embedder, precision="int8").embed(ref["texts"]) * want).sum(axis=1)
     assert cos.min() > 0.97 and cos.mean() > 0.985
 
 
@@ -132,7 +132,7 @@ def test_int8_keeps_the_neighbours_of_float32(embedder: LocalEmbedder) -> None:
         for i in range(12)
     ]
     exact = _sharing(embedder, precision="float32").embed(texts)
-    fast = embedder.embed(texts)
+    fast = _sharing(embedder, precision="int8").embed(texts)
     assert ((exact * fast).sum(axis=1)).min() > 0.97
     # each text's nearest other text is the same under both precisions
     nearest = [np.argsort(-(m @ m.T), axis=1)[:, 1] for m in (exact, fast)]
@@ -140,8 +140,17 @@ def test_int8_keeps_the_neighbours_of_float32(embedder: LocalEmbedder) -> None:
 
 
 def test_unknown_precision_is_refused_with_the_fix() -> None:
-    with pytest.raises(ConfigError, match="precision='fp16': use one of int8, float32"):
+    with pytest.raises(ConfigError, match="precision='fp16': use one of auto, int8, float32"):
         LocalEmbedder(precision="fp16")  # type: ignore[arg-type]
+
+
+def test_auto_precision_is_int8_only_with_int8_dot_products() -> None:
+    assert best_precision({"avx2", "fma", "avx512_vnni"}) == "int8"
+    assert best_precision({"fp", "asimd", "asimddp"}) == "int8"  # Arm dotprod
+    assert best_precision({"avx2", "fma"}) == "float32"
+    assert best_precision(set()) == "float32"
+    here = LocalEmbedder().precision
+    assert here == best_precision(cpu_flags()) and here in ("int8", "float32")
 
 
 def test_empty_input_and_async(embedder: LocalEmbedder) -> None:

