@@ -24,7 +24,7 @@ def test_sqlite_engine_creates_folder_and_sets_pragmas(tmp_path: Path) -> None:
         assert _pragma(engine, "journal_mode") == "wal"
         assert _pragma(engine, "synchronous") == 1  # NORMAL
         assert _pragma(engine, "foreign_keys") == 1
-        assert _pragma(engine, "busy_timeout") == 5000
+        assert _pragma(engine, "busy_timeout") == 30000
         assert (tmp_path / "a" / "b").is_dir()
     finally:
         engine.dispose()

@@ -1,9 +1,12 @@
 """Database engines: one place that knows SQLite's and PostgreSQL's connection quirks.
 
-SQLite files run in WAL mode with ``synchronous=NORMAL``, foreign keys on and a 5 s busy
-timeout, set on every new connection. SQLAlchemy (not ``sqlite3``) emits ``BEGIN`` so that DDL
-is transactional and so that writers can ask for ``BEGIN IMMEDIATE`` (:func:`write_transaction`),
-which waits on the busy timeout instead of failing when two writers meet.
+SQLite files run in WAL mode with ``synchronous=NORMAL``, foreign keys on and a 30 s busy
+timeout (DBOS's own), set on every new connection: with 5 s, a worker's ``BEGIN IMMEDIATE``
+was refused "database is locked" while 32 clients submitted runs to 2 workers x 16
+(bench/service.py), and its run was lost in the queue. SQLAlchemy (not ``sqlite3``) emits
+``BEGIN`` so that DDL is transactional and so that writers can ask for ``BEGIN IMMEDIATE``
+(:func:`write_transaction`), which waits on the busy timeout instead of failing when two
+writers meet.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ _FIX = (
     " (or unset it to use .tether/tether.db)"
 )
 _SQLITE_PRAGMAS = (
-    "PRAGMA busy_timeout=5000",
+    "PRAGMA busy_timeout=30000",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
