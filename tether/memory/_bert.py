@@ -151,12 +151,6 @@ def embed_tokens(weights: BertWeights, ids: I64) -> F32:
     return _layer_norm(x.astype(np.float32), weights.ln_g, weights.ln_b, weights.eps)
 
 
-def attention_bias(mask: I64) -> F32:
-    """(B, 1, 1, T) additive attention bias: padding gets no attention."""
-    out: F32 = ((1.0 - mask.astype(np.float32)) * np.float32(-1e9))[:, None, None, :]
-    return out
-
-
 def pool(x: F32, mask: I64) -> F32:
     """Unit-norm mask-weighted mean of the last hidden states (B, H)."""
     m = mask.astype(np.float32)
@@ -169,7 +163,8 @@ def pool(x: F32, mask: I64) -> F32:
 def encode(weights: BertWeights, ids: I64, mask: I64) -> F32:
     """Unit-norm mean-pooled sentence embeddings for a padded batch ``ids``/``mask`` (B, T)."""
     x = embed_tokens(weights, ids)
-    bias = attention_bias(mask)
+    # (B, 1, 1, T) additive attention bias: padding gets no attention
+    bias = ((1.0 - mask.astype(np.float32)) * np.float32(-1e9))[:, None, None, :]
     for layer in weights.layers:
         x = _layer(x, bias, layer, weights.heads, weights.eps)
     return pool(x, mask)

@@ -13,8 +13,8 @@ corpus chunks at 22.5/s against 22.9/s, two workers, bench/memory.py), on a Xeon
 VNNI it made 60.8 chunks/s on one thread, 1.5x an unfused int8 graph that was itself 2.4-2.7x
 the numpy pass. int8 vectors are within cosine 0.98 of the float32 ones, and hybrid retrieval
 still beats vector and full text with them on bench/memory.py, so both precisions store the
-same model id: their vectors are interchangeable for search. The
-model is loaded once per embedder, lazily, behind a lock.
+same model id: their vectors are interchangeable for search. The model is loaded once per
+embedder, lazily, behind a lock.
 Texts are sorted by length and grouped, at most ``batch_size`` texts and ``batch_tokens``
 tokens a group; the encoder runs a group's texts one by one. Each encoder call uses ``threads``
 intra-op threads (1 by default: spinning thread pools, OpenBLAS's then onnxruntime's, starved
@@ -35,9 +35,10 @@ import json
 import os
 import threading
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -57,7 +58,7 @@ Resolved = Literal["int8", "float32"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "int8", "float32")
 # CPU flags (Linux /proc/cpuinfo) of int8 dot products: VNNI on x86, dotprod / i8mm on Arm
 INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
-BATCH_TOKENS = 1024  # padded tokens per encoder batch: see LocalEmbedder
+BATCH_TOKENS = 1024  # tokens per group of texts: see LocalEmbedder
 
 
 class Embedder(Protocol):
@@ -92,20 +93,21 @@ def model_zip_path() -> Path:
     )
 
 
-def cpu_flags() -> set[str]:
-    """This machine's CPU flags from ``/proc/cpuinfo`` (empty where there is none)."""
+@cache
+def cpu_flags() -> frozenset[str]:
+    """This machine's CPU flags from ``/proc/cpuinfo`` (empty where there is none), read once."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return set()
+        return frozenset()
     for line in text.splitlines():
         name, _, value = line.partition(":")
         if name.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+            return frozenset(value.split())
+    return frozenset()
 
 
-def best_precision(flags: set[str] | None = None) -> Resolved:
+def best_precision(flags: Set[str] | None = None) -> Resolved:
     """int8 where the CPU has int8 dot-product instructions, else float32: without them
     onnxruntime's int8 matmuls ran no faster than its float32 ones and lose some accuracy."""
     return "int8" if INT8_DOT_FLAGS & (cpu_flags() if flags is None else flags) else "float32"
@@ -184,7 +186,7 @@ class LocalEmbedder:
             return self._loaded
 
     def _encoder(self, loaded: _Loaded) -> Callable[[I64, I64], F32]:
-        with self._lock:  # the int8 session is built once, on first use
+        with self._lock:  # the onnxruntime session is built once, on first use
             return loaded.encoder(self.precision, self.threads)
 
     def embed(self, texts: Sequence[str]) -> F32:
